@@ -1,0 +1,1 @@
+//! Pure decision core (being written).
