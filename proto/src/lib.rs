@@ -14,6 +14,8 @@ pub mod v1 {
 
 pub use v1::*;
 
+pub mod runtime;
+
 /// Default port of the monitor's control service (as in mysql-mmm).
 pub const DEFAULT_MONITOR_PORT: u16 = 9988;
 /// Default port of the agent service (as in mysql-mmm).

@@ -1,1 +1,81 @@
-//! config
+//! ha's configuration files: `monitor.yaml` (monitor section, hosts, roles, checks, credentials)
+//! and `agent.yaml` (one MySQL host's agent).
+//!
+//! Parsing is strict: unknown keys, missing keys and malformed values are errors, and every
+//! semantic problem is reported on its own line naming the file, the field path and what is
+//! wrong, e.g. `etc/monitor.yaml: roles.writer.ips: an exclusive role needs exactly one IP, found 2`.
+//! Parsing never touches the network; reading the file is the only I/O ([`load_monitor`],
+//! [`load_agent`]), so the same code validates `--check-config` runs and daemon start-up.
+//!
+//! Defaults are mysql-mmm's (product.md §2). Durations are seconds and accept fractions
+//! (`0.1` = 100 ms) so sub-second checks are possible.
+
+mod agent;
+mod duration;
+mod error;
+mod monitor;
+mod ordered;
+
+pub use agent::{AgentConfig, MysqlEndpoint, ReplicationCredentials};
+pub use duration::Seconds;
+pub use error::{ConfigError, ConfigErrors};
+pub use monitor::{
+    CheckConfig, CheckKind, Checks, Credentials, Host, HostMode, MonitorConfig, MonitorMode,
+    MonitorSection, Role, RoleMode,
+};
+pub use ordered::OrderedMap;
+
+/// TLS material (mutual TLS between monitor, agents and ha-control; product.md F13).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    pub ca_file: std::path::PathBuf,
+    pub cert_file: std::path::PathBuf,
+    pub key_file: std::path::PathBuf,
+}
+
+use std::path::Path;
+
+/// Reads and validates a monitor configuration file.
+pub fn load_monitor(path: &Path) -> Result<MonitorConfig, ConfigErrors> {
+    let text = read(path)?;
+    MonitorConfig::parse(&text, &path.display().to_string())
+}
+
+/// Reads and validates an agent configuration file.
+pub fn load_agent(path: &Path) -> Result<AgentConfig, ConfigErrors> {
+    let text = read(path)?;
+    AgentConfig::parse(&text, &path.display().to_string())
+}
+
+fn read(path: &Path) -> Result<String, ConfigErrors> {
+    std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors::single(
+            path.display().to_string(),
+            "",
+            format!("cannot read the file: {e}"),
+        )
+    })
+}
+
+/// Deserializes `text` as YAML into `T`, turning the first syntax or type error into a
+/// [`ConfigError`] that names the field path (`hosts.db1.ip`) where serde stopped.
+fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> Result<T, ConfigErrors> {
+    let de = serde_yaml::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        let inner = err.into_inner().to_string();
+        // serde_yaml prefixes its own (shorter) path, e.g. `hosts.db3: unknown field`; the
+        // path above is the precise one, so drop the duplicate.
+        let inner = match inner.split_once(": ") {
+            Some((prefix, rest))
+                if !prefix.contains(' ') && (path.starts_with(prefix) || prefix == ".") =>
+            {
+                rest.to_string()
+            }
+            _ => inner,
+        };
+        ConfigErrors::single(file, path, inner)
+    })
+}

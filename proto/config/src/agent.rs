@@ -1,0 +1,113 @@
+//! `agent.yaml`: what ha-agent on one MySQL host reads.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Collector;
+use crate::{parse_yaml, ConfigErrors, Seconds, Tls};
+
+/// How the agent reaches its local MySQL server.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MysqlEndpoint {
+    #[serde(default = "localhost")]
+    pub host: String,
+    #[serde(default = "default_mysql_port")]
+    pub port: u16,
+    /// Unix socket; used instead of host/port when set.
+    #[serde(default)]
+    pub socket: Option<PathBuf>,
+    pub user: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+/// Account replicas use when re-pointed to a new master.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicationCredentials {
+    pub user: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+/// The whole agent configuration, validated.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// This host's name as in monitor.yaml.
+    pub this: String,
+    /// The host's own IP and the agent port; the agent binds here only.
+    pub listen: SocketAddr,
+    /// Interface that role IPs are added to / removed from.
+    pub cluster_interface: String,
+    pub mysql: MysqlEndpoint,
+    pub replication: ReplicationCredentials,
+    #[serde(default = "default_kill_retries")]
+    pub max_kill_retries: u32,
+    /// Deadline of one MySQL connect or statement.
+    #[serde(default = "secs::<5>")]
+    pub mysql_timeout: Seconds,
+    /// Deadline of the relay-log wait before a promotion.
+    #[serde(default = "secs::<30>")]
+    pub sync_timeout: Seconds,
+    /// Deadline for IO and SQL threads to run after a re-point.
+    #[serde(default = "secs::<10>")]
+    pub repoint_timeout: Seconds,
+    #[serde(default)]
+    pub tls: Option<Tls>,
+}
+
+fn localhost() -> String {
+    "127.0.0.1".into()
+}
+fn default_mysql_port() -> u16 {
+    3306
+}
+fn default_kill_retries() -> u32 {
+    10
+}
+fn secs<const N: u64>() -> Seconds {
+    Seconds::from_secs(N)
+}
+
+impl AgentConfig {
+    /// Parses and validates `text`; `file` names the source in error messages.
+    pub fn parse(text: &str, file: &str) -> Result<AgentConfig, ConfigErrors> {
+        let cfg: AgentConfig = parse_yaml(text, file)?;
+        let mut c = Collector::new(file);
+        if cfg.this.is_empty() {
+            c.error("this", "must name this host");
+        }
+        if cfg.listen.ip().is_unspecified() {
+            c.error(
+                "listen",
+                "must be the host's own IP (as in monitor.yaml), not a wildcard address",
+            );
+        }
+        if cfg.listen.port() == 0 {
+            c.error("listen", "needs a port (default agent port is 9989)");
+        }
+        if cfg.cluster_interface.is_empty() {
+            c.error("cluster_interface", "must name the interface for role IPs");
+        }
+        if cfg.mysql.user.is_empty() {
+            c.error("mysql.user", "must not be empty");
+        }
+        if cfg.replication.user.is_empty() {
+            c.error("replication.user", "must not be empty");
+        }
+        for (field, v) in [
+            ("mysql_timeout", cfg.mysql_timeout),
+            ("sync_timeout", cfg.sync_timeout),
+            ("repoint_timeout", cfg.repoint_timeout),
+        ] {
+            if v.is_zero() {
+                c.error(field, "must be greater than 0");
+            }
+        }
+        c.finish(cfg)
+    }
+}

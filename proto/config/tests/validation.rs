@@ -1,0 +1,287 @@
+//! Every validation error class of monitor.yaml and agent.yaml, each asserting the message names
+//! the file and the field; plus the shipped samples load.
+
+use ha_config::{AgentConfig, ConfigErrors, MonitorConfig, RoleMode, Seconds};
+
+const GOOD: &str = r#"
+active_master_role: writer
+monitor:
+  ip: 127.0.0.1
+  status_path: /tmp/status.json
+  ping_ips: [10.9.0.11]
+credentials:
+  monitor_user: mon
+hosts:
+  db1: { ip: 10.9.0.11, mode: master, peer: db2 }
+  db2: { ip: 10.9.0.12, mode: master, peer: db1 }
+  db3: { ip: 10.9.0.13, mode: slave }
+roles:
+  writer: { mode: exclusive, hosts: [db1, db2], ips: [10.9.0.160] }
+  reader: { mode: balanced, hosts: [db1, db2, db3], ips: [10.9.0.161, 10.9.0.162] }
+"#;
+
+fn parse(text: &str) -> Result<MonitorConfig, ConfigErrors> {
+    MonitorConfig::parse(text, "test.yaml")
+}
+
+/// Parses `text`, expects failure, and checks that one error line names `path` and contains
+/// `needle`; returns the rendered error text.
+fn expect_error(text: &str, path: &str, needle: &str) -> String {
+    let err = match parse(text) {
+        Ok(_) => panic!("expected an error at {path}, config was accepted"),
+        Err(e) => e,
+    };
+    let rendered = err.to_string();
+    let line = rendered
+        .lines()
+        .find(|l| l.starts_with(&format!("test.yaml: {path}: ")))
+        .unwrap_or_else(|| panic!("no error line for path {path:?} in:\n{rendered}"));
+    assert!(
+        line.contains(needle),
+        "error for {path} lacks {needle:?}: {line}"
+    );
+    rendered
+}
+
+#[test]
+fn good_config_parses_in_config_order_with_mmm_defaults() {
+    let cfg = parse(GOOD).expect("valid");
+    let names: Vec<_> = cfg.hosts.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["db1", "db2", "db3"]);
+    assert_eq!(cfg.roles[0].name, "writer");
+    assert_eq!(cfg.roles[1].mode, RoleMode::Balanced);
+    assert_eq!(cfg.monitor.port, 9988);
+    assert_eq!(cfg.hosts[0].agent_port, 9989);
+    assert_eq!(cfg.hosts[0].mysql_port, 3306);
+    assert_eq!(cfg.monitor.flap_duration, Seconds::from_secs(3600));
+    assert_eq!(cfg.monitor.flap_count, 3);
+    assert!(cfg.monitor.auto_set_online.is_zero());
+    assert_eq!(cfg.monitor.wait_for_other_master, Seconds::from_secs(120));
+    assert!(cfg.monitor.careful_startup);
+    assert_eq!(cfg.checks.ping.check_period, Seconds::from_secs(5));
+    assert_eq!(cfg.checks.mysql.trap_period, Seconds::from_secs(10));
+    assert_eq!(cfg.checks.rep_threads.timeout, Seconds::from_secs(2));
+    assert_eq!(cfg.checks.rep_backlog.max_backlog, Seconds::from_secs(60));
+}
+
+#[test]
+fn fractional_durations_and_check_defaults() {
+    let text = format!(
+        "{GOOD}checks:\n  default: {{ check_period: 0.1, trap_period: 0.5, timeout: 0.05 }}\n  rep_backlog: {{ max_backlog: 2.5 }}\n"
+    );
+    let cfg = parse(&text).expect("valid");
+    assert_eq!(cfg.checks.ping.check_period, Seconds::from_millis(100));
+    assert_eq!(cfg.checks.rep_backlog.trap_period, Seconds::from_millis(500));
+    assert_eq!(cfg.checks.rep_backlog.max_backlog, Seconds::from_millis(2500));
+    assert_eq!(cfg.checks.mysql.max_backlog, Seconds::from_secs(60));
+}
+
+#[test]
+fn unknown_key_names_the_field() {
+    let text = GOOD.replace("mode: slave }", "mode: slave, ipp: 1 }");
+    expect_error(&text, "hosts.db3.ipp", "unknown field `ipp`");
+    let text = GOOD.replace("  ip: 127.0.0.1", "  ip: 127.0.0.1\n  bogus: 1");
+    expect_error(&text, "monitor.bogus", "unknown field `bogus`");
+    expect_error(&format!("{GOOD}extra: 1\n"), "extra", "unknown field `extra`");
+}
+
+#[test]
+fn missing_required_key_names_the_section() {
+    let text = GOOD.replace("  status_path: /tmp/status.json\n", "");
+    expect_error(&text, "monitor", "missing field `status_path`");
+    let text = GOOD.replace("{ ip: 10.9.0.13, mode: slave }", "{ ip: 10.9.0.13 }");
+    expect_error(&text, "hosts.db3", "missing field `mode`");
+}
+
+#[test]
+fn bad_ip_names_the_field() {
+    let text = GOOD.replace("ip: 10.9.0.13,", "ip: 10.9.0.300,");
+    expect_error(&text, "hosts.db3.ip", "invalid IP address");
+    let text = GOOD.replace("10.9.0.162]", "not-an-ip]");
+    expect_error(&text, "roles.reader.ips[1]", "invalid IP address");
+}
+
+#[test]
+fn duplicate_ip_is_reported_with_both_places() {
+    let text = GOOD.replace("ips: [10.9.0.160]", "ips: [10.9.0.12]");
+    expect_error(&text, "roles.writer.ips[0]", "already used by hosts.db2.ip");
+    let text = GOOD.replace("10.9.0.162]", "10.9.0.161]");
+    expect_error(&text, "roles.reader.ips[1]", "already used by roles.reader.ips[0]");
+}
+
+#[test]
+fn duplicate_host_name_is_an_error() {
+    let text = GOOD.replace(
+        "  db3: { ip: 10.9.0.13, mode: slave }",
+        "  db3: { ip: 10.9.0.13, mode: slave }\n  db3: { ip: 10.9.0.14, mode: slave }",
+    );
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(err.contains("test.yaml: hosts") && err.contains("duplicate"), "{err}");
+}
+
+#[test]
+fn role_host_that_is_not_a_host() {
+    let text = GOOD.replace("hosts: [db1, db2, db3]", "hosts: [db1, db2, db9]");
+    expect_error(&text, "roles.reader.hosts[2]", "'db9' is not a host");
+}
+
+#[test]
+fn master_without_peer() {
+    let text = GOOD.replace("{ ip: 10.9.0.12, mode: master, peer: db1 }", "{ ip: 10.9.0.12, mode: master }");
+    let rendered = expect_error(&text, "hosts.db2.peer", "needs a peer");
+    // db1's peer db2 is now not mutual either: both problems are reported.
+    assert!(rendered.contains("test.yaml: hosts.db1.peer: peers must be mutual"), "{rendered}");
+}
+
+#[test]
+fn non_mutual_peer() {
+    let text = GOOD
+        .replace("{ ip: 10.9.0.12, mode: master, peer: db1 }", "{ ip: 10.9.0.12, mode: master, peer: db3 }")
+        .replace("{ ip: 10.9.0.13, mode: slave }", "{ ip: 10.9.0.13, mode: master, peer: db2 }");
+    expect_error(&text, "hosts.db1.peer", "peers must be mutual: 'db2' has peer 'db3', not 'db1'");
+}
+
+#[test]
+fn peer_that_is_not_a_host() {
+    let text = GOOD.replace("peer: db1 }", "peer: nope }");
+    expect_error(&text, "hosts.db2.peer", "'nope' is not a host");
+}
+
+#[test]
+fn exclusive_role_needs_exactly_one_ip() {
+    let text = GOOD.replace("ips: [10.9.0.160]", "ips: [10.9.0.160, 10.9.0.170]");
+    expect_error(&text, "roles.writer.ips", "exactly one IP, found 2");
+    let text = GOOD.replace("ips: [10.9.0.160]", "ips: []");
+    expect_error(&text, "roles.writer.ips", "at least one IP");
+}
+
+#[test]
+fn prefer_host_not_among_role_hosts() {
+    let text = GOOD.replace("ips: [10.9.0.160] }", "ips: [10.9.0.160], prefer: db3 }");
+    expect_error(&text, "roles.writer.prefer", "'db3' is not among the role's hosts (db1, db2)");
+    let text = GOOD.replace("10.9.0.162] }", "10.9.0.162], prefer: db1 }");
+    expect_error(&text, "roles.reader.prefer", "only allowed for exclusive roles");
+}
+
+#[test]
+fn more_than_two_hosts_in_the_active_master_role() {
+    let text = GOOD
+        .replace("hosts: [db1, db2], ips", "hosts: [db1, db2, db3], ips")
+        .replace("{ ip: 10.9.0.13, mode: slave }", "{ ip: 10.9.0.13, mode: master, peer: db1 }");
+    expect_error(&text, "roles.writer.hosts", "at most two hosts");
+}
+
+#[test]
+fn active_master_role_must_exist_and_be_exclusive() {
+    let text = GOOD.replace("active_master_role: writer", "active_master_role: boss");
+    expect_error(&text, "active_master_role", "'boss' is not a role");
+    let text = GOOD.replace("active_master_role: writer", "active_master_role: reader");
+    expect_error(&text, "roles.reader.mode", "must be exclusive");
+}
+
+#[test]
+fn non_positive_periods() {
+    let text = format!("{GOOD}checks:\n  mysql: {{ check_period: 0 }}\n");
+    expect_error(&text, "checks.mysql.check_period", "greater than 0");
+    let text = GOOD.replace("  ping_ips: [10.9.0.11]", "  ping_ips: [10.9.0.11]\n  ping_interval: 0");
+    expect_error(&text, "monitor.ping_interval", "greater than 0");
+    let text = format!("{GOOD}checks:\n  default: {{ trap_period: -1 }}\n");
+    expect_error(&text, "checks.default.trap_period", "cannot be negative");
+}
+
+#[test]
+fn timeout_longer_than_check_period() {
+    let text = format!("{GOOD}checks:\n  ping: {{ check_period: 1, timeout: 2 }}\n");
+    expect_error(&text, "checks.ping.timeout", "longer than the check period");
+}
+
+#[test]
+fn writer_lease_shorter_than_renewal_is_an_error() {
+    let text = GOOD.replace("  ping_ips: [10.9.0.11]", "  ping_ips: [10.9.0.11]\n  writer_lease: 2");
+    expect_error(&text, "monitor.writer_lease", "longer than agent_period + agent_timeout");
+    let text = GOOD.replace("  ping_ips: [10.9.0.11]", "  ping_ips: [10.9.0.11]\n  writer_lease: 0");
+    assert!(parse(&text).is_ok());
+}
+
+#[test]
+fn bad_enum_value_names_the_field() {
+    let text = GOOD.replace("  ping_ips: [10.9.0.11]", "  ping_ips: [10.9.0.11]\n  mode: sleepy");
+    expect_error(&text, "monitor.mode", "unknown variant `sleepy`");
+}
+
+#[test]
+fn every_error_is_one_line_naming_the_file() {
+    let text = GOOD
+        .replace("hosts: [db1, db2, db3]", "hosts: [db1, db9]")
+        .replace("ips: [10.9.0.160]", "ips: [10.9.0.160, 10.9.0.170]");
+    let err = parse(&text).unwrap_err();
+    assert_eq!(err.0.len(), 2, "{err}");
+    for line in err.to_string().lines() {
+        assert!(line.starts_with("test.yaml: roles."), "{line}");
+    }
+}
+
+#[test]
+fn yaml_syntax_error_is_reported_not_panicked() {
+    let err = parse("hosts: [unclosed").unwrap_err().to_string();
+    assert!(err.starts_with("test.yaml: "), "{err}");
+    let err = parse("").unwrap_err().to_string();
+    assert!(err.starts_with("test.yaml"), "{err}");
+}
+
+const AGENT: &str = r#"
+this: db1
+listen: 10.9.0.11:9989
+cluster_interface: eth0
+mysql: { user: agent }
+replication: { user: repl }
+"#;
+
+#[test]
+fn agent_config_defaults() {
+    let a = AgentConfig::parse(AGENT, "agent.yaml").expect("valid");
+    assert_eq!(a.mysql.port, 3306);
+    assert_eq!(a.mysql.host, "127.0.0.1");
+    assert_eq!(a.max_kill_retries, 10);
+    assert_eq!(a.sync_timeout, Seconds::from_secs(30));
+}
+
+#[test]
+fn agent_config_errors_name_the_field() {
+    let err = AgentConfig::parse(&AGENT.replace("10.9.0.11:9989", "0.0.0.0:9989"), "agent.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("agent.yaml: listen: must be the host's own IP"), "{err}");
+    let err = AgentConfig::parse(&format!("{AGENT}colour: red\n"), "agent.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown field `colour`"), "{err}");
+    let err = AgentConfig::parse(&AGENT.replace("mysql: { user: agent }", "mysql: { port: 3306 }"), "agent.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("agent.yaml: mysql: missing field `user`"), "{err}");
+    let err = AgentConfig::parse(&format!("{AGENT}sync_timeout: 0\n"), "agent.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("agent.yaml: sync_timeout: must be greater than 0"), "{err}");
+}
+
+#[test]
+fn shipped_samples_load() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../etc");
+    let m = ha_config::load_monitor(std::path::Path::new(&format!("{root}/monitor.yaml")))
+        .expect("etc/monitor.yaml is valid");
+    assert_eq!(m.hosts.len(), 3);
+    assert_eq!(m.roles.iter().map(|r| r.ips.len()).sum::<usize>(), 4);
+    let a = ha_config::load_agent(std::path::Path::new(&format!("{root}/agent.yaml")))
+        .expect("etc/agent.yaml is valid");
+    assert_eq!(a.this, "db1");
+}
+
+#[test]
+fn missing_file_is_a_clear_error() {
+    let err = ha_config::load_monitor(std::path::Path::new("/nonexistent/monitor.yaml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("/nonexistent/monitor.yaml: cannot read the file"), "{err}");
+}
