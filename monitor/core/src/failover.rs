@@ -1,0 +1,171 @@
+//! The failover / switchover plan and its safety gates (product F6, F7, F9, F10).
+//!
+//! The role table changes at once; what an agent is *told* lags behind until it is safe:
+//!
+//! 1. **Demote** — the old writer's desired state no longer contains the writer role.
+//! 2. **Wait** — the new owner's desired state gets the writer role only when no other host may
+//!    still be writable: each one either confirmed its demotion (reported no writer role and
+//!    read_only), or its writer lease surely expired (last send + `agent_timeout` +
+//!    `writer_lease`), or it was killed successfully.
+//! 3. **Sync and promote** — the agent applies the relay log before it becomes writable; if it
+//!    cannot (`promotion_error`), the writer role is orphaned again, the failure is logged and the
+//!    next eligible candidate is tried (the failed one is skipped for [`PROMOTION_RETRY`]).
+//! 4. **Re-point** — only once the new writer reported `writer_synced` and `!read_only` do the
+//!    other hosts' desired states name it as `active_master` (F7).
+//!
+//! The same remove-before-add rule holds for every other role: an IP is only given to its new
+//! owner once the old owner confirmed dropping it, or is unreachable (ping failed or agent
+//! down), or was killed (F10).
+
+use crate::core::{log, Core, Fence, LeaseBound};
+use crate::io::{Action, Level};
+use crate::spec::Check;
+use crate::time::Millis;
+use std::time::Duration;
+
+/// How long a host that refused a promotion is skipped as writer candidate. Long enough for the
+/// other candidates to be tried first, short enough that a cluster whose every candidate lagged
+/// retries on its own once the lag is gone.
+pub const PROMOTION_RETRY: Duration = Duration::from_secs(30);
+
+impl Core {
+    /// Whether host `h` may still be writable / hold the writer IP at `now`.
+    pub(crate) fn may_write(&self, h: usize, now: Millis) -> bool {
+        let Some(rt) = self.hosts.get(h) else {
+            return false;
+        };
+        rt.writer_exposed
+            && match rt.lease_bound {
+                LeaseBound::Unbounded => true,
+                LeaseBound::Until(t) => now < t,
+            }
+    }
+
+    /// Whether table entry `e` may be handed to host `to` now: nobody else may still hold it.
+    pub(crate) fn released_for(&self, e: usize, to: usize, now: Millis) -> bool {
+        let writer = self.table.is_writer(e);
+        self.hosts
+            .iter()
+            .enumerate()
+            .filter(|&(h, _)| h != to)
+            .all(|(h, rt)| {
+                if writer {
+                    !self.may_write(h, now)
+                } else {
+                    !rt.maybe_holds.contains(&e) || rt.agent_down || rt.check(Check::Ping).failed()
+                }
+            })
+    }
+
+    /// Roles of `h` were stripped in ACTIVE mode: fence it unless the agent gets the news.
+    /// mmm kills when the send fails; sending to a host whose ping fails always fails.
+    pub(crate) fn start_fence(&mut self, h: usize, out: &mut Vec<Action>) {
+        let Some(rt) = self.hosts.get_mut(h) else {
+            return;
+        };
+        if rt.fence == Fence::Killing {
+            return;
+        }
+        rt.fence = Fence::AwaitDelivery { sent: false };
+        if rt.check(Check::Ping).failed() || rt.agent_down {
+            self.request_kill(h, out);
+        }
+    }
+
+    /// Emits a kill for `h` (ACTIVE mode only, F3; never while the monitor itself is isolated).
+    pub(crate) fn request_kill(&mut self, h: usize, out: &mut Vec<Action>) {
+        if self.mode != crate::Mode::Active || !self.network_up {
+            return;
+        }
+        let name = self.host_name(h).to_string();
+        let configured = self.spec.kill_host_configured;
+        let Some(rt) = self.hosts.get_mut(h) else {
+            return;
+        };
+        if configured {
+            rt.fence = Fence::Killing;
+            let ping_ok = rt.check(Check::Ping).ok();
+            out.push(Action::Kill {
+                host: name,
+                ping_ok,
+            });
+        } else {
+            rt.fence = Fence::Idle;
+            log(
+                out,
+                Level::Error,
+                format!(
+                    "Could not kill host '{name}' - there may be some duplicate ips now! \
+                     (There's no binary configured for killing hosts.)"
+                ),
+            );
+        }
+    }
+
+    /// Step 3 and 4 of the plan for the current writer owner: give up on a failed promotion,
+    /// or record the confirmation that re-points the replicas.
+    pub(crate) fn promotion_progress(&mut self, now: Millis, out: &mut Vec<Action>) {
+        let (Some(e), Some(w)) = (self.table.writer_entry(), self.table.active_master()) else {
+            return;
+        };
+        if self.confirmed_writer == Some(w) {
+            return;
+        }
+        let inst = self.table.instance(&self.spec, e);
+        let name = self.host_name(w).to_string();
+        let Some(facts) = self.hosts.get(w).and_then(|rt| rt.facts.clone()) else {
+            return;
+        };
+        if facts.epoch < self.epoch {
+            return;
+        }
+        if let Some(err) = &facts.promotion_error {
+            if self.force_writer != Some(w) {
+                log(
+                    out,
+                    Level::Error,
+                    format!("Promotion of '{name}' to '{inst}' failed: {err}. The role stays orphaned and the next candidate is tried."),
+                );
+                self.set_owner(e, None);
+                if let Some(rt) = self.hosts.get_mut(w) {
+                    rt.promotion_failed_at = Some(now);
+                }
+                return;
+            }
+        }
+        let holds = facts.roles.contains(&inst);
+        if holds && !facts.read_only && (facts.writer_synced || self.force_writer == Some(w)) {
+            self.confirmed_writer = Some(w);
+            log(
+                out,
+                Level::Info,
+                format!("Host '{name}' is the active master now (writable, epoch {}); replicas follow it", self.epoch),
+            );
+        }
+    }
+
+    /// Logs once per epoch that the writer waits for the old writer to let go.
+    pub(crate) fn log_gate(&mut self, now: Millis, out: &mut Vec<Action>) {
+        let (Some(e), Some(w)) = (self.table.writer_entry(), self.table.active_master()) else {
+            return;
+        };
+        if self.gate_logged == Some(self.epoch) || self.released_for(e, w, now) {
+            return;
+        }
+        self.gate_logged = Some(self.epoch);
+        let blockers: Vec<&str> = (0..self.hosts.len())
+            .filter(|&h| h != w && self.may_write(h, now))
+            .map(|h| self.host_name(h))
+            .collect();
+        log(
+            out,
+            Level::Warn,
+            format!(
+                "Role '{}' is not given to '{}' yet: waiting until {} confirmed its demotion, was killed or its writer lease expired",
+                self.table.instance(&self.spec, e),
+                self.host_name(w),
+                blockers.join(", ")
+            ),
+        );
+    }
+}

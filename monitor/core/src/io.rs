@@ -1,0 +1,166 @@
+//! What goes into the core ([`Input`]) and what comes out ([`Action`], [`DesiredState`]).
+//!
+//! The daemon turns the world into inputs (check results, agent replies, kill results, operator
+//! commands) and executes the actions; it holds no policy of its own.
+
+use crate::spec::{Check, CheckOutcome, HostState, Mode, RoleInstance};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// One observation fed to [`crate::Core::step`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// Raw result of one check run; the core applies the trap logic (§3.4, F11).
+    CheckResult {
+        host: String,
+        check: Check,
+        outcome: CheckOutcome,
+        message: String,
+    },
+    /// Result of the `ping_ips` network self-check (§3.7). While unreachable nothing changes.
+    Network { reachable: bool },
+    /// Result of the last call to that host's agent. The daemon must feed a reply to `step`
+    /// before it calls `note_sent` for the next send to the same host (one call in flight per
+    /// host), so a report is never older than the latest recorded send.
+    AgentReport { host: String, report: AgentReport },
+    /// Outcome of a [`Action::Kill`].
+    KillResult {
+        host: String,
+        ok: bool,
+        output: String,
+    },
+    /// An operator command from ha-control; answered by exactly one [`Action::Reply`].
+    Command { id: u64, command: AdminCommand },
+}
+
+/// Result of one agent call.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AgentReport {
+    /// Timeout, connect error, TLS error, RPC error: every failure is a failure (F12).
+    Unreachable { error: String },
+    /// What the agent holds and what the host looks like after the call.
+    Status(AgentFacts),
+}
+
+/// What an agent reported.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentFacts {
+    /// System uptime of the DB host (seconds), for the "was it restarted?" rule A3.
+    pub uptime_secs: f64,
+    /// Highest epoch the agent applied.
+    pub epoch: u64,
+    /// Roles the agent holds (successfully applied).
+    pub roles: Vec<RoleInstance>,
+    /// `@@read_only` of the local MySQL (true when unknown: "not writable as far as we know"
+    /// must not be assumed — see `failover.rs`, which only trusts read_only together with the
+    /// absence of the writer role).
+    pub read_only: bool,
+    /// The writer role passed the relay-log sync gate and the host is writable.
+    pub writer_synced: bool,
+    /// Set when the most recent apply (at `epoch`) included the writer role and the agent
+    /// refused to become writable (relay-log sync failed or timed out, F6).
+    pub promotion_error: Option<String>,
+    /// Host the local MySQL replicates from, if any.
+    pub replicating_from: Option<String>,
+    pub io_running: bool,
+    pub sql_running: bool,
+}
+
+/// Operator commands that change something (the read-only ones are served from the views).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdminCommand {
+    Ping,
+    SetOnline(String),
+    SetOffline(String),
+    MoveRole {
+        role: String,
+        host: String,
+        force: bool,
+    },
+    SetIp {
+        ip: String,
+        host: String,
+    },
+    /// `set_active`, `set_manual`, `set_passive` (WAIT can only be configured).
+    SetMode(Mode),
+}
+
+/// Log severity. mmm logs every operator-relevant event as FATAL; ha grades them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+/// Something the daemon must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Reply to command `id` with mysql-mmm's exact text (§6.2).
+    Reply { id: u64, ok: bool, message: String },
+    /// Run `kill_host_bin <host> <ping_ok 0|1>` and report a [`Input::KillResult`]. Only emitted
+    /// in ACTIVE mode (F3) and never while the monitor's own network is down.
+    Kill { host: String, ping_ok: bool },
+    /// One line per decision, with its reason.
+    Log { level: Level, message: String },
+    /// The persisted state changed: write the status file (atomically).
+    SaveStatus,
+}
+
+/// What one agent should converge to now (the content of an `ApplyState` request).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredState {
+    pub state: HostState,
+    /// Roles to hold, sorted by name then IP; nothing else.
+    pub roles: Vec<RoleInstance>,
+    /// The active master replicas must replicate from. `None` means "leave replication as it
+    /// is": it is only named once the new writer confirmed it is synced and writable (F7).
+    pub active_master: Option<String>,
+    pub epoch: u64,
+    /// Writer lease to grant from receipt (zero = no lease).
+    pub writer_lease: Duration,
+    /// Promote even if the relay-log sync fails (`move_role --force`).
+    pub force: bool,
+}
+
+/// What the system of one host looks like at startup (`GetSystemStatus`, §7.3).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemFacts {
+    /// `@@read_only = 0`.
+    pub writable: bool,
+    /// Managed IPs actually present on the cluster interface.
+    pub ips_present: Vec<String>,
+    /// Host name the local MySQL replicates from.
+    pub master: Option<String>,
+}
+
+/// What the agent and the system of one host reported when the monitor starts (§7.3). The
+/// status file's part ("stored") is passed to [`crate::Core::startup`] as a [`PersistedState`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StartupHostInfo {
+    pub host: String,
+    /// State and roles the agent remembers (`None`: agent not reachable).
+    pub agent: Option<(HostState, Vec<RoleInstance>)>,
+    /// Highest epoch the agent applied, if it answered.
+    pub agent_epoch: Option<u64>,
+    /// What the host's system looks like (`None`: unknown).
+    pub system: Option<SystemFacts>,
+}
+
+/// Persisted part of one host (status file line plus flap data).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersistedHost {
+    pub name: String,
+    pub state: HostState,
+    /// Roles of the host in the role table, sorted.
+    pub roles: Vec<RoleInstance>,
+    pub flap: crate::flap::Flap,
+}
+
+/// What survives a monitor restart (the status file). Hosts in config order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersistedState {
+    /// Highest epoch ever handed out; a restarted monitor continues above it.
+    pub epoch: u64,
+    pub hosts: Vec<PersistedHost>,
+}

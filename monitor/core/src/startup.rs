@@ -1,0 +1,387 @@
+//! Monitor startup: restoring the status file (S10) and startup role voting (mmm-reference §7.4).
+//!
+//! Both start from what may already be true in the cluster, so the writer exposure of every host
+//! that might hold the writer role is set conservatively: a previous monitor instance may have
+//! renewed its lease right before it stopped, so it may last until `now + agent_timeout +
+//! writer_lease` (or forever without a lease).
+
+use crate::core::{log, Core, LeaseBound};
+use crate::io::{Action, Level, PersistedState, StartupHostInfo, SystemFacts};
+use crate::spec::{ClusterSpec, HostMode, HostState, Mode, RoleInstance};
+use crate::time::Millis;
+use std::collections::BTreeSet;
+
+/// The evidence for one (role, ip) pair on one host, for voting and the startup table.
+#[derive(Clone, Copy, Default)]
+struct Evidence {
+    stored: bool,
+    system: bool,
+    agent: bool,
+}
+
+impl Core {
+    /// A core continuing from the status file, without role changes (S10). Unknown hosts and
+    /// roles in the file are ignored; hosts missing from it start AWAITING_RECOVERY.
+    pub fn restore(spec: ClusterSpec, persisted: &PersistedState, now: Millis) -> Core {
+        let mut core = Core::blank(spec, HostState::AwaitingRecovery, now);
+        for ph in &persisted.hosts {
+            let Some(h) = core.spec.host_index(&ph.name) else {
+                continue;
+            };
+            core.hosts[h].state = ph.state;
+            core.hosts[h].online_since = (ph.state == HostState::Online).then_some(now);
+            core.hosts[h].flap = ph.flap.clone();
+            for r in &ph.roles {
+                let Some(e) = core.valid_entry(r, h) else {
+                    continue;
+                };
+                if core.table.entries[e].owner.is_none() {
+                    core.table.entries[e].owner = Some(h);
+                }
+                core.hosts[h].maybe_holds.insert(e);
+            }
+        }
+        core.epoch = persisted.epoch.saturating_add(1);
+        core.expose_possible_writers(now, &[]);
+        core
+    }
+
+    /// The table entry for `r` if it exists in the config and host `h` may hold it.
+    fn valid_entry(&self, r: &RoleInstance, h: usize) -> Option<usize> {
+        let e = self.table.find(&self.spec, &r.name, &r.ip)?;
+        self.spec
+            .can_hold(self.table.entries[e].role, h)
+            .then_some(e)
+    }
+
+    /// Every host that holds or may hold the writer entry (or is writable) is exposed.
+    fn expose_possible_writers(&mut self, now: Millis, writable: &[usize]) {
+        let Some(w) = self.table.writer_entry() else {
+            return;
+        };
+        let bound = if self.spec.writer_lease.is_zero() {
+            LeaseBound::Unbounded
+        } else {
+            LeaseBound::Until(
+                now.plus(self.spec.agent_timeout)
+                    .plus(self.spec.writer_lease),
+            )
+        };
+        for h in 0..self.hosts.len() {
+            if self.hosts[h].maybe_holds.contains(&w) || writable.contains(&h) {
+                self.hosts[h].writer_exposed = true;
+                self.hosts[h].lease_bound = bound;
+            }
+        }
+    }
+
+    /// Startup role voting (§7.4): combines the status file (`stored`), what the agents remember
+    /// and what the systems look like. Ties go to the host first in config order (F1). With a
+    /// conflict (the writer IP configured on several hosts) and `careful_startup`, the monitor
+    /// starts PASSIVE with the startup table as the cause.
+    pub fn startup(
+        spec: ClusterSpec,
+        stored: Option<&PersistedState>,
+        infos: Vec<StartupHostInfo>,
+        now: Millis,
+    ) -> (Core, Vec<Action>) {
+        let mut out = Vec::new();
+        let mut core = Core::blank(spec, HostState::Unknown, now);
+        let n = core.hosts.len();
+        let empty = PersistedState {
+            epoch: 0,
+            hosts: Vec::new(),
+        };
+        let stored = stored.unwrap_or(&empty);
+        for info in &infos {
+            if core.spec.host_index(&info.host).is_none() {
+                log(
+                    &mut out,
+                    Level::Warn,
+                    format!(
+                        "Ignoring startup information of unknown host '{}'",
+                        info.host
+                    ),
+                );
+            }
+        }
+        let names: Vec<String> = core.spec.hosts.iter().map(|h| h.name.clone()).collect();
+        let info_of = |h: usize| infos.iter().find(|i| i.host == names[h]);
+        let stored_of = |h: usize| stored.hosts.iter().find(|p| p.name == names[h]);
+
+        // Evidence per (entry, host).
+        let mut ev = vec![vec![Evidence::default(); n]; core.table.entries.len()];
+        let discard =
+            |core: &Core, r: &RoleInstance, h: usize, out: &mut Vec<Action>| -> Option<usize> {
+                let e = core.valid_entry(r, h);
+                if e.is_none() {
+                    log(
+                        out,
+                        Level::Warn,
+                        format!(
+                            "Detected change in role definitions: '{r}' on host '{}' is discarded",
+                            core.host_name(h)
+                        ),
+                    );
+                }
+                e
+            };
+        for h in 0..n {
+            if let Some(p) = stored_of(h) {
+                core.hosts[h].flap = p.flap.clone();
+                for r in &p.roles {
+                    if let Some(e) = discard(&core, r, h, &mut out) {
+                        ev[e][h].stored = true;
+                    }
+                }
+            }
+            if let Some((_, roles)) = info_of(h).and_then(|i| i.agent.as_ref()) {
+                for r in roles {
+                    if let Some(e) = discard(&core, r, h, &mut out) {
+                        ev[e][h].agent = true;
+                    }
+                }
+            }
+            if let Some(sys) = info_of(h).and_then(|i| i.system.as_ref()) {
+                for ip in &sys.ips_present {
+                    if let Some(e) = core.table.find_ip(ip) {
+                        if core.spec.can_hold(core.table.entries[e].role, h) {
+                            ev[e][h].system = true;
+                        }
+                    }
+                }
+            }
+        }
+
+        // Host states: the first of these that stored or agent state equals.
+        let manual = core.spec.initial_mode.is_manual();
+        let mut states = Vec::with_capacity(n);
+        for h in 0..n {
+            let s = stored_of(h).map(|p| p.state);
+            let a = info_of(h).and_then(|i| i.agent.as_ref()).map(|(st, _)| *st);
+            let order = [
+                HostState::AdminOffline,
+                HostState::HardOffline,
+                HostState::ReplicationFail,
+                HostState::ReplicationDelay,
+                HostState::Online,
+            ];
+            let st = order
+                .into_iter()
+                .find(|&x| s == Some(x) || a == Some(x))
+                .unwrap_or(HostState::AwaitingRecovery);
+            states.push(st);
+        }
+
+        let system = |h: usize| info_of(h).and_then(|i| i.system.clone());
+        let mut conflict = false;
+        let writer_entry = core.table.writer_entry();
+        let masters = core.spec.masters();
+        for e in 0..core.table.entries.len() {
+            let r = core.table.entries[e].role;
+            let is_writer = Some(e) == writer_entry;
+            let mut best: Option<(u32, usize)> = None;
+            let mut configured_on = 0;
+            for h in 0..n {
+                if !core.spec.can_hold(r, h) {
+                    continue;
+                }
+                let x = ev[e][h];
+                configured_on += usize::from(x.system);
+                let mut votes = if is_writer {
+                    let writable = system(h).is_some_and(|s| s.writable);
+                    let followers = (0..n)
+                        .filter(|&o| !masters.contains(&o))
+                        .filter(|&o| {
+                            system(o).and_then(|s| s.master).as_deref() == Some(names[h].as_str())
+                        })
+                        .count() as u32;
+                    4 * u32::from(writable)
+                        + 2 * u32::from(x.system)
+                        + u32::from(x.stored)
+                        + u32::from(x.agent)
+                        + followers
+                } else {
+                    4 * u32::from(x.system) + 2 * u32::from(x.stored) + u32::from(x.agent)
+                };
+                let st = states[h];
+                let zero = if is_writer {
+                    st == HostState::AdminOffline || (st == HostState::HardOffline && !manual)
+                } else {
+                    st == HostState::AdminOffline
+                        || (!manual
+                            && !matches!(st, HostState::Online | HostState::AwaitingRecovery))
+                };
+                if zero {
+                    votes = 0;
+                }
+                if votes > 0 && best.is_none_or(|(v, _)| votes > v) {
+                    best = Some((votes, h));
+                }
+            }
+            let inst = core.table.instance(&core.spec, e);
+            if configured_on > 1 {
+                log(
+                    &mut out,
+                    Level::Warn,
+                    format!("Role '{inst}' was configured on {configured_on} hosts during monitor startup."),
+                );
+                conflict |= is_writer;
+            }
+            let Some((_, winner)) = best else { continue };
+            core.table.entries[e].owner = Some(winner);
+            let st = &mut states[winner];
+            if is_writer {
+                if !manual || st.is_replication_problem() {
+                    *st = HostState::Online;
+                }
+            } else if *st == HostState::AwaitingRecovery {
+                *st = HostState::Online;
+            }
+        }
+
+        // Apply states through the setter, starting from the stored state (a stored ONLINE host
+        // that comes up as anything else counts as a downtime, as in mmm).
+        for (h, &st) in states.iter().enumerate() {
+            core.hosts[h].state = stored_of(h).map(|p| p.state).unwrap_or(HostState::Unknown);
+            core.set_state(h, st, now, &mut out);
+            let info = info_of(h);
+            let agent_ok = info.is_some_and(|i| i.agent.is_some());
+            core.hosts[h].agent_seen = agent_ok;
+            if !agent_ok && st != HostState::AdminOffline {
+                core.hosts[h].agent_down = true;
+                log(
+                    &mut out,
+                    Level::Error,
+                    format!(
+                        "Can't reach agent on host '{}' during startup",
+                        core.host_name(h)
+                    ),
+                );
+            }
+            let held: BTreeSet<usize> = (0..core.table.entries.len())
+                .filter(|&e| ev[e][h].stored || ev[e][h].agent || ev[e][h].system)
+                .collect();
+            core.hosts[h].maybe_holds = held;
+        }
+        let writable: Vec<usize> = (0..n)
+            .filter(|&h| system(h).is_some_and(|s| s.writable))
+            .collect();
+        core.expose_possible_writers(now, &writable);
+        let agent_epoch = infos
+            .iter()
+            .filter_map(|i| i.agent_epoch)
+            .max()
+            .unwrap_or(0);
+        core.epoch = stored.epoch.max(agent_epoch).saturating_add(1);
+
+        let table = core.startup_table(&ev, &infos, stored);
+        log(&mut out, Level::Info, table.clone());
+        if conflict && core.spec.careful_startup {
+            core.mode = Mode::Passive;
+            core.passive_cause = format!("Conflicting roles during startup:\n\n{table}");
+        }
+        log(
+            &mut out,
+            Level::Info,
+            format!("Monitor started in {} mode.", core.mode.name()),
+        );
+        core.dirty = true;
+        if core.mode != Mode::Passive {
+            core.dirty = false;
+            out.push(Action::SaveStatus);
+        }
+        (core, out)
+    }
+
+    /// The startup table (§7.4), used in the log and as the passive cause.
+    fn startup_table(
+        &self,
+        ev: &[Vec<Evidence>],
+        infos: &[StartupHostInfo],
+        stored: &PersistedState,
+    ) -> String {
+        let yes = |b: bool| if b { "Yes" } else { "-" };
+        let role_w = self
+            .spec
+            .roles
+            .iter()
+            .map(|r| r.name.len())
+            .max()
+            .unwrap_or(0)
+            .max(4)
+            + 17;
+        let host_w = self
+            .spec
+            .hosts
+            .iter()
+            .map(|h| h.name.len())
+            .max()
+            .unwrap_or(0)
+            .max(6);
+        let mut lines = vec![
+            "Startup status:".to_string(),
+            String::new(),
+            "Roles:".to_string(),
+            format!(
+                "    {:<role_w$}  {:<host_w$}  {:<6}  {:<6}  {:<6}",
+                "Role", "Host", "Stored", "System", "Agent"
+            ),
+        ];
+        for (e, row) in ev.iter().enumerate() {
+            let inst = self.table.instance(&self.spec, e).to_string();
+            for (h, x) in row.iter().enumerate() {
+                if x.stored || x.system || x.agent {
+                    lines.push(format!(
+                        "    {:<role_w$}  {:<host_w$}  {:<6}  {:<6}  {:<6}",
+                        inst,
+                        self.host_name(h),
+                        yes(x.stored),
+                        yes(x.system),
+                        yes(x.agent)
+                    ));
+                }
+            }
+        }
+        lines.push(String::new());
+        lines.push("Hosts:".to_string());
+        lines.push(format!(
+            "    {:<host_w$}  {:<6}  {:<8}  {:<17}  {:<17}",
+            "Host", "Master", "Writable", "Stored state", "Agent state"
+        ));
+        for spec in &self.spec.hosts {
+            let info = infos.iter().find(|i| i.host == spec.name);
+            let sys: Option<&SystemFacts> = info.and_then(|i| i.system.as_ref());
+            let master = match spec.mode {
+                HostMode::Master => "-".to_string(),
+                HostMode::Slave => sys
+                    .and_then(|s| s.master.clone())
+                    .unwrap_or_else(|| "?".into()),
+            };
+            let writable = match sys {
+                Some(s) if s.writable => "Yes",
+                Some(_) => "No",
+                None => "?",
+            };
+            let stored_state = stored
+                .hosts
+                .iter()
+                .find(|p| p.name == spec.name)
+                .map(|p| p.state.name())
+                .unwrap_or("?");
+            let agent_state = info
+                .and_then(|i| i.agent.as_ref())
+                .map(|(s, _)| s.name())
+                .unwrap_or("?");
+            lines.push(format!(
+                "    {:<host_w$}  {:<6}  {:<8}  {:<17}  {:<17}",
+                spec.name, master, writable, stored_state, agent_state
+            ));
+        }
+        lines
+            .iter()
+            .map(|l| l.trim_end().to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
