@@ -1,0 +1,409 @@
+//! ha-control: the operator CLI of ha, a drop-in for mysql-mmm's `mmm_control`.
+//!
+//! The binary is a thin wrapper around [`run`], which turns a command line into an
+//! [`Outcome`] (stdout, stderr, exit code). Keeping the whole behaviour behind one pure-ish
+//! function lets unit tests cover usage errors without spawning processes, and lets the lab
+//! tests reuse the renderers ([`render::render_show`], [`render::render_checks_with`]) as
+//! golden expectations against a real monitor.
+//!
+//! Exit codes: [`EXIT_OK`] 0, [`EXIT_ERROR_REPLY`] 1, [`EXIT_USAGE`] 2,
+//! [`EXIT_UNREACHABLE`] 3. mmm_control exited 0 even for `ERROR:` replies; ha-control does not,
+//! so scripts can tell success from failure without parsing text.
+
+pub mod cli;
+pub mod client;
+pub mod render;
+pub mod timefmt;
+
+use std::ffi::OsString;
+
+use ha_proto::{
+    ChecksReply, CommandReply, GetModeRequest, HostRequest, Mode, ModeReply, MonitorPingRequest,
+    MoveRoleRequest, SetIpRequest, SetModeRequest, ShowReply, ShowRequest,
+};
+
+use cli::{Cli, Command, Early};
+use client::{CallError, Target};
+use render::{json, ChecksQuery};
+
+/// Success (including `OK: …` replies such as "already ONLINE. Skipping command.").
+pub const EXIT_OK: i32 = 0;
+/// The monitor answered with an `ERROR: …` reply (or refused the request).
+pub const EXIT_ERROR_REPLY: i32 = 1;
+/// The command line is wrong.
+pub const EXIT_USAGE: i32 = 2;
+/// The monitor could not be reached (no address, connection failed, no reply in time).
+pub const EXIT_UNREACHABLE: i32 = 3;
+
+/// mmm_control's first line when the monitor cannot be reached, kept verbatim.
+pub const CANT_CONNECT: &str = "ERROR: Can't connect to monitor daemon!";
+
+/// What one run prints and how it exits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: i32,
+}
+
+impl Outcome {
+    fn stdout(stdout: String, code: i32) -> Outcome {
+        Outcome {
+            stdout,
+            stderr: String::new(),
+            code,
+        }
+    }
+}
+
+/// Runs ha-control with `args` (including the program name, as in `std::env::args_os`).
+pub fn run(args: Vec<OsString>) -> Outcome {
+    let json_requested = cli::wants_json(&args);
+    let cli = match cli::parse(&args) {
+        Ok(cli) => cli,
+        Err(Early::Info(text)) => return Outcome::stdout(text, EXIT_OK),
+        Err(Early::Usage { message }) => {
+            return if json_requested {
+                let first = message.lines().next().unwrap_or_default();
+                Outcome::stdout(json::to_text(&json::error(first)), EXIT_USAGE)
+            } else {
+                Outcome {
+                    stdout: String::new(),
+                    stderr: message,
+                    code: EXIT_USAGE,
+                }
+            };
+        }
+    };
+    match &cli.command {
+        Command::Help => Outcome::stdout(
+            if cli.json {
+                json::to_text(&json::help())
+            } else {
+                render::terminal(render::help::HELP)
+            },
+            EXIT_OK,
+        ),
+        Command::GenerateCompletions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(*shell, &mut cli::command(), "ha-control", &mut buf);
+            Outcome::stdout(String::from_utf8_lossy(&buf).into_owned(), EXIT_OK)
+        }
+        Command::GenerateMan => {
+            let mut buf = Vec::new();
+            match clap_mangen::Man::new(cli::command()).render(&mut buf) {
+                Ok(()) => Outcome::stdout(String::from_utf8_lossy(&buf).into_owned(), EXIT_OK),
+                Err(e) => Outcome {
+                    stdout: String::new(),
+                    stderr: format!("cannot render the man page: {e}\n"),
+                    code: EXIT_ERROR_REPLY,
+                },
+            }
+        }
+        _ => execute(&cli),
+    }
+}
+
+/// A reply of the monitor, tagged with how to print it.
+enum Reply {
+    Show(ShowReply),
+    Checks(ChecksReply, ChecksQuery),
+    Command(CommandReply),
+    Mode(ModeReply),
+}
+
+/// A failure before or instead of a reply.
+enum Failure {
+    /// An `ERROR: …` decided locally (unknown check) or a failed request: exit 1.
+    Error(String),
+    /// A usage problem found after parsing (bad `--monitor`): exit 2.
+    Usage(String),
+    /// No monitor to talk to: exit 3.
+    Unreachable {
+        address: Option<String>,
+        cause: String,
+    },
+}
+
+fn execute(cli: &Cli) -> Outcome {
+    match request(cli) {
+        Ok(reply) => print_reply(cli.json, &reply),
+        Err(f) => print_failure(cli.json, f),
+    }
+}
+
+/// Validates what can be validated locally, finds the monitor, and makes the one call.
+fn request(cli: &Cli) -> Result<Reply, Failure> {
+    // Local validation first: no point reading config or connecting for an unknown check.
+    let checks_query = match &cli.command {
+        Command::Checks { host, check } => {
+            Some(ChecksQuery::parse(host.as_deref(), check.as_deref()).map_err(Failure::Error)?)
+        }
+        _ => None,
+    };
+
+    let target = match &cli.monitor {
+        Some(addr) => Target::parse(addr).map_err(Failure::Usage)?,
+        None => {
+            let path = cli
+                .config
+                .clone()
+                .unwrap_or_else(|| cli::DEFAULT_CONFIG.into());
+            Target::from_config(&path).map_err(|errors| Failure::Unreachable {
+                address: None,
+                cause: format!(
+                    "no monitor address: cannot load {} (give --config FILE or --monitor ADDR):\n{errors}",
+                    path.display()
+                ),
+            })?
+        }
+    };
+
+    let timeout = cli.timeout();
+    let t = &target;
+    let result = match &cli.command {
+        Command::Ping => client::call(t, timeout, |mut c| async move {
+            c.ping(MonitorPingRequest {}).await
+        })
+        .map(Reply::Command),
+        Command::Show => client::call(
+            t,
+            timeout,
+            |mut c| async move { c.show(ShowRequest {}).await },
+        )
+        .map(Reply::Show),
+        Command::Checks { .. } => {
+            let q = checks_query.unwrap_or(ChecksQuery {
+                host: None,
+                check: None,
+            });
+            let req = q.request();
+            client::call(t, timeout, |mut c| async move { c.checks(req).await })
+                .map(|r| Reply::Checks(r, q))
+        }
+        Command::SetOnline { host } => {
+            let req = HostRequest { host: host.clone() };
+            client::call(t, timeout, |mut c| async move { c.set_online(req).await })
+                .map(Reply::Command)
+        }
+        Command::SetOffline { host } => {
+            let req = HostRequest { host: host.clone() };
+            client::call(t, timeout, |mut c| async move { c.set_offline(req).await })
+                .map(Reply::Command)
+        }
+        Command::Mode => client::call(t, timeout, |mut c| async move {
+            c.get_mode(GetModeRequest {}).await
+        })
+        .map(Reply::Mode),
+        Command::SetActive | Command::SetManual | Command::SetPassive => {
+            let mode = match cli.command {
+                Command::SetActive => Mode::Active,
+                Command::SetManual => Mode::Manual,
+                _ => Mode::Passive,
+            };
+            let req = SetModeRequest { mode: mode as i32 };
+            client::call(t, timeout, |mut c| async move { c.set_mode(req).await })
+                .map(Reply::Command)
+        }
+        Command::MoveRole { force, role, host } => {
+            let req = MoveRoleRequest {
+                role: role.clone(),
+                host: host.clone(),
+                force: *force,
+            };
+            client::call(t, timeout, |mut c| async move { c.move_role(req).await })
+                .map(Reply::Command)
+        }
+        Command::SetIp { ip, host } => {
+            let req = SetIpRequest {
+                ip: ip.clone(),
+                host: host.clone(),
+            };
+            client::call(t, timeout, |mut c| async move { c.set_ip(req).await }).map(Reply::Command)
+        }
+        // Handled in `run` without a monitor.
+        Command::Help | Command::GenerateCompletions { .. } | Command::GenerateMan => {
+            return Err(Failure::Usage(
+                "internal: local command sent to the monitor".into(),
+            ))
+        }
+    };
+    result.map_err(|e| match e {
+        CallError::Unreachable { address, cause } => Failure::Unreachable {
+            address: Some(address),
+            cause,
+        },
+        CallError::Failed(message) => Failure::Error(message),
+    })
+}
+
+fn print_reply(as_json: bool, reply: &Reply) -> Outcome {
+    let (text, code) = match reply {
+        Reply::Show(r) => (
+            if as_json {
+                json::to_text(&json::show(r))
+            } else {
+                render::terminal(&render::render_show(r))
+            },
+            EXIT_OK,
+        ),
+        Reply::Checks(r, q) => {
+            let code = if r.ok { EXIT_OK } else { EXIT_ERROR_REPLY };
+            let text = match (as_json, r.ok) {
+                (true, true) => json::to_text(&json::checks(r, q)),
+                (true, false) => json::to_text(&json::error(r.message.clone())),
+                (false, _) => render::terminal(&render::render_checks(r, q)),
+            };
+            (text, code)
+        }
+        Reply::Command(r) => (
+            if as_json {
+                json::to_text(&json::command(r))
+            } else {
+                render::terminal(&r.message)
+            },
+            if r.ok { EXIT_OK } else { EXIT_ERROR_REPLY },
+        ),
+        Reply::Mode(r) => (
+            if as_json {
+                json::to_text(&json::mode(r))
+            } else {
+                render::terminal(r.mode().mmm_name())
+            },
+            EXIT_OK,
+        ),
+    };
+    Outcome::stdout(text, code)
+}
+
+fn print_failure(as_json: bool, failure: Failure) -> Outcome {
+    match failure {
+        Failure::Error(message) => Outcome::stdout(
+            if as_json {
+                json::to_text(&json::error(message))
+            } else {
+                render::terminal(&message)
+            },
+            EXIT_ERROR_REPLY,
+        ),
+        Failure::Usage(message) => {
+            if as_json {
+                Outcome::stdout(json::to_text(&json::error(message)), EXIT_USAGE)
+            } else {
+                Outcome {
+                    stdout: String::new(),
+                    stderr: format!("{message}\n"),
+                    code: EXIT_USAGE,
+                }
+            }
+        }
+        Failure::Unreachable { address, cause } => {
+            let text = if as_json {
+                let mut e = json::error(CANT_CONNECT);
+                e.address = address;
+                e.cause = Some(cause);
+                json::to_text(&e)
+            } else {
+                unreachable_text(address.as_deref(), &cause)
+            };
+            Outcome::stdout(text, EXIT_UNREACHABLE)
+        }
+    }
+}
+
+/// mmm's line, then `  (tried <addr>: <cause>)`; a multi-line cause (configuration errors)
+/// continues indented by two spaces.
+pub fn unreachable_text(address: Option<&str>, cause: &str) -> String {
+    let detail = match address {
+        Some(a) => format!("tried {a}: {cause}"),
+        None => cause.to_string(),
+    };
+    let mut lines = detail.lines();
+    let mut out = format!("{CANT_CONNECT}\n  ({}", lines.next().unwrap_or_default());
+    let rest: Vec<&str> = lines.collect();
+    if rest.is_empty() {
+        out.push_str(")\n");
+    } else {
+        out.push('\n');
+        for l in rest {
+            out.push_str(&format!("  {l}\n"));
+        }
+        // close the parenthesis on the last line
+        out.pop();
+        out.push_str(")\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_line(line: &str) -> Outcome {
+        run(std::iter::once("ha-control")
+            .chain(line.split_whitespace())
+            .map(OsString::from)
+            .collect())
+    }
+
+    #[test]
+    fn unreachable_text_forms() {
+        assert_eq!(
+            unreachable_text(Some("127.0.0.1:9988"), "connection refused"),
+            "ERROR: Can't connect to monitor daemon!\n  (tried 127.0.0.1:9988: connection refused)\n"
+        );
+        assert_eq!(
+            unreachable_text(None, "no monitor address: cannot load x:\nx: a\nx: b"),
+            "ERROR: Can't connect to monitor daemon!\n  (no monitor address: cannot load x:\n  x: a\n  x: b)\n"
+        );
+    }
+
+    #[test]
+    fn help_needs_no_monitor() {
+        let o = run_line("help --monitor 127.0.0.1:1");
+        assert_eq!(o.code, EXIT_OK);
+        assert_eq!(o.stdout, format!("{}\n", render::help::HELP));
+    }
+
+    #[test]
+    fn usage_errors_go_to_stderr_or_json() {
+        let o = run_line("set_online");
+        assert_eq!(o.code, EXIT_USAGE);
+        assert!(o.stdout.is_empty());
+        assert!(o.stderr.starts_with("Invalid command 'set_online'\n\n"));
+
+        let o = run_line("--json set_online");
+        assert_eq!(o.code, EXIT_USAGE);
+        let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json");
+        assert_eq!(v["ok"], false);
+        assert_eq!(v["error"], "Invalid command 'set_online'");
+    }
+
+    #[test]
+    fn bad_monitor_address_is_usage() {
+        let o = run_line("ping --monitor a:b:c:notport");
+        assert_eq!(o.code, EXIT_USAGE, "{o:?}");
+        assert!(o.stderr.contains("invalid monitor address"));
+    }
+
+    #[test]
+    fn unknown_check_is_an_error_reply_without_network() {
+        // port 1 on a TEST-NET address would time out if we tried to connect
+        let o = run_line("checks db1 pong --monitor 192.0.2.1:1");
+        assert_eq!(o.code, EXIT_ERROR_REPLY);
+        assert_eq!(o.stdout, "ERROR: Unknown check 'pong'!\n");
+    }
+
+    #[test]
+    fn missing_config_is_unreachable() {
+        let o = run_line("ping --config /nonexistent/ha/monitor.yaml");
+        assert_eq!(o.code, EXIT_UNREACHABLE);
+        assert!(
+            o.stdout.starts_with(
+                "ERROR: Can't connect to monitor daemon!\n  (no monitor address: cannot load /nonexistent/ha/monitor.yaml"
+            ),
+            "{}",
+            o.stdout
+        );
+    }
+}
