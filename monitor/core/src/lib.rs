@@ -9,6 +9,10 @@ mod machine;
 pub mod roles;
 mod spec;
 mod startup;
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests_machine;
 mod time;
 mod traps;
 mod views;

@@ -1,0 +1,256 @@
+//! Test fixture: the lab cluster (db1/db2 masters of each other, db3 slave; writer + 3 readers)
+//! driven through the public API with virtual time.
+
+use crate::*;
+use std::time::Duration;
+
+pub(crate) const W: &str = "10.0.0.100";
+
+pub(crate) fn host(name: &str, ip: &str, mode: HostMode, peer: Option<&str>) -> HostSpec {
+    HostSpec {
+        name: name.into(),
+        ip: ip.into(),
+        mode,
+        peer: peer.map(Into::into),
+    }
+}
+
+/// db1, db2 (masters, peers), db3 (slave). Trap periods 0 so one sample decides, which keeps
+/// rule tests short; trap logic itself is tested in `traps.rs`.
+pub(crate) fn spec3() -> ClusterSpec {
+    let mut s = ClusterSpec::with_defaults(
+        vec![
+            host("db1", "10.0.0.1", HostMode::Master, Some("db2")),
+            host("db2", "10.0.0.2", HostMode::Master, Some("db1")),
+            host("db3", "10.0.0.3", HostMode::Slave, None),
+        ],
+        vec![
+            RoleSpec {
+                name: "writer".into(),
+                mode: RoleMode::Exclusive,
+                hosts: vec!["db1".into(), "db2".into()],
+                ips: vec![W.into()],
+                prefer: None,
+            },
+            RoleSpec {
+                name: "reader".into(),
+                mode: RoleMode::Balanced,
+                hosts: vec!["db1".into(), "db2".into(), "db3".into()],
+                ips: vec![
+                    "10.0.0.101".into(),
+                    "10.0.0.102".into(),
+                    "10.0.0.103".into(),
+                ],
+                prefer: None,
+            },
+        ],
+        "writer",
+    );
+    s.trap_periods = TrapPeriods::uniform(Duration::ZERO);
+    s
+}
+
+pub(crate) struct Kit {
+    pub core: Core,
+    pub now: u64,
+    pub queue: Vec<Input>,
+    pub actions: Vec<Action>,
+    next_id: u64,
+}
+
+impl Kit {
+    pub fn new(spec: ClusterSpec) -> Kit {
+        Kit {
+            core: Core::new(spec),
+            now: 0,
+            queue: Vec::new(),
+            actions: Vec::new(),
+            next_id: 0,
+        }
+    }
+
+    /// All hosts healthy, agents obeying, set ONLINE; db1 is the confirmed writer.
+    pub fn online(spec: ClusterSpec) -> Kit {
+        let mut k = Kit::new(spec);
+        let names: Vec<String> = k.core.spec().hosts.iter().map(|h| h.name.clone()).collect();
+        for n in &names {
+            k.checks(n, [true; 4]);
+            k.report(
+                n,
+                AgentFacts {
+                    read_only: true,
+                    ..Default::default()
+                },
+            );
+        }
+        k.step();
+        for n in &names {
+            let r = k.cmd(AdminCommand::SetOnline(n.clone()));
+            assert!(r.starts_with("OK"), "{r}");
+        }
+        k.obey_rounds(3);
+        k
+    }
+
+    pub fn at(&mut self, secs: u64) -> &mut Kit {
+        self.now += secs * 1000;
+        self
+    }
+
+    pub fn now(&self) -> Millis {
+        Millis(self.now)
+    }
+
+    /// Queues one sample of each check ([ping, mysql, rep_threads, rep_backlog]).
+    pub fn checks(&mut self, h: &str, ok: [bool; 4]) {
+        for (c, ok) in Check::ALL.into_iter().zip(ok) {
+            self.check(
+                h,
+                c,
+                if ok {
+                    CheckOutcome::Ok
+                } else {
+                    CheckOutcome::Error
+                },
+            );
+        }
+    }
+
+    pub fn check(&mut self, h: &str, check: Check, outcome: CheckOutcome) {
+        self.queue.push(Input::CheckResult {
+            host: h.into(),
+            check,
+            outcome,
+            message: format!("{outcome:?}"),
+        });
+    }
+
+    pub fn report(&mut self, h: &str, facts: AgentFacts) {
+        self.queue.push(Input::AgentReport {
+            host: h.into(),
+            report: AgentReport::Status(facts),
+        });
+    }
+
+    pub fn unreachable(&mut self, h: &str) {
+        self.queue.push(Input::AgentReport {
+            host: h.into(),
+            report: AgentReport::Unreachable {
+                error: "connection refused".into(),
+            },
+        });
+    }
+
+    pub fn step(&mut self) -> &Vec<Action> {
+        let inputs = std::mem::take(&mut self.queue);
+        self.actions = self.core.step(inputs, Millis(self.now));
+        &self.actions
+    }
+
+    /// Runs one command in its own step and returns the reply text.
+    pub fn cmd(&mut self, command: AdminCommand) -> String {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.queue.push(Input::Command { id, command });
+        self.step();
+        self.actions
+            .iter()
+            .find_map(|a| match a {
+                Action::Reply { id: i, message, .. } if *i == id => Some(message.clone()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    /// Sends every host its desired state and queues an obedient agent's reply.
+    pub fn send_all(&mut self) {
+        let names: Vec<String> = self
+            .core
+            .spec()
+            .hosts
+            .iter()
+            .map(|h| h.name.clone())
+            .collect();
+        for n in names {
+            self.send(&n, true);
+        }
+    }
+
+    /// Sends `h` its desired state; if `reply`, queues what an obedient, synced agent reports.
+    pub fn send(&mut self, h: &str, reply: bool) -> Option<DesiredState> {
+        let d = self.core.desired_state(h, self.now())?;
+        self.core.note_sent(h, &d, self.now());
+        if reply {
+            let writer = d.roles.iter().any(|r| r.name == "writer");
+            self.report(
+                h,
+                AgentFacts {
+                    uptime_secs: 1000.0 + self.now as f64 / 1000.0,
+                    epoch: d.epoch,
+                    roles: d.roles.clone(),
+                    read_only: !writer,
+                    writer_synced: writer,
+                    io_running: true,
+                    sql_running: true,
+                    ..Default::default()
+                },
+            );
+        }
+        Some(d)
+    }
+
+    pub fn obey_rounds(&mut self, n: usize) {
+        for _ in 0..n {
+            self.send_all();
+            self.step();
+        }
+    }
+
+    pub fn logs(&self) -> Vec<String> {
+        self.actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Log { message, .. } => Some(message.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn has_log(&self, needle: &str) -> bool {
+        self.logs().iter().any(|l| l.contains(needle))
+    }
+
+    pub fn kills(&self) -> Vec<(String, bool)> {
+        self.actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Kill { host, ping_ok } => Some((host.clone(), *ping_ok)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn state(&self, h: &str) -> HostState {
+        self.core.state(h).unwrap_or(HostState::Unknown)
+    }
+
+    pub fn roles(&self, h: &str) -> Vec<String> {
+        self.core
+            .host(h)
+            .map(|v| v.roles.iter().map(|r| r.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn desired_roles(&self, h: &str) -> Vec<String> {
+        self.core
+            .desired_state(h, self.now())
+            .map(|d| d.roles.iter().map(|r| r.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn desired_has_writer(&self, h: &str) -> bool {
+        self.desired_roles(h)
+            .iter()
+            .any(|r| r.starts_with("writer"))
+    }
+}
