@@ -12,6 +12,8 @@ mod startup;
 #[cfg(test)]
 mod testkit;
 #[cfg(test)]
+mod tests_commands;
+#[cfg(test)]
 mod tests_machine;
 mod time;
 mod traps;
