@@ -14,7 +14,11 @@ mod testkit;
 #[cfg(test)]
 mod tests_commands;
 #[cfg(test)]
+mod tests_failover;
+#[cfg(test)]
 mod tests_machine;
+#[cfg(test)]
+mod tests_startup;
 mod time;
 mod traps;
 mod views;

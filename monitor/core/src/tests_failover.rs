@@ -1,0 +1,301 @@
+//! The failover / switchover plan (F6, F7, F9, F10): ordering and its safety gates.
+
+use crate::testkit::*;
+use crate::*;
+use std::time::Duration;
+
+fn online(spec: ClusterSpec) -> Kit {
+    let mut k = Kit::online(spec);
+    k.at(120);
+    k.step();
+    k
+}
+
+fn writer_count(k: &Kit) -> usize {
+    ["db1", "db2", "db3"]
+        .iter()
+        .filter(|h| k.desired_has_writer(h))
+        .count()
+}
+
+#[test]
+fn switchover_demotes_old_writer_before_promoting_new_one() {
+    let mut k = online(spec3());
+    let epoch = k.core.epoch();
+    k.cmd(AdminCommand::MoveRole {
+        role: "writer".into(),
+        host: "db2".into(),
+        force: false,
+    });
+    assert!(
+        k.core.epoch() > epoch,
+        "new writer's epoch is strictly higher"
+    );
+    assert!(!k.desired_has_writer("db1"), "old writer is demoted first");
+    assert!(
+        !k.desired_has_writer("db2"),
+        "new writer waits for the demotion"
+    );
+    // Replicas are not re-pointed while nobody is confirmed.
+    assert_eq!(
+        k.core
+            .desired_state("db3", k.now())
+            .and_then(|d| d.active_master),
+        None
+    );
+    k.send("db1", true); // db1 confirms: no writer role, read_only
+    k.step();
+    assert!(k.desired_has_writer("db2"));
+    assert_eq!(
+        k.core
+            .desired_state("db3", k.now())
+            .and_then(|d| d.active_master),
+        None
+    );
+    k.send("db2", true); // db2 synced and writable
+    k.step();
+    assert!(k.has_log("Host 'db2' is the active master now"));
+    let d3 = k.core.desired_state("db3", k.now()).expect("desired");
+    assert_eq!(
+        d3.active_master.as_deref(),
+        Some("db2"),
+        "re-point only after the sync (F7)"
+    );
+    assert_eq!(
+        k.core
+            .desired_state("db1", k.now())
+            .and_then(|d| d.active_master)
+            .as_deref(),
+        Some("db2")
+    );
+}
+
+#[test]
+fn failover_without_lease_or_kill_never_promotes_while_old_writer_may_write_f9() {
+    let mut k = online(spec3());
+    k.checks("db1", [false, false, true, true]);
+    k.step();
+    assert_eq!(k.core.active_master(), Some("db2"));
+    assert!(k.has_log("Role 'writer(10.0.0.100)' is not given to 'db2' yet"));
+    k.at(10_000);
+    k.send("db1", false); // dead: no reply
+    k.send("db2", true);
+    k.send("db3", true);
+    k.step();
+    assert!(!k.desired_has_writer("db2"));
+}
+
+#[test]
+fn failover_waits_for_the_writer_lease_to_expire_conservatively() {
+    let mut spec = spec3();
+    spec.writer_lease = Duration::from_secs(10);
+    spec.agent_timeout = Duration::from_secs(2);
+    let mut k = online(spec);
+    k.send_all(); // last renewal of db1's lease at t0
+    k.step();
+    let t0 = k.now;
+    k.checks("db1", [false, false, true, true]);
+    k.step();
+    k.now = t0 + 11_999;
+    k.send("db1", false); // dead: no reply, and no writer role in what is sent now
+    k.send("db2", true);
+    k.step();
+    assert!(
+        !k.desired_has_writer("db2"),
+        "lease may be valid until t0 + timeout + lease"
+    );
+    k.now = t0 + 12_000;
+    k.step();
+    assert!(k.desired_has_writer("db2"));
+    assert_eq!(writer_count(&k), 1);
+}
+
+#[test]
+fn failover_proceeds_after_successful_kill() {
+    let mut spec = spec3();
+    spec.kill_host_configured = true;
+    let mut k = online(spec);
+    k.checks("db1", [false, false, true, true]);
+    k.step();
+    assert_eq!(k.kills(), [("db1".to_string(), false)]);
+    assert!(!k.desired_has_writer("db2"));
+    k.queue.push(Input::KillResult {
+        host: "db1".into(),
+        ok: false,
+        output: "exit 1".into(),
+    });
+    k.step();
+    assert!(!k.desired_has_writer("db2"), "a failed kill proves nothing");
+    assert!(k.has_log("Could not kill host 'db1'"));
+    // A later fence attempt (e.g. new failure report) can succeed:
+    k.queue.push(Input::KillResult {
+        host: "db1".into(),
+        ok: true,
+        output: "powered off".into(),
+    });
+    k.step();
+    assert!(k.desired_has_writer("db2"));
+}
+
+#[test]
+fn failed_promotion_orphans_the_writer_and_tries_the_next_candidate_f6() {
+    let mut spec = spec3();
+    spec.kill_host_configured = true;
+    let mut k = online(spec);
+    // Planned switch to db2 whose relay-log sync fails.
+    k.cmd(AdminCommand::MoveRole {
+        role: "writer".into(),
+        host: "db2".into(),
+        force: false,
+    });
+    k.send("db1", true);
+    k.step();
+    let d = k.send("db2", false).expect("desired");
+    assert!(d.roles.iter().any(|r| r.name == "writer"));
+    k.report(
+        "db2",
+        AgentFacts {
+            epoch: d.epoch,
+            read_only: true,
+            promotion_error: Some("relay log not applied within 30 s".into()),
+            ..Default::default()
+        },
+    );
+    k.step();
+    assert!(k.has_log(
+        "Promotion of 'db2' to 'writer(10.0.0.100)' failed: relay log not applied within 30 s"
+    ));
+    // The next eligible candidate (db1) gets it, with a higher epoch.
+    assert_eq!(k.core.active_master(), Some("db1"));
+    assert!(k.core.epoch() > d.epoch);
+    assert!(k.desired_has_writer("db1"));
+    assert!(!k.desired_has_writer("db2"));
+}
+
+#[test]
+fn failed_promotion_with_no_other_candidate_keeps_role_orphaned_then_retries() {
+    let mut spec = spec3();
+    spec.kill_host_configured = true;
+    let mut k = online(spec);
+    k.checks("db1", [false, false, true, true]);
+    k.step();
+    k.queue.push(Input::KillResult {
+        host: "db1".into(),
+        ok: true,
+        output: String::new(),
+    });
+    k.step();
+    let d = k.send("db2", false).expect("desired");
+    k.report(
+        "db2",
+        AgentFacts {
+            epoch: d.epoch,
+            read_only: true,
+            promotion_error: Some("sync timeout".into()),
+            ..Default::default()
+        },
+    );
+    k.step();
+    assert_eq!(k.core.active_master(), None, "never promoted unsynced");
+    k.at(PROMOTION_RETRY.as_secs());
+    k.step();
+    assert_eq!(
+        k.core.active_master(),
+        Some("db2"),
+        "retried after PROMOTION_RETRY"
+    );
+}
+
+#[test]
+fn reader_is_removed_before_it_is_added_elsewhere_f10() {
+    let mut k = online(spec3());
+    let ip = k.roles("db3")[0].clone();
+    k.checks("db3", [true, true, false, true]); // REPLICATION_FAIL → reader leaves db3
+    k.step();
+    let new_owner = ["db1", "db2"]
+        .into_iter()
+        .find(|h| k.roles(h).contains(&ip))
+        .expect("reader re-assigned");
+    assert!(
+        !k.desired_roles(new_owner).contains(&ip),
+        "db3 has not confirmed dropping it"
+    );
+    k.send("db3", true);
+    k.step();
+    assert!(k.desired_roles(new_owner).contains(&ip));
+}
+
+#[test]
+fn reader_of_a_dead_host_is_moved_at_once() {
+    let mut k = online(spec3());
+    let ip = k.roles("db3")[0].clone();
+    k.checks("db3", [false, false, true, true]);
+    k.step();
+    let holders: Vec<&str> = ["db1", "db2"]
+        .into_iter()
+        .filter(|h| k.desired_roles(h).contains(&ip))
+        .collect();
+    assert_eq!(holders.len(), 1);
+}
+
+#[test]
+fn unreachable_report_does_not_count_as_demotion_confirmation_f12() {
+    let mut k = online(spec3());
+    k.cmd(AdminCommand::MoveRole {
+        role: "writer".into(),
+        host: "db2".into(),
+        force: false,
+    });
+    k.send("db1", false);
+    k.unreachable("db1");
+    k.step();
+    assert!(!k.desired_has_writer("db2"));
+}
+
+#[test]
+fn restarted_monitor_assumes_recorded_writer_may_hold_a_lease() {
+    let mut spec = spec3();
+    spec.writer_lease = Duration::from_secs(10);
+    spec.agent_timeout = Duration::from_secs(2);
+    let k = online(spec.clone());
+    let persisted = k.core.persisted();
+    let t = Millis(k.now + 5_000);
+    let mut core = Core::restore(spec, &persisted, t);
+    assert_eq!(core.active_master(), Some("db1"), "S10: no role changes");
+    assert!(core.epoch() > persisted.epoch);
+    // db1 dies right after the restart.
+    let down = |h: &str| {
+        [Check::Ping, Check::Mysql].map(|c| Input::CheckResult {
+            host: h.into(),
+            check: c,
+            outcome: CheckOutcome::Error,
+            message: "x".into(),
+        })
+    };
+    let mut ok_inputs: Vec<Input> = down("db1").into();
+    for h in ["db2", "db3"] {
+        for c in Check::ALL {
+            ok_inputs.push(Input::CheckResult {
+                host: h.into(),
+                check: c,
+                outcome: CheckOutcome::Ok,
+                message: "OK".into(),
+            });
+        }
+        ok_inputs.push(Input::AgentReport {
+            host: h.into(),
+            report: AgentReport::Status(AgentFacts {
+                read_only: true,
+                ..Default::default()
+            }),
+        });
+    }
+    core.step(ok_inputs, t);
+    assert_eq!(core.active_master(), Some("db2"));
+    let has_writer = |c: &Core, at: u64| {
+        c.desired_state("db2", Millis(at))
+            .is_some_and(|d| d.roles.iter().any(|r| r.name == "writer"))
+    };
+    assert!(!has_writer(&core, t.0 + 11_999));
+    assert!(has_writer(&core, t.0 + 12_000));
+}
