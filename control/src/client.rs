@@ -168,8 +168,9 @@ where
     rt.block_on(async {
         let endpoint = Endpoint::from_shared(target.uri.clone())
             .map_err(|e| unreachable(target, format!("invalid address: {}", describe(&e))))?
-            .connect_timeout(timeout)
-            .timeout(timeout);
+            // The request itself is bounded by the outer timeout below (one deadline for the
+            // whole exchange, reported as "no answer within …").
+            .connect_timeout(timeout);
         let exchange = async {
             let channel = endpoint
                 .connect()
