@@ -119,7 +119,8 @@ pub fn claim(state: &LabState) -> Result<bool> {
         Ok(mut f) => {
             let json = serde_json::to_vec_pretty(state)
                 .map_err(|e| Error::Other(format!("serialize lab state: {e}")))?;
-            f.write_all(&json).map_err(|e| Error::path("write", &path, e))?;
+            f.write_all(&json)
+                .map_err(|e| Error::path("write", &path, e))?;
             Ok(true)
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
@@ -247,13 +248,21 @@ pub fn teardown(prefix: &str) -> Result<Teardown> {
 
     // Killed processes that are not our children are reaped by init; give it a moment so that
     // `pgrep mariadbd` right after a teardown shows nothing (bounded, not fatal).
+    // Those that are our own children (a lab kept by this very process) we reap ourselves;
+    // `waitpid` on a PID that is not our child just fails with ECHILD.
     let reap_deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < reap_deadline
-        && report
-            .killed
-            .iter()
-            .any(|p| Path::new(&format!("/proc/{p}")).exists())
-    {
+    loop {
+        let mut pending = false;
+        for &pid in &report.killed {
+            // SAFETY: non-blocking waitpid; only affects our own children.
+            unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+            if process_exists(pid) {
+                pending = true;
+            }
+        }
+        if !pending || Instant::now() >= reap_deadline {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 
@@ -299,6 +308,11 @@ pub fn teardown(prefix: &str) -> Result<Teardown> {
         }
     }
     Ok(report)
+}
+
+/// True while `/proc/<pid>` exists (zombies included: `pgrep` lists them too).
+fn process_exists(pid: i32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// Everything still present for `prefix` (namespaces, links, state file), for tests asserting

@@ -54,7 +54,9 @@ impl Cmd {
 
     /// `ip netns exec <ns> program …`: the command runs inside the namespace.
     pub fn in_ns(ns: &str, program: impl Into<String>) -> Self {
-        Cmd::new("ip").args(["netns", "exec", ns]).arg(program.into())
+        Cmd::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(program.into())
     }
 
     /// Appends one argument.

@@ -26,9 +26,9 @@ REPLICATION SLAVE ADMIN, SLAVE MONITOR, BINLOG MONITOR";
 pub const MONITOR_USER: &str = "ha_monitor";
 /// Password of [`MONITOR_USER`].
 pub const MONITOR_PASSWORD: &str = "lab-monitor-pw";
-/// Grants of [`MONITOR_USER`]: `SHOW SLAVE STATUS` (SLAVE MONITOR) and `SHOW MASTER STATUS`
-/// (BINLOG MONITOR, which REPLICATION CLIENT aliases in 10.5+). `SELECT 1` needs nothing.
-pub const MONITOR_GRANTS: &str = "SLAVE MONITOR, BINLOG MONITOR";
+/// Grants of [`MONITOR_USER`]: ha-monitor runs `SELECT 1` (needs nothing) and
+/// `SHOW SLAVE STATUS` (SLAVE MONITOR) — nothing else.
+pub const MONITOR_GRANTS: &str = "SLAVE MONITOR";
 
 /// Application account (the write probe and tests' clients).
 pub const APP_USER: &str = "app";

@@ -1,7 +1,6 @@
 //! The lab's error type. Every variant says *what* failed and *where* (command line, host,
 //! statement, path), because a lab failure is usually read in a CI log with nothing else.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// Result alias used throughout the lab.
@@ -63,10 +62,4 @@ impl Error {
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout { .. })
     }
-}
-
-/// Joins a path for error messages without panicking on odd bytes.
-#[allow(dead_code)]
-pub(crate) fn show(p: &PathBuf) -> String {
-    p.display().to_string()
 }

@@ -79,7 +79,9 @@ impl LagGuard {
             let _ = stdin.write_all(b"ROLLBACK;\n");
         }
         if let Some(mut c) = self.child.take() {
-            if mariadb::wait_exit(&mut c, Duration::from_secs(10), "lag lock holder to exit").is_err() {
+            if mariadb::wait_exit(&mut c, Duration::from_secs(10), "lag lock holder to exit")
+                .is_err()
+            {
                 let _ = c.kill();
                 let _ = c.wait();
             }
@@ -111,7 +113,11 @@ impl Lab {
         }
         // SAFETY: kill(2) on our own unreaped child.
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        if let Err(e) = mariadb::wait_exit(&mut child, SHUTDOWN_TIMEOUT, &format!("mariadbd on {host} to shut down")) {
+        if let Err(e) = mariadb::wait_exit(
+            &mut child,
+            SHUTDOWN_TIMEOUT,
+            &format!("mariadbd on {host} to shut down"),
+        ) {
             let _ = child.kill();
             let _ = child.wait();
             return Err(e);
@@ -125,7 +131,11 @@ impl Lab {
         let mut slot = self.mysqld_slot(i);
         if let Some(mut child) = slot.take() {
             let _ = child.kill();
-            mariadb::wait_exit(&mut child, Duration::from_secs(10), &format!("mariadbd on {host} to die"))?;
+            mariadb::wait_exit(
+                &mut child,
+                Duration::from_secs(10),
+                &format!("mariadbd on {host} to die"),
+            )?;
         }
         Ok(())
     }
@@ -142,7 +152,13 @@ impl Lab {
                 return Ok(());
             }
         }
-        *slot = Some(mariadb::spawn(&h.name, &h.ns, &h.config_file, &h.dir, &h.socket)?);
+        *slot = Some(mariadb::spawn(
+            &h.name,
+            &h.ns,
+            &h.config_file,
+            &h.dir,
+            &h.socket,
+        )?);
         Ok(())
     }
 
@@ -210,7 +226,10 @@ impl Lab {
             ip = nb.ip,
             mac = nb.mac,
         );
-        Cmd::in_ns(&na.ns, "nft").args(["-f", "-"]).stdin(rules).run()?;
+        Cmd::in_ns(&na.ns, "nft")
+            .args(["-f", "-"])
+            .stdin(rules)
+            .run()?;
         Ok(())
     }
 
@@ -232,10 +251,12 @@ impl Lab {
     /// [`Error::Unsupported`].
     pub fn netem(&self, node: &str, netem: Netem) -> Result<NetemBackend> {
         let n = self.node(node)?;
-        let mut args: Vec<String> = ["-n", &n.ns, "qdisc", "replace", "dev", "eth0", "root", "netem"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut args: Vec<String> = [
+            "-n", &n.ns, "qdisc", "replace", "dev", "eth0", "root", "netem",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         if netem.loss_percent > 0.0 {
             args.extend(["loss".into(), format!("{}%", netem.loss_percent)]);
         }
@@ -275,7 +296,10 @@ impl Lab {
 }}
 "
         );
-        Cmd::in_ns(&n.ns, "nft").args(["-f", "-"]).stdin(rules).run()?;
+        Cmd::in_ns(&n.ns, "nft")
+            .args(["-f", "-"])
+            .stdin(rules)
+            .run()?;
         Ok(NetemBackend::NftablesLoss)
     }
 
@@ -378,10 +402,11 @@ impl Lab {
                 .map_err(|e| Error::io("write to lag lock session", e))?;
         }
         guard.stdin = stdin;
-        rx.recv_timeout(Duration::from_secs(15)).map_err(|_| Error::Timeout {
-            what: format!("row lock on {host}.hatest.lag"),
-            after: Duration::from_secs(15),
-        })?;
+        rx.recv_timeout(Duration::from_secs(15))
+            .map_err(|_| Error::Timeout {
+                what: format!("row lock on {host}.hatest.lag"),
+                after: Duration::from_secs(15),
+            })?;
         self.sql(&source, "UPDATE hatest.lag SET n = n + 1 WHERE id = 1")?;
         wait_until(
             &format!("Seconds_Behind_Master on {host} to reach {min_seconds}"),

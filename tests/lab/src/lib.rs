@@ -194,7 +194,10 @@ impl std::fmt::Debug for Lab {
             .field("prefix", &self.prefix)
             .field("subnet", &self.subnet_cidr())
             .field("dir", &self.dir)
-            .field("hosts", &self.hosts.iter().map(|h| &h.name).collect::<Vec<_>>())
+            .field(
+                "hosts",
+                &self.hosts.iter().map(|h| &h.name).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -223,7 +226,15 @@ fn require_root() -> Result<()> {
                 .into(),
         ));
     }
-    for tool in ["ip", "nft", "tc", "mariadbd", "mariadb", "mariadb-install-db", "ping"] {
+    for tool in [
+        "ip",
+        "nft",
+        "tc",
+        "mariadbd",
+        "mariadb",
+        "mariadb-install-db",
+        "ping",
+    ] {
         if Cmd::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .output()
@@ -305,7 +316,11 @@ impl Lab {
             let subnet = match opts.subnet {
                 Some(s) => s,
                 None => {
-                    let mut s = (200u8, p.bytes().fold(0u8, |a, b| a.wrapping_mul(31).wrapping_add(b)));
+                    let mut s = (
+                        200u8,
+                        p.bytes()
+                            .fold(0u8, |a, b| a.wrapping_mul(31).wrapping_add(b)),
+                    );
                     while netns::root_uses_subnet(s.0, s.1)? {
                         s.1 = s.1.wrapping_add(1);
                     }
@@ -331,7 +346,9 @@ impl Lab {
                 return Ok((prefix, subnet));
             }
         }
-        Err(Error::Other("could not find a free lab prefix/subnet".into()))
+        Err(Error::Other(
+            "could not find a free lab prefix/subnet".into(),
+        ))
     }
 
     fn describe(prefix: String, subnet: (u8, u8), dir: PathBuf, opts: LabOptions) -> Lab {
@@ -476,19 +493,27 @@ impl Lab {
 
     /// Waits until every configured replica has IO and SQL threads running.
     pub fn wait_replication_running(&self, timeout: Duration) -> Result<()> {
-        wait_until("replication threads running on all replicas", timeout, || {
-            for h in &self.hosts {
-                if let Some(st) = self.replication(&h.name)? {
-                    if !st.running() {
-                        return Err(Error::Other(format!(
-                            "{}: IO {} SQL {} ({} {})",
-                            h.name, st.io_running, st.sql_running, st.last_io_error, st.last_sql_error
-                        )));
+        wait_until(
+            "replication threads running on all replicas",
+            timeout,
+            || {
+                for h in &self.hosts {
+                    if let Some(st) = self.replication(&h.name)? {
+                        if !st.running() {
+                            return Err(Error::Other(format!(
+                                "{}: IO {} SQL {} ({} {})",
+                                h.name,
+                                st.io_running,
+                                st.sql_running,
+                                st.last_io_error,
+                                st.last_sql_error
+                            )));
+                        }
                     }
                 }
-            }
-            Ok(Some(()))
-        })
+                Ok(Some(()))
+            },
+        )
     }
 
     pub(crate) fn mysqld_slot(&self, i: usize) -> MutexGuard<'_, Option<Child>> {
@@ -673,7 +698,10 @@ impl Lab {
 
     /// The lab host whose own (not role) IP is `ip`.
     pub fn host_with_ip(&self, ip: Ipv4Addr) -> Option<String> {
-        self.nodes().into_iter().find(|n| n.ip == ip).map(|n| n.name)
+        self.nodes()
+            .into_iter()
+            .find(|n| n.ip == ip)
+            .map(|n| n.name)
     }
 
     // ----- processes and files ----------------------------------------------------------
@@ -716,10 +744,7 @@ impl Lab {
 
     /// Every process started with [`Lab::spawn_in`].
     pub fn processes(&self) -> Vec<ProcHandle> {
-        self.procs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.procs.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Writes `contents` to `<lab dir>/files/<name>` (creating directories) and returns the
@@ -786,9 +811,20 @@ impl Lab {
     pub fn add_ip(&self, node: &str, ip: Ipv4Addr) -> Result<()> {
         let n = self.node(node)?;
         let out = Cmd::new("ip")
-            .args(["-n", &n.ns, "addr", "add", &format!("{ip}/24"), "dev", "eth0"])
+            .args([
+                "-n",
+                &n.ns,
+                "addr",
+                "add",
+                &format!("{ip}/24"),
+                "dev",
+                "eth0",
+            ])
             .output()?;
-        if !out.success() && !out.stderr.contains("File exists") && !out.stderr.contains("already assigned") {
+        if !out.success()
+            && !out.stderr.contains("File exists")
+            && !out.stderr.contains("already assigned")
+        {
             return Err(Error::Command {
                 cmd: format!("ip -n {} addr add {ip}/24 dev eth0", n.ns),
                 status: out.status.to_string(),
@@ -810,9 +846,20 @@ impl Lab {
     pub fn del_ip(&self, node: &str, ip: Ipv4Addr) -> Result<()> {
         let n = self.node(node)?;
         let out = Cmd::new("ip")
-            .args(["-n", &n.ns, "addr", "del", &format!("{ip}/24"), "dev", "eth0"])
+            .args([
+                "-n",
+                &n.ns,
+                "addr",
+                "del",
+                &format!("{ip}/24"),
+                "dev",
+                "eth0",
+            ])
             .output()?;
-        if !out.success() && !out.stderr.contains("Cannot assign") && !out.stderr.contains("not found") {
+        if !out.success()
+            && !out.stderr.contains("Cannot assign")
+            && !out.stderr.contains("not found")
+        {
             return Err(Error::Command {
                 cmd: format!("ip -n {} addr del {ip}/24 dev eth0", n.ns),
                 status: out.status.to_string(),

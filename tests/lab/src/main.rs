@@ -16,7 +16,11 @@ use clap::{Parser, Subcommand};
 use ha_lab::{cleanup, Lab, LabOptions};
 
 #[derive(Parser)]
-#[command(name = "ha-lab", version, about = "MariaDB lab in network namespaces for ha")]
+#[command(
+    name = "ha-lab",
+    version,
+    about = "MariaDB lab in network namespaces for ha"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Command,
@@ -145,7 +149,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let prefixes = if all {
                 cleanup::known_prefixes()?
                     .into_iter()
-                    .filter(|p| cleanup::read_state(p).ok().flatten().is_some_and(|s| s.kept))
+                    .filter(|p| {
+                        cleanup::read_state(p)
+                            .ok()
+                            .flatten()
+                            .is_some_and(|s| s.kept)
+                    })
                     .collect()
             } else {
                 vec![prefix]
@@ -190,7 +199,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for p in prefixes {
                 match cleanup::read_state(&p)? {
                     Some(s) => all.push(serde_json::to_value(&s)?),
-                    None => all.push(serde_json::json!({ "prefix": p, "state": "leftover without state file" })),
+                    None => all.push(
+                        serde_json::json!({ "prefix": p, "state": "leftover without state file" }),
+                    ),
                 }
             }
             println!("{}", serde_json::to_string_pretty(&all)?);

@@ -159,7 +159,11 @@ fn build_template(work: &Path) -> Result<()> {
         wait_ready("template", &sock, &mut child, &log)?;
         sql(&sock, "template", &bootstrap_sql())?;
         sql(&sock, "template", "SHUTDOWN")?;
-        wait_exit(&mut child, Duration::from_secs(60), "template mariadbd shutdown")
+        wait_exit(
+            &mut child,
+            Duration::from_secs(60),
+            "template mariadbd shutdown",
+        )
     })();
     if res.is_err() {
         let _ = child.kill();
@@ -380,7 +384,11 @@ pub fn sql(socket: &Path, host: &str, statements: &str) -> Result<Vec<Vec<String
 
 /// Runs one statement with `--vertical` and returns each row as a column → value map
 /// (used for `SHOW SLAVE STATUS`, whose column set varies between versions).
-pub fn sql_vertical(socket: &Path, host: &str, statement: &str) -> Result<Vec<BTreeMap<String, String>>> {
+pub fn sql_vertical(
+    socket: &Path,
+    host: &str,
+    statement: &str,
+) -> Result<Vec<BTreeMap<String, String>>> {
     let out = client(socket)
         .args(["--vertical", "-e", statement])
         .timeout(SQL_TIMEOUT)

@@ -44,7 +44,9 @@ pub fn add_ns(ns: &str) -> Result<()> {
             ])
             .run()?;
     }
-    Cmd::new("ip").args(["-n", ns, "link", "set", "lo", "up"]).run()?;
+    Cmd::new("ip")
+        .args(["-n", ns, "link", "set", "lo", "up"])
+        .run()?;
     Ok(())
 }
 
@@ -103,7 +105,12 @@ pub fn mac_of(ns: &str, dev: &str) -> Result<String> {
         .skip_while(|w| *w != "link/ether")
         .nth(1)
         .map(str::to_string)
-        .ok_or_else(|| Error::Other(format!("no MAC in `ip -n {ns} link show {dev}`: {}", out.stdout)))
+        .ok_or_else(|| {
+            Error::Other(format!(
+                "no MAC in `ip -n {ns} link show {dev}`: {}",
+                out.stdout
+            ))
+        })
 }
 
 /// Sets a root-namespace link (a lab veth's bridge side) up or down. Taking the bridge side
@@ -189,7 +196,9 @@ pub fn del_link(dev: &str) -> Result<()> {
 /// True when some root-namespace route or address overlaps `10.a.b.0/24`. Used to avoid
 /// picking a lab subnet the machine itself uses.
 pub fn root_uses_subnet(a: u8, b: u8) -> Result<bool> {
-    let out = Cmd::new("ip").args(["-4", "route", "show", "table", "all"]).run()?;
+    let out = Cmd::new("ip")
+        .args(["-4", "route", "show", "table", "all"])
+        .run()?;
     let lab = u32::from(Ipv4Addr::new(10, a, b, 0));
     for line in out.stdout.lines() {
         let first = line.split_whitespace().next().unwrap_or("");
@@ -211,7 +220,11 @@ pub fn root_uses_subnet(a: u8, b: u8) -> Result<bool> {
         let net = u32::from(net);
         // Two prefixes overlap when they agree on the shorter one's bits.
         let common = len.min(24);
-        let mask = if common == 0 { 0 } else { u32::MAX << (32 - common) };
+        let mask = if common == 0 {
+            0
+        } else {
+            u32::MAX << (32 - common)
+        };
         if net & mask == lab & mask {
             return Ok(true);
         }

@@ -212,7 +212,13 @@ impl Lab {
     }
 
     /// `count` pings at `interval` from `node` to `ip`; returns the fraction lost (0.0–1.0).
-    pub fn ping_loss(&self, node: &str, ip: Ipv4Addr, count: u32, interval: Duration) -> Result<f64> {
+    pub fn ping_loss(
+        &self,
+        node: &str,
+        ip: Ipv4Addr,
+        count: u32,
+        interval: Duration,
+    ) -> Result<f64> {
         let n = self.node(node)?;
         let out = Cmd::in_ns(&n.ns, "ping")
             .args(["-n", "-q", "-c", &count.to_string(), "-W", "1"])
@@ -225,7 +231,9 @@ impl Lab {
             .stdout
             .lines()
             .find(|l| l.contains("packets transmitted"))
-            .ok_or_else(|| Error::Other(format!("no ping summary: {}{}", out.stdout, out.stderr)))?;
+            .ok_or_else(|| {
+                Error::Other(format!("no ping summary: {}{}", out.stdout, out.stderr))
+            })?;
         let nums: Vec<u32> = line
             .split(|c: char| !c.is_ascii_digit())
             .filter_map(|s| s.parse().ok())
@@ -238,7 +246,13 @@ impl Lab {
 
     /// A TCP connect from `node` to `ip:port` within `timeout` (the socket lives in `node`'s
     /// namespace). True when the handshake completed.
-    pub fn tcp_connects(&self, node: &str, ip: Ipv4Addr, port: u16, timeout: Duration) -> Result<bool> {
+    pub fn tcp_connects(
+        &self,
+        node: &str,
+        ip: Ipv4Addr,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<bool> {
         let n = self.node(node)?;
         netns::tcp_connects(&n.ns, ip, port, timeout)
     }

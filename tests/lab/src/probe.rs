@@ -136,7 +136,11 @@ impl ProbeReport {
 
     /// Sequence numbers of acknowledged writes.
     pub fn acked(&self) -> Vec<u64> {
-        self.attempts.iter().filter(|a| a.ok()).map(|a| a.seq).collect()
+        self.attempts
+            .iter()
+            .filter(|a| a.ok())
+            .map(|a| a.seq)
+            .collect()
     }
 
     /// Longest time without an acknowledged write: the largest gap between the ends of
@@ -234,11 +238,7 @@ impl Probe {
         wait_until(
             &format!("probe {} to get {n} acknowledged writes", self.run),
             timeout,
-            || {
-                Ok((self.acked_so_far() >= n).then_some(()).or_else(|| {
-                    None
-                }))
-            },
+            || Ok((self.acked_so_far() >= n).then_some(())),
         )
         .map_err(|e| {
             let last = self
@@ -298,7 +298,8 @@ impl Lab {
         let attempts = Arc::new(Mutex::new(Vec::new()));
         let started = Instant::now();
         let thread = {
-            let (run, stop, attempts, opts) = (run.clone(), stop.clone(), attempts.clone(), opts.clone());
+            let (run, stop, attempts, opts) =
+                (run.clone(), stop.clone(), attempts.clone(), opts.clone());
             netns::spawn_in_netns(&node.ns, move || -> Result<()> {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()

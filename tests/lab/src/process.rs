@@ -134,7 +134,10 @@ impl ProcHandle {
         }
         signal_locked(&mut g, libc::SIGTERM)?;
         let what = format!("{} to exit after SIGTERM", g.spec.name);
-        let child = g.child.as_mut().ok_or_else(|| Error::Other("no child".into()))?;
+        let child = g
+            .child
+            .as_mut()
+            .ok_or_else(|| Error::Other("no child".into()))?;
         if wait_exit(child, STOP_GRACE, &what).is_err() {
             let _ = child.kill();
             wait_exit(child, Duration::from_secs(10), &what)?;

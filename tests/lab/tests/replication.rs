@@ -6,17 +6,22 @@ use std::time::Duration;
 use ha_lab::{wait_until, Cmd, Lab, LabOptions};
 
 fn count_on(lab: &Lab, host: &str, v: &str) -> u64 {
-    lab.sql_value(host, &format!("SELECT COUNT(*) FROM hatest.t WHERE v = '{v}'"))
-        .unwrap()
-        .unwrap()
-        .parse()
-        .unwrap()
+    lab.sql_value(
+        host,
+        &format!("SELECT COUNT(*) FROM hatest.t WHERE v = '{v}'"),
+    )
+    .unwrap()
+    .unwrap()
+    .parse()
+    .unwrap()
 }
 
 fn wait_row(lab: &Lab, host: &str, v: &str) {
-    wait_until(&format!("row {v} on {host}"), Duration::from_secs(10), || {
-        Ok((count_on(lab, host, v) == 1).then_some(()))
-    })
+    wait_until(
+        &format!("row {v} on {host}"),
+        Duration::from_secs(10),
+        || Ok((count_on(lab, host, v) == 1).then_some(())),
+    )
     .unwrap();
 }
 
@@ -26,20 +31,35 @@ fn topology_isolation_and_replication_flows() {
     let lab = Lab::start(LabOptions::default()).expect("lab starts");
     let started = t0.elapsed();
     eprintln!("lab {} up in {started:?}", lab.prefix());
-    assert!(started < Duration::from_secs(15), "3-host lab took {started:?}");
+    assert!(
+        started < Duration::from_secs(15),
+        "3-host lab took {started:?}"
+    );
 
     // Isolation: no default route in any namespace, no address on the bridge.
     for n in lab.nodes() {
-        let routes = Cmd::new("ip").args(["-n", &n.ns, "route", "show"]).run().unwrap().stdout;
+        let routes = Cmd::new("ip")
+            .args(["-n", &n.ns, "route", "show"])
+            .run()
+            .unwrap()
+            .stdout;
         assert!(!routes.contains("default"), "{}: {routes}", n.ns);
         assert_eq!(lab.ips(&n.name).unwrap(), vec![n.ip], "{}", n.name);
     }
-    let br = Cmd::new("ip").args(["-o", "addr", "show", "dev", lab.bridge()]).run().unwrap().stdout;
+    let br = Cmd::new("ip")
+        .args(["-o", "addr", "show", "dev", lab.bridge()])
+        .run()
+        .unwrap()
+        .stdout;
     assert!(!br.contains("inet"), "bridge has an address: {br}");
 
     // Everyone read-only; semi-sync on.
     for h in lab.hosts() {
-        assert!(lab.read_only(&h.name).unwrap(), "{} writable at start", h.name);
+        assert!(
+            lab.read_only(&h.name).unwrap(),
+            "{} writable at start",
+            h.name
+        );
         let v = lab
             .sql_value(&h.name, "SELECT @@rpl_semi_sync_master_enabled + @@rpl_semi_sync_slave_enabled + @@gtid_strict_mode + @@log_slave_updates")
             .unwrap();
@@ -49,14 +69,24 @@ fn topology_isolation_and_replication_flows() {
 
     // Only our accounts; no anonymous user.
     let users: Vec<String> = lab
-        .sql("db1", "SELECT CONCAT(User,'@',Host) FROM mysql.user ORDER BY 1")
+        .sql(
+            "db1",
+            "SELECT CONCAT(User,'@',Host) FROM mysql.user ORDER BY 1",
+        )
         .unwrap()
         .into_iter()
         .map(|r| r[0].clone())
         .collect();
     assert_eq!(
         users,
-        ["app@%", "ha_agent@%", "ha_monitor@%", "ha_repl@%", "mariadb.sys@localhost", "root@localhost"]
+        [
+            "app@%",
+            "ha_agent@%",
+            "ha_monitor@%",
+            "ha_repl@%",
+            "mariadb.sys@localhost",
+            "root@localhost"
+        ]
     );
 
     // Topology: db1 <-> db2, db3 <- db1, by GTID.
@@ -69,26 +99,28 @@ fn topology_isolation_and_replication_flows() {
         assert!(s.healthy(), "{h}: {s:?}");
         assert_eq!(s.using_gtid, "Slave_Pos");
     }
-    assert_eq!(
-        lab.sql_value("db1", "SHOW STATUS LIKE 'Rpl_semi_sync_master_clients'")
-            .unwrap()
-            .is_some(),
-        true
-    );
+    // db2 and db3 are semi-sync replicas of db1.
+    let clients = lab
+        .sql("db1", "SHOW STATUS LIKE 'Rpl_semi_sync_master_clients'")
+        .unwrap();
+    assert_eq!(clients[0][1], "2", "{clients:?}");
 
     // db1 -> db2, db3
     lab.make_writable("db1").unwrap();
-    lab.sql("db1", "INSERT INTO hatest.t (v) VALUES ('from-db1')").unwrap();
+    lab.sql("db1", "INSERT INTO hatest.t (v) VALUES ('from-db1')")
+        .unwrap();
     wait_row(&lab, "db2", "from-db1");
     wait_row(&lab, "db3", "from-db1");
 
     // Switch: db2 -> db1 -> db3
     lab.make_read_only("db1").unwrap();
     lab.make_writable("db2").unwrap();
-    lab.sql("db2", "INSERT INTO hatest.t (v) VALUES ('from-db2')").unwrap();
+    lab.sql("db2", "INSERT INTO hatest.t (v) VALUES ('from-db2')")
+        .unwrap();
     wait_row(&lab, "db1", "from-db2");
     wait_row(&lab, "db3", "from-db2");
-    lab.wait_caught_up("db3", "db2", Duration::from_secs(5)).unwrap();
+    lab.wait_caught_up("db3", "db2", Duration::from_secs(5))
+        .unwrap();
     assert_eq!(lab.writable_hosts(), vec!["db2".to_string()]);
     // All hosts converge on the same GTID state.
     let pos = lab.gtid_current_pos("db2").unwrap();
@@ -97,9 +129,11 @@ fn topology_isolation_and_replication_flows() {
 
     // change_master re-points by GTID: db3 now from db2.
     lab.change_master("db3", "db2").unwrap();
-    lab.wait_replication_running(Duration::from_secs(10)).unwrap();
+    lab.wait_replication_running(Duration::from_secs(10))
+        .unwrap();
     assert_eq!(src("db3").source.as_deref(), Some("db2"));
-    lab.sql("db2", "INSERT INTO hatest.t (v) VALUES ('after-repoint')").unwrap();
+    lab.sql("db2", "INSERT INTO hatest.t (v) VALUES ('after-repoint')")
+        .unwrap();
     wait_row(&lab, "db3", "after-repoint");
 }
 
@@ -113,6 +147,9 @@ fn single_and_two_host_labs() {
     })
     .unwrap();
     assert_ne!(one.subnet_cidr(), two.subnet_cidr());
-    assert_eq!(two.replication("db1").unwrap().unwrap().source.as_deref(), Some("db2"));
+    assert_eq!(
+        two.replication("db1").unwrap().unwrap().source.as_deref(),
+        Some("db2")
+    );
     assert_eq!(two.reader_vips().len(), 2);
 }
