@@ -1,0 +1,1088 @@
+//! The converger: the single task that changes this host.
+//!
+//! `ApplyState` only *records* the desired state and wakes the converger; the converger runs
+//! passes one at a time (state changes are serialised by construction, and ClearBadRoles takes
+//! the same lock). A pass observes the host (IPs, read_only, SHOW SLAVE STATUS), asks
+//! [`crate::plan::plan`] for the missing steps, executes them in order and records each
+//! outcome. A pass that takes long (relay-log wait, draining in-flight writes) simply keeps
+//! running after ApplyState has returned; later replies show its progress, and a new desired
+//! state with a different target aborts a relay-log wait at once. Renewals of the same target
+//! (new epoch, lease) never interrupt a pass.
+//!
+//! A pass that did not converge is retried with backoff (2 s doubling to 30 s), so a MySQL
+//! server that was down is handled as soon as it is back. The writer lease is watched by its
+//! own task (see [`crate::lease`]).
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use ha_config::AgentConfig;
+use ha_proto::{
+    AgentStatus, HostState, OperationResult, ReplicationStatus, SystemStatus, ThreadState,
+};
+use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
+
+use crate::desired::{Desired, Master, RoleIp};
+use crate::lease::Lease;
+use crate::mysql::{Db, Flavor};
+use crate::plan::{plan, Actual, Held, MysqlActual, Step};
+use crate::sqltext::{self, quote, KillDecision, SlaveStatus, Thread};
+use crate::status::{op, LastErrors};
+use crate::{arp, ip, uptime};
+
+/// First retry delay of a pass that did not converge; doubles up to [`RETRY_MAX`].
+const RETRY_MIN: Duration = Duration::from_secs(2);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+/// Poll interval while waiting for replication threads to run.
+const THREAD_POLL: Duration = Duration::from_millis(250);
+
+/// Why an ApplyState was refused before anything was recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    StaleEpoch { got: u64, highest: u64 },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::StaleEpoch { got, highest } => write!(
+                f,
+                "stale epoch {got} < {highest}: a stale monitor must not win (this agent already applied epoch {highest})"
+            ),
+        }
+    }
+}
+
+/// Pure epoch rule: an epoch older than the highest applied one is refused; equal is a re-send.
+pub fn check_epoch(got: u64, highest: u64) -> Result<(), Refusal> {
+    if got < highest {
+        Err(Refusal::StaleEpoch { got, highest })
+    } else {
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    desired: Option<Desired>,
+    /// Bumped by every accepted ApplyState and by lease expiry.
+    desired_seq: u64,
+    /// Bumped when the *target* changes (not for renewals): aborts waits of a running pass.
+    target_seq: u64,
+    max_epoch: u64,
+    lease: Lease,
+    held: Held,
+    active_master: String,
+    operations: Vec<OperationResult>,
+    last_errors: LastErrors,
+    last_error: String,
+    converged: bool,
+    completed_seq: u64,
+}
+
+/// The agent: configuration, state and the two MySQL connections.
+pub struct Agent {
+    pub cfg: AgentConfig,
+    inner: Mutex<Inner>,
+    wake: Notify,
+    lease_changed: Notify,
+    target_tx: watch::Sender<u64>,
+    done_tx: watch::Sender<u64>,
+    apply_db: tokio::sync::Mutex<Db>,
+    status_db: tokio::sync::Mutex<Db>,
+    change_lock: tokio::sync::Mutex<()>,
+    status_conn_id: AtomicU64,
+}
+
+/// Outcome of one executed step.
+struct Outcome {
+    ok: bool,
+    message: String,
+}
+
+impl Outcome {
+    fn ok(m: impl Into<String>) -> Outcome {
+        Outcome {
+            ok: true,
+            message: m.into(),
+        }
+    }
+    fn err(m: impl Into<String>) -> Outcome {
+        Outcome {
+            ok: false,
+            message: m.into(),
+        }
+    }
+    fn from(r: Result<String, String>) -> Outcome {
+        match r {
+            Ok(m) => Outcome::ok(m),
+            Err(e) => Outcome::err(e),
+        }
+    }
+}
+
+fn thread_state(t: Thread) -> ThreadState {
+    match t {
+        Thread::Running => ThreadState::Running,
+        Thread::Connecting => ThreadState::Connecting,
+        Thread::Stopped => ThreadState::Stopped,
+    }
+}
+
+fn step_name(s: &Step) -> String {
+    match s {
+        Step::DenyWrite => "read_only=1".into(),
+        Step::KillConnections => "kill connections".into(),
+        Step::RemoveIp(r) => format!("remove ip {} ({})", r.ip, r.name),
+        Step::StopSlave => "stop slave".into(),
+        Step::StartSlave => "start slave".into(),
+        Step::Repoint(m) => format!("change master to {} ({}:{})", m.name, m.ip, m.port),
+        Step::WaitRelayLog => "relay-log sync".into(),
+        Step::AllowWrite => "read_only=0".into(),
+        Step::AddIp(r) => format!("add ip {} ({})", r.ip, r.name),
+    }
+}
+
+impl Agent {
+    pub fn new(cfg: AgentConfig) -> Arc<Agent> {
+        let t = cfg.mysql_timeout.duration();
+        let apply_db = Db::new(&cfg.mysql, t);
+        let status_db = Db::new(&cfg.mysql, t);
+        let (target_tx, _) = watch::channel(0);
+        let (done_tx, _) = watch::channel(0);
+        Arc::new(Agent {
+            cfg,
+            inner: Mutex::new(Inner::default()),
+            wake: Notify::new(),
+            lease_changed: Notify::new(),
+            target_tx,
+            done_tx,
+            apply_db: tokio::sync::Mutex::new(apply_db),
+            status_db: tokio::sync::Mutex::new(status_db),
+            change_lock: tokio::sync::Mutex::new(()),
+            status_conn_id: AtomicU64::new(0),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave Inner half-updated in a way that matters
+        // more than stopping the agent would; keep serving.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts the converger and the lease watchdog.
+    pub fn spawn(self: &Arc<Self>) {
+        let a = Arc::clone(self);
+        tokio::spawn(async move { a.converger().await });
+        let a = Arc::clone(self);
+        tokio::spawn(async move { a.lease_watchdog().await });
+    }
+
+    /// Records a validated desired state. Returns the sequence number to wait for.
+    pub fn accept(&self, d: Desired) -> Result<u64, Refusal> {
+        let now = Instant::now();
+        let mut g = self.lock();
+        check_epoch(d.epoch, g.max_epoch)?;
+        g.max_epoch = d.epoch;
+        if d.writer().is_some() {
+            g.lease.renew(now, d.writer_lease_ms);
+        } else {
+            g.lease.clear();
+        }
+        let same = g.desired.as_ref().is_some_and(|old| old.same_target(&d));
+        if !same {
+            g.target_seq += 1;
+            self.target_tx.send_replace(g.target_seq);
+            tracing::info!(
+                epoch = d.epoch,
+                state = d.state.mmm_name(),
+                roles = %d.roles.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(","),
+                active_master = %d.active_master.as_ref().map(|m| m.name.as_str()).unwrap_or(""),
+                "new desired state"
+            );
+        }
+        g.desired = Some(d);
+        g.desired_seq += 1;
+        let seq = g.desired_seq;
+        drop(g);
+        self.lease_changed.notify_one();
+        self.wake.notify_one();
+        Ok(seq)
+    }
+
+    /// Waits until the pass for `seq` completed, at most `bound`. True when it did.
+    pub async fn wait_done(&self, seq: u64, bound: Duration) -> bool {
+        let mut rx = self.done_tx.subscribe();
+        tokio::time::timeout(bound, rx.wait_for(|done| *done >= seq))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    async fn lease_watchdog(self: Arc<Self>) {
+        loop {
+            let deadline = self.lock().lease.deadline();
+            match deadline {
+                None => self.lease_changed.notified().await,
+                Some(d) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(d) => self.expire_lease_if_due(),
+                        _ = self.lease_changed.notified() => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn expire_lease_if_due(&self) {
+        let now = Instant::now();
+        let mut g = self.lock();
+        if !g.lease.expired(now) {
+            return;
+        }
+        let len = g.lease.length_ms();
+        g.lease.clear();
+        let Some(d) = g.desired.clone() else { return };
+        let Some(w) = d.writer().cloned() else { return };
+        tracing::error!(
+            role = %w,
+            "writer lease expired: no ApplyState from the monitor for {len} ms; demoting to protect against two writers (read_only=1, kill client connections, remove {})",
+            w.ip
+        );
+        g.desired = Some(d.without_writer());
+        g.desired_seq += 1;
+        g.target_seq += 1;
+        self.target_tx.send_replace(g.target_seq);
+        g.last_error = format!("writer lease expired after {len} ms without renewal; demoted");
+        drop(g);
+        self.wake.notify_one();
+    }
+
+    async fn converger(self: Arc<Self>) {
+        let mut retry = RETRY_MIN;
+        loop {
+            let (seq, target, desired) = {
+                let g = self.lock();
+                (g.desired_seq, g.target_seq, g.desired.clone())
+            };
+            let Some(desired) = desired else {
+                self.wake.notified().await;
+                continue;
+            };
+            let converged = self.pass(&desired, target).await;
+            {
+                let mut g = self.lock();
+                g.completed_seq = g.completed_seq.max(seq);
+                g.converged = converged && g.desired_seq == seq;
+            }
+            self.done_tx.send_replace(seq);
+            if self.lock().desired_seq != seq {
+                continue; // a newer desired state arrived meanwhile
+            }
+            if converged {
+                retry = RETRY_MIN;
+                self.wake.notified().await;
+            } else {
+                tokio::select! {
+                    _ = self.wake.notified() => retry = RETRY_MIN,
+                    _ = tokio::time::sleep(retry) => retry = (retry * 2).min(RETRY_MAX),
+                }
+            }
+        }
+    }
+
+    fn record(&self, name: &str, o: &Outcome, took: Duration) {
+        let r = op(name, o.ok, o.message.clone(), took);
+        if o.ok {
+            tracing::info!(operation = name, "{}", o.message);
+        } else {
+            tracing::warn!(operation = name, "failed: {}", o.message);
+        }
+        let mut g = self.lock();
+        g.last_errors.record(&r);
+        if !o.ok {
+            g.last_error = format!("{name}: {}", o.message);
+        }
+        g.operations.push(r);
+    }
+
+    fn target_changed(&self, target: u64) -> bool {
+        *self.target_tx.borrow() != target
+    }
+
+    /// One convergence pass. Returns true when everything is applied.
+    async fn pass(&self, desired: &Desired, target: u64) -> bool {
+        let _serial = self.change_lock.lock().await;
+        let this = self.cfg.this.clone();
+        let dev = self.cfg.cluster_interface.clone();
+        {
+            let mut g = self.lock();
+            g.operations.clear();
+        }
+        let mut db = self.apply_db.lock().await;
+        let mut all_ok = true;
+
+        // Observe.
+        let t = std::time::Instant::now();
+        let ips = match ip::list_v4(&dev).await {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.record("list ips", &Outcome::err(e), t.elapsed());
+                all_ok = false;
+                None
+            }
+        };
+        let t = std::time::Instant::now();
+        let mysql = match observe(&mut db).await {
+            Ok(m) => Some(m),
+            Err(e) => {
+                self.record("read mysql state", &Outcome::err(e), t.elapsed());
+                all_ok = false;
+                None
+            }
+        };
+        let held = self.lock().held.clone();
+        let actual = Actual {
+            ips: ips.clone(),
+            mysql: mysql.clone(),
+        };
+        let steps = plan(desired, &held, &actual, &this);
+        if !steps.is_empty() {
+            tracing::debug!(?steps, "plan");
+        }
+
+        let writer_role = desired.writer_role.clone();
+        let mut writer_group_failed = false;
+        let mut deny_failed = false;
+        let mut synced = held.writer_synced;
+        let mut aborted = false;
+        for step in &steps {
+            let name = step_name(step);
+            if self.target_changed(target) {
+                aborted = true;
+                self.record(
+                    &name,
+                    &Outcome::err(
+                        "not started: a newer desired state arrived; the next pass applies it",
+                    ),
+                    Duration::ZERO,
+                );
+                break;
+            }
+            if writer_group_failed && step.is_writer_add(&writer_role) {
+                self.record(
+                    &name,
+                    &Outcome::err(
+                        "skipped: an earlier writer step failed, the host stays read-only",
+                    ),
+                    Duration::ZERO,
+                );
+                all_ok = false;
+                continue;
+            }
+            let t = std::time::Instant::now();
+            let o = match step {
+                Step::DenyWrite => {
+                    let o = Outcome::from(db.deny_write().await);
+                    deny_failed = !o.ok;
+                    o
+                }
+                Step::KillConnections => {
+                    let o = self.kill_connections(&mut db, deny_failed).await;
+                    if deny_failed {
+                        // read_only=1 may have been blocked by the connections just killed.
+                        let t2 = std::time::Instant::now();
+                        let retry = Outcome::from(db.deny_write().await);
+                        self.record("read_only=1 (retry after kill)", &retry, t2.elapsed());
+                        if retry.ok {
+                            deny_failed = false;
+                        } else {
+                            all_ok = false;
+                        }
+                    }
+                    o
+                }
+                Step::RemoveIp(r) => match ip::del(r.ip, &dev).await {
+                    Ok(ip::Change::Done) => {
+                        Outcome::ok(format!("ip -4 addr del {}/32 dev {dev}", r.ip))
+                    }
+                    Ok(ip::Change::AlreadyThere) => {
+                        Outcome::ok(format!("{} was already absent", r.ip))
+                    }
+                    Err(e) => Outcome::err(e),
+                },
+                Step::StopSlave => Outcome::from(
+                    db.exec("STOP SLAVE")
+                        .await
+                        .map(|_| "STOP SLAVE (ADMIN_OFFLINE)".to_string()),
+                ),
+                Step::StartSlave => Outcome::from(self.start_slave(&mut db).await),
+                Step::Repoint(m) => {
+                    let o = Outcome::from(self.repoint(&mut db, m).await);
+                    if o.ok {
+                        self.lock().active_master = m.name.clone();
+                    }
+                    o
+                }
+                Step::WaitRelayLog => {
+                    let r = self.sync_gate(&mut db, target).await;
+                    match r {
+                        Ok(m) => {
+                            synced = true;
+                            Outcome::ok(m)
+                        }
+                        Err(e) if desired.force => {
+                            synced = true;
+                            tracing::error!("relay-log sync failed but the request is forced: becoming writable anyway: {e}");
+                            Outcome::err(format!(
+                                "{e}; FORCED: becoming writable anyway (move_role --force)"
+                            ))
+                        }
+                        Err(e) => {
+                            writer_group_failed = true;
+                            Outcome::err(format!("{e}; staying read-only (writer_synced=false)"))
+                        }
+                    }
+                }
+                Step::AllowWrite => {
+                    let o = Outcome::from(db.allow_write().await);
+                    if !o.ok {
+                        writer_group_failed = true;
+                    }
+                    o
+                }
+                Step::AddIp(r) => {
+                    let is_writer = step.is_writer_add(&writer_role);
+                    let o = match ip::add(r.ip, &dev).await {
+                        Ok(ip::Change::Done) => {
+                            Outcome::ok(format!("ip -4 addr add {}/32 dev {dev}", r.ip))
+                        }
+                        Ok(ip::Change::AlreadyThere) => {
+                            Outcome::ok(format!("{} was already present", r.ip))
+                        }
+                        Err(e) => Outcome::err(e),
+                    };
+                    if o.ok {
+                        self.record(&name, &o, t.elapsed());
+                        let t2 = std::time::Instant::now();
+                        let a = match arp::announce(&dev, r.ip).await {
+                            Ok(mac) => Outcome::ok(format!(
+                                "announced {} at {mac} on {dev} (request+reply, {} rounds over ~0.5 s)",
+                                r.ip,
+                                arp::ROUNDS
+                            )),
+                            Err(e) => Outcome::err(e),
+                        };
+                        if !a.ok {
+                            all_ok = false;
+                        }
+                        self.record(&format!("gratuitous arp {}", r.ip), &a, t2.elapsed());
+                        continue;
+                    }
+                    if is_writer {
+                        writer_group_failed = true;
+                    }
+                    o
+                }
+            };
+            if !o.ok {
+                all_ok = false;
+                if matches!(step, Step::WaitRelayLog)
+                    && !desired.force
+                    && self.target_changed(target)
+                {
+                    aborted = true;
+                }
+            }
+            self.record(&name, &o, t.elapsed());
+        }
+        drop(db);
+
+        // Reconcile what is held with what is really there now.
+        let ips_after = match ip::list_v4(&dev).await {
+            Ok(v) => Some(v),
+            Err(_) => ips,
+        };
+        let writer_wanted = desired.writer().cloned();
+        {
+            let mut g = self.lock();
+            let mut held_roles: Vec<RoleIp> = Vec::new();
+            if let Some(now) = &ips_after {
+                let mut known: Vec<RoleIp> = desired.all_roles.clone();
+                known.extend(desired.roles.iter().cloned());
+                known.extend(g.held.roles.iter().cloned());
+                // A role whose IP is on the interface is held (a failed removal stays visible),
+                // except a wanted writer whose sync/read_only step failed: not writable, not held.
+                for r in known {
+                    if !now.contains(&r.ip) || held_roles.iter().any(|h| h.ip == r.ip) {
+                        continue;
+                    }
+                    let wanted = desired.roles.contains(&r);
+                    let is_writer = !writer_role.is_empty() && r.name == writer_role;
+                    if wanted && is_writer && writer_group_failed {
+                        continue;
+                    }
+                    held_roles.push(r);
+                }
+            }
+            held_roles.sort();
+            g.held.roles = held_roles;
+            g.held.writer_synced = match &writer_wanted {
+                None => false,
+                Some(_) => synced || mysql.as_ref().is_some_and(|m| m.writable()),
+            };
+            if all_ok && !aborted {
+                g.held.applied_state = Some(desired.state);
+                g.last_error.clear();
+            }
+            // The master this host replicates from, when it is the desired one.
+            if let (Some(am), Some(m)) = (&desired.active_master, &mysql) {
+                if am.name == this {
+                    g.active_master.clear();
+                } else if m
+                    .slave
+                    .as_ref()
+                    .is_some_and(|s| s.is_from(&am.ip.to_string(), am.port))
+                {
+                    g.active_master = am.name.clone();
+                }
+            }
+        }
+        all_ok && !aborted
+    }
+
+    /// Kills client connections, sparing replication, system threads, the agent's own
+    /// connections and (except on the final round) in-flight writes.
+    async fn kill_connections(&self, db: &mut Db, no_sparing: bool) -> Outcome {
+        let retries = if no_sparing {
+            0
+        } else {
+            self.cfg.max_kill_retries
+        };
+        let mut killed: Vec<u64> = Vec::new();
+        let mut waited = 0u32;
+        let mut errors: Vec<String> = Vec::new();
+        for round in 0..=retries {
+            let final_round = round == retries;
+            let list = match db.processlist().await {
+                Ok(l) => l,
+                Err(e) => return Outcome::err(format!("cannot list connections: {e}")),
+            };
+            let mut own = vec![self.status_conn_id.load(Ordering::Relaxed)];
+            own.extend(db.connection_id());
+            let mut spared = 0;
+            for p in &list {
+                match sqltext::kill_decision(p, &own, final_round) {
+                    KillDecision::Keep => {}
+                    KillDecision::Wait => spared += 1,
+                    KillDecision::Kill => match db.kill(p.id).await {
+                        Ok(()) => killed.push(p.id),
+                        Err(e) => {
+                            errors.push(format!("KILL {} ({}@{}): {e}", p.id, p.user, p.command))
+                        }
+                    },
+                }
+            }
+            if spared == 0 {
+                break;
+            }
+            waited += 1;
+            tracing::info!("waiting 1 s for {spared} in-flight write(s) before killing them (round {}/{retries})", round + 1);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let msg = format!(
+            "killed {} client connection(s){}{}",
+            killed.len(),
+            if killed.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (ids {})",
+                    killed
+                        .iter()
+                        .map(u64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+            },
+            if waited > 0 {
+                format!("; waited {waited} s for in-flight writes")
+            } else {
+                String::new()
+            }
+        );
+        if errors.is_empty() {
+            Outcome::ok(msg)
+        } else {
+            Outcome::err(format!("{msg}; failures: {}", errors.join("; ")))
+        }
+    }
+
+    /// The relay-log sync gate before a promotion (product.md F6).
+    async fn sync_gate(&self, db: &mut Db, target: u64) -> Result<String, String> {
+        let info = db.info().await?;
+        let Some(s) = db.slave_status().await? else {
+            return Ok("no replication configured on this host: nothing to apply".into());
+        };
+        if s.sql == Thread::Stopped {
+            if s.relay_log_applied() {
+                return Ok(format!(
+                    "SQL thread is stopped but everything received is applied ({}:{})",
+                    s.master_log_file, s.read_master_log_pos
+                ));
+            }
+            return Err(format!(
+                "SQL thread is stopped with unapplied relay log (executed {}:{} < received {}:{}){}: start the SQL thread or fix its error, or force the move",
+                s.relay_master_log_file,
+                s.exec_master_log_pos,
+                s.master_log_file,
+                s.read_master_log_pos,
+                if s.last_sql_error.is_empty() {
+                    String::new()
+                } else {
+                    format!("; Last_SQL_Error: {}", s.last_sql_error)
+                }
+            ));
+        }
+        let wait = self.cfg.sync_timeout.duration();
+        let secs = format!("{:.3}", wait.as_secs_f64());
+        let (sql, what, ok_when): (String, String, fn(&str) -> bool) = match info.flavor {
+            Flavor::MariaDb if s.uses_gtid() && !s.gtid_io_pos.is_empty() => {
+                if !sqltext::valid_gtid_text(&s.gtid_io_pos) {
+                    return Err(format!("unexpected Gtid_IO_Pos {:?}", s.gtid_io_pos));
+                }
+                let pos = db.gtid_positions().await?;
+                if sqltext::mariadb_pos_contains(&pos.current, &s.gtid_io_pos) {
+                    return Ok(format!(
+                        "already applied everything received (Gtid_IO_Pos {} within gtid_current_pos {})",
+                        s.gtid_io_pos, pos.current
+                    ));
+                }
+                (
+                    format!(
+                        "SELECT MASTER_GTID_WAIT({}, {secs}) AS r",
+                        quote(&s.gtid_io_pos)
+                    ),
+                    format!("Gtid_IO_Pos {}", s.gtid_io_pos),
+                    |r| r == "0",
+                )
+            }
+            Flavor::MySql if info.gtid_mode_on && !s.retrieved_gtid_set.is_empty() => {
+                if !sqltext::valid_gtid_text(&s.retrieved_gtid_set) {
+                    return Err(format!(
+                        "unexpected Retrieved_Gtid_Set {:?}",
+                        s.retrieved_gtid_set
+                    ));
+                }
+                (
+                    format!(
+                        "SELECT WAIT_FOR_EXECUTED_GTID_SET({}, {secs}) AS r",
+                        quote(&s.retrieved_gtid_set)
+                    ),
+                    format!("Retrieved_Gtid_Set {}", s.retrieved_gtid_set),
+                    |r| r == "0",
+                )
+            }
+            _ if !s.master_log_file.is_empty() => (
+                format!(
+                    "SELECT MASTER_POS_WAIT({}, {}, {secs}) AS r",
+                    quote(&s.master_log_file),
+                    s.read_master_log_pos
+                ),
+                format!("{}:{}", s.master_log_file, s.read_master_log_pos),
+                |r| r.parse::<i64>().is_ok_and(|n| n >= 0),
+            ),
+            _ => return Ok("nothing received from any master yet: nothing to apply".into()),
+        };
+        let mut target_rx = self.target_tx.subscribe();
+        let started = std::time::Instant::now();
+        let r = tokio::select! {
+            r = db.wait_value(&sql, wait) => r,
+            _ = target_rx.wait_for(|t| *t != target) => {
+                db.reset(); // the wait is still running on that connection: drop it
+                return Err(format!("relay-log sync to {what} abandoned after {:.1} s: a newer desired state arrived", started.elapsed().as_secs_f64()));
+            }
+        }?;
+        let took = started.elapsed().as_secs_f64();
+        match r.as_deref() {
+            Some(v) if ok_when(v) => Ok(format!("applied everything received ({what}) in {took:.1} s")),
+            Some("-1") | Some("1") => Err(format!(
+                "relay log not applied within sync_timeout {:.1} s (waiting for {what})",
+                wait.as_secs_f64()
+            )),
+            other => Err(format!(
+                "relay-log wait for {what} returned {other:?} (SQL thread stopped or replication not initialised)"
+            )),
+        }
+    }
+
+    /// Polls until both threads run, at most repoint_timeout.
+    async fn verify_threads(&self, db: &mut Db) -> Result<SlaveStatus, String> {
+        let deadline = std::time::Instant::now() + self.cfg.repoint_timeout.duration();
+        loop {
+            let s = db.slave_status().await?;
+            match s {
+                Some(s) if s.running() => return Ok(s),
+                Some(s) if std::time::Instant::now() >= deadline => {
+                    return Err(format!(
+                        "replication threads not running within repoint_timeout {:.1} s: IO {:?}, SQL {:?}{}{}",
+                        self.cfg.repoint_timeout.duration().as_secs_f64(),
+                        s.io,
+                        s.sql,
+                        if s.last_io_error.is_empty() { String::new() } else { format!("; Last_IO_Error: {}", s.last_io_error) },
+                        if s.last_sql_error.is_empty() { String::new() } else { format!("; Last_SQL_Error: {}", s.last_sql_error) },
+                    ))
+                }
+                None if std::time::Instant::now() >= deadline => {
+                    return Err("SHOW SLAVE STATUS returns no row: replication is not configured".into())
+                }
+                _ => tokio::time::sleep(THREAD_POLL).await,
+            }
+        }
+    }
+
+    async fn start_slave(&self, db: &mut Db) -> Result<String, String> {
+        db.exec("START SLAVE").await?;
+        let s = self.verify_threads(db).await?;
+        Ok(format!(
+            "START SLAVE: IO and SQL threads running, replicating from {}:{}",
+            s.master_host, s.master_port
+        ))
+    }
+
+    /// Re-points replication at `m` by GTID (file/pos only when GTID is off), starts it and
+    /// verifies both threads run.
+    async fn repoint(&self, db: &mut Db, m: &Master) -> Result<String, String> {
+        let info = db.info().await?;
+        let mut done: Vec<String> = Vec::new();
+        if db.slave_status().await?.is_some() {
+            db.exec("STOP SLAVE").await?;
+            done.push("STOP SLAVE".into());
+        }
+        let creds = &self.cfg.replication;
+        let base = format!(
+            "CHANGE MASTER TO MASTER_HOST={}, MASTER_PORT={}, MASTER_USER={}, MASTER_PASSWORD={}, MASTER_CONNECT_RETRY=1",
+            quote(&m.ip.to_string()),
+            m.port,
+            quote(&creds.user),
+            quote(&creds.password)
+        );
+        let sql = match info.flavor {
+            Flavor::MariaDb => {
+                // A former master has its own last transactions in gtid_binlog_pos but not in
+                // gtid_slave_pos; starting from slave_pos would fetch them again. Make slave_pos
+                // the host's real position first (the current_pos rule, without the deprecated
+                // MASTER_USE_GTID=current_pos).
+                let pos = db.gtid_positions().await?;
+                if !pos.current.is_empty() && pos.current != pos.slave {
+                    if !sqltext::valid_gtid_text(&pos.current) {
+                        return Err(format!("unexpected gtid_current_pos {:?}", pos.current));
+                    }
+                    db.exec(&format!(
+                        "SET GLOBAL gtid_slave_pos = {}",
+                        quote(&pos.current)
+                    ))
+                    .await?;
+                    done.push(format!(
+                        "SET GLOBAL gtid_slave_pos = '{}' (was '{}')",
+                        pos.current, pos.slave
+                    ));
+                }
+                format!("{base}, MASTER_USE_GTID=slave_pos")
+            }
+            Flavor::MySql if info.gtid_mode_on => format!("{base}, MASTER_AUTO_POSITION=1"),
+            Flavor::MySql => {
+                let (file, pos) = self.remote_master_status(m).await?;
+                format!(
+                    "{base}, MASTER_LOG_FILE={}, MASTER_LOG_POS={pos}",
+                    quote(&file)
+                )
+            }
+        };
+        db.exec(&sql).await?;
+        done.push(
+            sql.replace(&quote(&creds.password), "'<redacted>'")
+                .to_string(),
+        );
+        db.exec("START SLAVE").await?;
+        done.push("START SLAVE".into());
+        let s = self.verify_threads(db).await?;
+        done.push(format!(
+            "IO and SQL threads running (Using_Gtid {})",
+            s.using_gtid
+        ));
+        Ok(done.join("; "))
+    }
+
+    /// `SHOW MASTER STATUS` on the new master (file/pos re-pointing, MySQL without GTID).
+    async fn remote_master_status(&self, m: &Master) -> Result<(String, u64), String> {
+        let mut ep = self.cfg.mysql.clone();
+        ep.host = m.ip.to_string();
+        ep.port = m.port;
+        ep.socket = None;
+        let mut remote = Db::new(&ep, self.cfg.mysql_timeout.duration());
+        remote.master_status().await?.ok_or_else(|| {
+            format!(
+                "SHOW MASTER STATUS on {} returned no row: binary logging is off there",
+                m.name
+            )
+        })
+    }
+
+    /// Reads the live status (bounded by mysql_timeout overall).
+    pub async fn status(&self) -> AgentStatus {
+        let now = Instant::now();
+        let (desired, held, lease_ms, ops, last_errors, last_error, converged, epoch, am) = {
+            let g = self.lock();
+            (
+                g.desired.clone(),
+                g.held.clone(),
+                g.lease.remaining_ms(now),
+                g.operations.clone(),
+                g.last_errors.list(),
+                g.last_error.clone(),
+                g.converged,
+                g.max_epoch,
+                g.active_master.clone(),
+            )
+        };
+        let mut st = AgentStatus {
+            host: self.cfg.this.clone(),
+            agent_version: crate::VERSION.to_string(),
+            state: desired
+                .as_ref()
+                .map(|d| d.state)
+                .unwrap_or(HostState::Unknown) as i32,
+            roles: held.roles.iter().map(RoleIp::to_proto).collect(),
+            epoch,
+            writer_lease_remaining_ms: lease_ms,
+            writer_synced: held.writer_synced,
+            active_master: am,
+            last_error,
+            operations: ops,
+            last_errors,
+            converged,
+            ..Default::default()
+        };
+        let mut errors: Vec<String> = Vec::new();
+        match uptime::read() {
+            Ok(u) => st.uptime_seconds = u,
+            Err(e) => errors.push(e),
+        }
+        // Managed IPs present.
+        let mut managed: BTreeSet<std::net::Ipv4Addr> = BTreeSet::new();
+        if let Some(d) = &desired {
+            managed.extend(d.all_roles.iter().map(|r| r.ip));
+            managed.extend(d.roles.iter().map(|r| r.ip));
+        }
+        managed.extend(held.roles.iter().map(|r| r.ip));
+        match ip::list_v4(&self.cfg.cluster_interface).await {
+            Ok(v) => {
+                st.ips_present = v
+                    .iter()
+                    .filter(|i| managed.contains(i))
+                    .map(|i| i.to_string())
+                    .collect()
+            }
+            Err(e) => errors.push(e),
+        }
+        let hosts = desired
+            .as_ref()
+            .map(|d| d.cluster_hosts.clone())
+            .unwrap_or_default();
+        let mut db = self.status_db.lock().await;
+        let r = tokio::time::timeout(self.cfg.mysql_timeout.duration() * 2, async {
+            let ro = db.read_only().await?;
+            self.status_conn_id
+                .store(db.connection_id().unwrap_or(0), Ordering::Relaxed);
+            let slave = db.slave_status().await?;
+            let pos = db.gtid_positions().await?;
+            Ok::<_, String>((ro, slave, pos))
+        })
+        .await;
+        match r {
+            Ok(Ok((ro, slave, pos))) => {
+                st.mysql_reachable = true;
+                st.read_only = ro.read_only;
+                st.super_read_only = ro.super_read_only.unwrap_or(false);
+                st.gtid_binlog_pos = pos.binlog;
+                st.gtid_slave_pos = pos.slave;
+                st.gtid_current_pos = pos.current;
+                st.replication = Some(match slave {
+                    None => ReplicationStatus::default(),
+                    Some(s) => ReplicationStatus {
+                        configured: true,
+                        source_name: Desired::host_name_of(&hosts, &s.master_host, s.master_port),
+                        source_ip: s.master_host.clone(),
+                        source_port: u32::from(s.master_port),
+                        io_thread: thread_state(s.io) as i32,
+                        sql_thread: thread_state(s.sql) as i32,
+                        seconds_behind_master: s.seconds_behind_master,
+                        last_io_error: s.last_io_error.clone(),
+                        last_sql_error: s.last_sql_error.clone(),
+                        using_gtid: s.uses_gtid(),
+                    },
+                });
+            }
+            Ok(Err(e)) => {
+                st.mysql_reachable = false;
+                errors.push(e);
+            }
+            Err(_) => {
+                db.reset();
+                st.mysql_reachable = false;
+                errors.push(format!(
+                    "MySQL at {} did not answer the status queries within {:.1} s",
+                    db.endpoint(),
+                    (self.cfg.mysql_timeout.duration() * 2).as_secs_f64()
+                ));
+            }
+        }
+        if !errors.is_empty() {
+            let e = errors.join("; ");
+            st.last_error = if st.last_error.is_empty() {
+                e
+            } else {
+                format!("{}; {e}", st.last_error)
+            };
+        }
+        st
+    }
+
+    /// What startup role voting needs: facts read from the system only.
+    pub async fn system_status(&self) -> SystemStatus {
+        let mut st = SystemStatus {
+            host: self.cfg.this.clone(),
+            ..Default::default()
+        };
+        let mut errors: Vec<String> = Vec::new();
+        match uptime::read() {
+            Ok(u) => st.uptime_seconds = u,
+            Err(e) => errors.push(e),
+        }
+        match ip::list(&self.cfg.cluster_interface).await {
+            Ok(v) => st.ips_present = v.iter().map(IpAddr::to_string).collect(),
+            Err(e) => errors.push(format!("could not check which IPs are configured: {e}")),
+        }
+        let hosts = self
+            .lock()
+            .desired
+            .as_ref()
+            .map(|d| d.cluster_hosts.clone())
+            .unwrap_or_default();
+        let mut db = self.status_db.lock().await;
+        let r = tokio::time::timeout(self.cfg.mysql_timeout.duration() * 2, async {
+            let ro = db.read_only().await?;
+            let slave = db.slave_status().await?;
+            Ok::<_, String>((ro, slave))
+        })
+        .await;
+        match r {
+            Ok(Ok((ro, slave))) => {
+                st.mysql_reachable = true;
+                st.writable = !ro.read_only;
+                if let Some(s) = slave {
+                    st.master_name = Desired::host_name_of(&hosts, &s.master_host, s.master_port);
+                    st.master_ip = s.master_host;
+                    st.master_port = u32::from(s.master_port);
+                }
+            }
+            Ok(Err(e)) => errors.push(format!("could not check if MySQL is writable: {e}")),
+            Err(_) => {
+                db.reset();
+                errors.push(format!(
+                    "could not check if MySQL is writable: {} did not answer in time",
+                    db.endpoint()
+                ));
+            }
+        }
+        st.error = errors.join("; ");
+        st
+    }
+
+    /// Removes role IPs present on the interface but not held (writer: read_only=1 + kill
+    /// first). Returns the removed roles and the failures.
+    pub async fn clear_bad_roles(
+        &self,
+        all_roles: &[RoleIp],
+        writer_role: &str,
+    ) -> Result<(Vec<RoleIp>, Vec<String>), String> {
+        let _serial = self.change_lock.lock().await;
+        let dev = self.cfg.cluster_interface.clone();
+        let present = ip::list_v4(&dev)
+            .await
+            .map_err(|e| format!("could not check if IP is configured: {e}"))?;
+        let held = self.lock().held.roles.clone();
+        let mut removed = Vec::new();
+        let mut failures = Vec::new();
+        let mut db = self.apply_db.lock().await;
+        for r in all_roles {
+            if !present.contains(&r.ip) || held.iter().any(|h| h.ip == r.ip) {
+                continue;
+            }
+            tracing::warn!(role = %r, "clearing bad role: its IP is on {dev} but this agent does not hold it");
+            if !writer_role.is_empty() && r.name == writer_role {
+                let t = std::time::Instant::now();
+                let d = Outcome::from(db.deny_write().await);
+                let deny_failed = !d.ok;
+                self.record("read_only=1", &d, t.elapsed());
+                let t = std::time::Instant::now();
+                let k = self.kill_connections(&mut db, deny_failed).await;
+                self.record("kill connections", &k, t.elapsed());
+                if deny_failed {
+                    let t = std::time::Instant::now();
+                    let d2 = Outcome::from(db.deny_write().await);
+                    self.record("read_only=1 (retry after kill)", &d2, t.elapsed());
+                }
+            }
+            let t = std::time::Instant::now();
+            let name = format!("remove ip {} ({})", r.ip, r.name);
+            match ip::del(r.ip, &dev).await {
+                Ok(_) => {
+                    self.record(&name, &Outcome::ok("cleared bad role"), t.elapsed());
+                    removed.push(r.clone());
+                }
+                Err(e) => {
+                    self.record(&name, &Outcome::err(e.clone()), t.elapsed());
+                    failures.push(e);
+                }
+            }
+        }
+        Ok((removed, failures))
+    }
+
+    /// Highest epoch applied (tests, Ping).
+    pub fn epoch(&self) -> u64 {
+        self.lock().max_epoch
+    }
+}
+
+/// Reads what the plan needs from MySQL.
+async fn observe(db: &mut Db) -> Result<MysqlActual, String> {
+    let ro = db.read_only().await?;
+    let slave = db.slave_status().await?;
+    Ok(MysqlActual {
+        read_only: ro.read_only,
+        super_read_only: ro.super_read_only,
+        slave,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epochs() {
+        assert!(check_epoch(5, 5).is_ok());
+        assert!(check_epoch(6, 5).is_ok());
+        let e = check_epoch(4, 5).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "stale epoch 4 < 5: a stale monitor must not win (this agent already applied epoch 5)"
+        );
+    }
+}

@@ -1,0 +1,402 @@
+//! Every SQL statement the agent sends to its local server, each with a deadline.
+//!
+//! sqlx has no connect or read timeout: a SIGSTOPped mariadbd completes the TCP handshake and
+//! then hangs a connection forever. So every connect and every statement here is wrapped in
+//! `tokio::time::timeout`; on any error or timeout the connection is dropped (its protocol
+//! state is unknown) and the next call reconnects. One [`Db`] holds one reused connection; the
+//! agent has two (the converger's, the status reader's) so a 30 s relay-log wait never blocks
+//! a GetStatus.
+//!
+//! Statements go through `sqlx::raw_sql` (the text protocol): admin statements (KILL, CHANGE
+//! MASTER, SET GLOBAL) cannot be prepared, and reading SHOW output as text avoids strict type
+//! checks on columns whose types differ between server versions. Values inlined into
+//! statements are validated (IPs, ports, numbers are typed) or escaped with
+//! [`crate::sqltext::quote`].
+
+use std::time::Duration;
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlRow};
+use sqlx::{Column, ConnectOptions, Row};
+
+use crate::sqltext::{Process, SlaveStatus, TextRow};
+
+/// Server family; decides which replication syntax is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    MariaDb,
+    MySql,
+}
+
+/// Facts about the connected server, read once per connection.
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    pub flavor: Flavor,
+    pub version: String,
+    /// MySQL ≥ 5.7 has `super_read_only`; MariaDB (10.11 included) does not.
+    pub has_super_read_only: bool,
+    /// MySQL: `@@gtid_mode = ON`. MariaDB always has GTIDs.
+    pub gtid_mode_on: bool,
+    /// This connection's id (spared by the connection kill).
+    pub connection_id: u64,
+}
+
+/// read_only flags as the server reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadOnly {
+    pub read_only: bool,
+    /// `None` where the server has no such variable.
+    pub super_read_only: Option<bool>,
+}
+
+/// GTID positions (MariaDB names; MySQL fills `binlog` with gtid_executed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GtidPositions {
+    pub binlog: String,
+    pub slave: String,
+    pub current: String,
+}
+
+/// One MySQL connection with deadlines and reconnect.
+pub struct Db {
+    opts: MySqlConnectOptions,
+    endpoint: String,
+    timeout: Duration,
+    conn: Option<(MySqlConnection, ServerInfo)>,
+}
+
+/// Statement text for error messages with secrets removed.
+fn redact(sql: &str) -> String {
+    match sql.find("MASTER_PASSWORD") {
+        Some(i) => {
+            let rest = &sql[i..];
+            let end = rest.find(", MASTER_").map(|e| i + e).unwrap_or(sql.len());
+            format!("{}MASTER_PASSWORD=<redacted>{}", &sql[..i], &sql[end..])
+        }
+        None => sql.to_string(),
+    }
+}
+
+fn to_text_row(row: &MySqlRow) -> TextRow {
+    let mut out = TextRow::new();
+    for (i, col) in row.columns().iter().enumerate() {
+        let v: Option<Vec<u8>> = row.try_get_unchecked(i).unwrap_or(None);
+        out.insert(
+            col.name().to_string(),
+            v.map(|b| String::from_utf8_lossy(&b).into_owned()),
+        );
+    }
+    out
+}
+
+fn first_value(rows: &[TextRow]) -> Option<String> {
+    rows.first()
+        .and_then(|r| r.values().next().cloned())
+        .flatten()
+}
+
+fn truthy(v: Option<&str>) -> bool {
+    matches!(
+        v.map(|s| s.trim().to_ascii_uppercase()).as_deref(),
+        Some("1" | "ON" | "YES" | "TRUE")
+    )
+}
+
+impl Db {
+    /// A handle for the server described by the agent config; does not connect yet.
+    pub fn new(cfg: &ha_config::MysqlEndpoint, timeout: Duration) -> Db {
+        let mut opts = MySqlConnectOptions::new()
+            .username(&cfg.user)
+            .password(&cfg.password)
+            .statement_cache_capacity(0);
+        let endpoint = match &cfg.socket {
+            Some(sock) => {
+                opts = opts.socket(sock);
+                format!("{} as {}", sock.display(), cfg.user)
+            }
+            None => {
+                opts = opts.host(&cfg.host).port(cfg.port);
+                format!("{}:{} as {}", cfg.host, cfg.port, cfg.user)
+            }
+        };
+        Db {
+            opts,
+            endpoint,
+            timeout,
+            conn: None,
+        }
+    }
+
+    /// `127.0.0.1:3306 as ha_agent`, for messages.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Forgets the connection (after an error its protocol state is unknown).
+    pub fn reset(&mut self) {
+        self.conn = None;
+    }
+
+    /// The server facts, connecting first when needed.
+    pub async fn info(&mut self) -> Result<ServerInfo, String> {
+        self.ensure().await?;
+        match &self.conn {
+            Some((_, info)) => Ok(info.clone()),
+            None => Err(format!("no connection to MySQL at {}", self.endpoint)),
+        }
+    }
+
+    /// The connection id, if connected.
+    pub fn connection_id(&self) -> Option<u64> {
+        self.conn.as_ref().map(|(_, i)| i.connection_id)
+    }
+
+    async fn ensure(&mut self) -> Result<(), String> {
+        if self.conn.is_some() {
+            return Ok(());
+        }
+        let cant = |cause: String| format!("cannot connect to MySQL at {}: {cause}", self.endpoint);
+        let mut conn = match tokio::time::timeout(self.timeout, self.opts.connect()).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return Err(cant(e.to_string())),
+            Err(_) => {
+                return Err(cant(format!(
+                    "no answer within {:.1} s (server down, frozen or overloaded?)",
+                    self.timeout.as_secs_f64()
+                )))
+            }
+        };
+        // Inline literals are escaped with backslashes: make sure they mean what we think.
+        let setup =
+            "SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')";
+        let info_sql = "SELECT VERSION() AS v, CONNECTION_ID() AS id";
+        let timeout = self.timeout;
+        let r = tokio::time::timeout(timeout, async {
+            sqlx::raw_sql(setup).execute(&mut conn).await?;
+            let rows = sqlx::raw_sql(info_sql).fetch_all(&mut conn).await?;
+            let vars = sqlx::raw_sql(
+                "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('super_read_only', 'gtid_mode')",
+            )
+            .fetch_all(&mut conn)
+            .await?;
+            Ok::<_, sqlx::Error>((rows, vars))
+        })
+        .await;
+        let (rows, vars) = match r {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => return Err(cant(format!("session set-up failed: {e}"))),
+            Err(_) => return Err(cant("session set-up did not finish in time".into())),
+        };
+        let rows: Vec<TextRow> = rows.iter().map(to_text_row).collect();
+        let vars: Vec<TextRow> = vars.iter().map(to_text_row).collect();
+        let row = rows.first().cloned().unwrap_or_default();
+        let version = row.get("v").cloned().flatten().unwrap_or_default();
+        let connection_id = row
+            .get("id")
+            .cloned()
+            .flatten()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let var = |name: &str| {
+            vars.iter()
+                .find(|r| r.get("Variable_name").cloned().flatten().as_deref() == Some(name))
+                .and_then(|r| r.get("Value").cloned().flatten())
+        };
+        let flavor = if version.to_ascii_lowercase().contains("mariadb") {
+            Flavor::MariaDb
+        } else {
+            Flavor::MySql
+        };
+        let info = ServerInfo {
+            flavor,
+            has_super_read_only: var("super_read_only").is_some(),
+            gtid_mode_on: flavor == Flavor::MariaDb || truthy(var("gtid_mode").as_deref()),
+            version,
+            connection_id,
+        };
+        self.conn = Some((conn, info));
+        Ok(())
+    }
+
+    /// Runs `sql` and returns its rows as text, within `timeout` (default: mysql_timeout).
+    pub async fn rows_within(
+        &mut self,
+        sql: &str,
+        timeout: Duration,
+    ) -> Result<Vec<TextRow>, String> {
+        self.ensure().await?;
+        let endpoint = self.endpoint.clone();
+        let Some((conn, _)) = self.conn.as_mut() else {
+            return Err(format!("no connection to MySQL at {endpoint}"));
+        };
+        let q = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()));
+        match tokio::time::timeout(timeout, q.fetch_all(&mut *conn)).await {
+            Ok(Ok(rows)) => Ok(rows.iter().map(to_text_row).collect()),
+            Ok(Err(e)) => {
+                let broken = !matches!(e, sqlx::Error::Database(_));
+                if broken {
+                    self.conn = None;
+                }
+                Err(format!("`{}` failed on {endpoint}: {e}", redact(sql)))
+            }
+            Err(_) => {
+                self.conn = None;
+                Err(format!(
+                    "`{}` did not finish within {:.1} s on {endpoint}",
+                    redact(sql),
+                    timeout.as_secs_f64()
+                ))
+            }
+        }
+    }
+
+    pub async fn rows(&mut self, sql: &str) -> Result<Vec<TextRow>, String> {
+        self.rows_within(sql, self.timeout).await
+    }
+
+    pub async fn exec(&mut self, sql: &str) -> Result<(), String> {
+        self.rows(sql).await.map(|_| ())
+    }
+
+    /// Checks the connection is alive (a cheap round trip).
+    pub async fn ping(&mut self) -> Result<(), String> {
+        self.exec("SELECT 1").await
+    }
+
+    pub async fn read_only(&mut self) -> Result<ReadOnly, String> {
+        let info = self.info().await?;
+        let sql = if info.has_super_read_only {
+            "SELECT @@GLOBAL.read_only AS ro, @@GLOBAL.super_read_only AS sro"
+        } else {
+            "SELECT @@GLOBAL.read_only AS ro"
+        };
+        let rows = self.rows(sql).await?;
+        let row = rows.first().cloned().unwrap_or_default();
+        let read_only = truthy(row.get("ro").cloned().flatten().as_deref());
+        let super_read_only = info
+            .has_super_read_only
+            .then(|| truthy(row.get("sro").cloned().flatten().as_deref()));
+        Ok(ReadOnly {
+            read_only,
+            super_read_only,
+        })
+    }
+
+    /// `SET GLOBAL read_only=1` (and `super_read_only=1` where it exists).
+    pub async fn deny_write(&mut self) -> Result<String, String> {
+        let info = self.info().await?;
+        self.exec("SET GLOBAL read_only = 1").await?;
+        if info.has_super_read_only {
+            self.exec("SET GLOBAL super_read_only = 1").await?;
+            Ok("SET GLOBAL read_only = 1; SET GLOBAL super_read_only = 1".into())
+        } else {
+            Ok("SET GLOBAL read_only = 1 (server has no super_read_only)".into())
+        }
+    }
+
+    /// `SET GLOBAL read_only=0` (clearing `super_read_only` first where it exists).
+    pub async fn allow_write(&mut self) -> Result<String, String> {
+        let info = self.info().await?;
+        if info.has_super_read_only {
+            self.exec("SET GLOBAL super_read_only = 0").await?;
+        }
+        self.exec("SET GLOBAL read_only = 0").await?;
+        Ok("SET GLOBAL read_only = 0".into())
+    }
+
+    pub async fn slave_status(&mut self) -> Result<Option<SlaveStatus>, String> {
+        let rows = self.rows("SHOW SLAVE STATUS").await?;
+        Ok(rows.first().map(SlaveStatus::from_row))
+    }
+
+    pub async fn processlist(&mut self) -> Result<Vec<Process>, String> {
+        let rows = self.rows("SHOW FULL PROCESSLIST").await?;
+        Ok(rows.iter().filter_map(Process::from_row).collect())
+    }
+
+    /// `KILL <id>`; "Unknown thread id" (the thread ended meanwhile) is not an error.
+    pub async fn kill(&mut self, id: u64) -> Result<(), String> {
+        match self.exec(&format!("KILL {id}")).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.contains("1094") || e.to_ascii_lowercase().contains("unknown thread") => {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn gtid_positions(&mut self) -> Result<GtidPositions, String> {
+        let info = self.info().await?;
+        match info.flavor {
+            Flavor::MariaDb => {
+                let rows = self
+                    .rows("SELECT @@GLOBAL.gtid_binlog_pos AS b, @@GLOBAL.gtid_slave_pos AS s, @@GLOBAL.gtid_current_pos AS c")
+                    .await?;
+                let r = rows.first().cloned().unwrap_or_default();
+                let g = |k: &str| r.get(k).cloned().flatten().unwrap_or_default();
+                Ok(GtidPositions {
+                    binlog: g("b"),
+                    slave: g("s"),
+                    current: g("c"),
+                })
+            }
+            Flavor::MySql => {
+                if !info.gtid_mode_on {
+                    return Ok(GtidPositions::default());
+                }
+                let rows = self.rows("SELECT @@GLOBAL.gtid_executed").await?;
+                let v = first_value(&rows).unwrap_or_default();
+                Ok(GtidPositions {
+                    binlog: v.clone(),
+                    slave: String::new(),
+                    current: v,
+                })
+            }
+        }
+    }
+
+    /// Current binlog coordinates (`SHOW MASTER STATUS`), for file/pos re-pointing.
+    pub async fn master_status(&mut self) -> Result<Option<(String, u64)>, String> {
+        let rows = self.rows("SHOW MASTER STATUS").await?;
+        Ok(rows.first().and_then(|r| {
+            let file = r.get("File").cloned().flatten()?;
+            let pos = r.get("Position").cloned().flatten()?.parse().ok()?;
+            Some((file, pos))
+        }))
+    }
+
+    /// Runs a wait function (`MASTER_GTID_WAIT`, `MASTER_POS_WAIT`, …) that may take up to
+    /// `wait`; the statement deadline is `wait` plus the normal statement timeout.
+    pub async fn wait_value(
+        &mut self,
+        sql: &str,
+        wait: Duration,
+    ) -> Result<Option<String>, String> {
+        let rows = self.rows_within(sql, wait + self.timeout).await?;
+        Ok(first_value(&rows))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        let s =
+            "CHANGE MASTER TO MASTER_HOST='h', MASTER_PASSWORD='secret', MASTER_USE_GTID=slave_pos";
+        let r = redact(s);
+        assert!(!r.contains("secret"));
+        assert!(r.contains("MASTER_HOST='h'"));
+        assert!(r.contains("MASTER_USE_GTID=slave_pos"));
+        assert_eq!(redact("SELECT 1"), "SELECT 1");
+    }
+
+    #[test]
+    fn truthiness() {
+        assert!(truthy(Some("1")));
+        assert!(truthy(Some("ON")));
+        assert!(!truthy(Some("0")));
+        assert!(!truthy(Some("OFF")));
+        assert!(!truthy(None));
+    }
+}
