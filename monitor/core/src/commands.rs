@@ -316,7 +316,7 @@ impl Core {
                 self.mode = Mode::Active;
                 self.passive_cause.clear();
                 // Leaving PASSIVE or a manual mode: roles left on hosts that are not ONLINE go.
-                self.to_active_cleanup(out);
+                self.cleanup_for_active(out);
                 self.dirty = true;
                 log(
                     out,

@@ -301,12 +301,12 @@ impl Core {
             return;
         }
         self.mode = Mode::Active;
-        self.to_active_cleanup(out);
+        self.cleanup_for_active(out);
     }
 
     /// Manual→active cleanup: roles left on non-ONLINE hosts in a manual mode are removed, and
     /// the host is fenced if it cannot be told.
-    pub(crate) fn to_active_cleanup(&mut self, out: &mut Vec<Action>) {
+    pub(crate) fn cleanup_for_active(&mut self, out: &mut Vec<Action>) {
         for h in 0..self.hosts.len() {
             if self.hosts[h].state != HostState::Online && !self.table.owned_by(h).is_empty() {
                 let msg = format!(

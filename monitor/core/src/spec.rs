@@ -416,7 +416,7 @@ mod tests {
         assert_eq!(RoleInstance::parse("writer(10.0.0.1)"), Some(r.clone()));
         assert_eq!(RoleInstance::parse("writer10.0.0.1"), None);
         assert_eq!(RoleInstance::parse("(1.2.3.4)"), None);
-        let mut v = vec![
+        let mut v = [
             r,
             RoleInstance::new("reader", "10.0.0.3"),
             RoleInstance::new("reader", "10.0.0.2"),

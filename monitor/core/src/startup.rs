@@ -79,6 +79,8 @@ impl Core {
     /// and what the systems look like. Ties go to the host first in config order (F1). With a
     /// conflict (the writer IP configured on several hosts) and `careful_startup`, the monitor
     /// starts PASSIVE with the startup table as the cause.
+    // Hosts and entries index several parallel tables (evidence, states, infos) at once.
+    #[allow(clippy::needless_range_loop)]
     pub fn startup(
         spec: ClusterSpec,
         stored: Option<&PersistedState>,
