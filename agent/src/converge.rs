@@ -407,7 +407,7 @@ impl Agent {
                 }
                 Step::RemoveIp(r) => match ip::del(r.ip, &dev).await {
                     Ok(ip::Change::Done) => {
-                        Outcome::ok(format!("ip -4 addr del {}/32 dev {dev}", r.ip))
+                        Outcome::ok(format!("ip -4 addr del {} dev {dev}", r.ip))
                     }
                     Ok(ip::Change::AlreadyThere) => {
                         Outcome::ok(format!("{} was already absent", r.ip))

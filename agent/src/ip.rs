@@ -109,13 +109,20 @@ pub async fn add(ip: Ipv4Addr, dev: &str) -> Result<Change, String> {
     change(true, ip, dev).await
 }
 
-/// `ip -4 addr del IP/32 dev DEV`.
+/// `ip -4 addr del IP dev DEV` (any prefix length).
 pub async fn del(ip: Ipv4Addr, dev: &str) -> Result<Change, String> {
     change(false, ip, dev).await
 }
 
 async fn change(adding: bool, ip: Ipv4Addr, dev: &str) -> Result<Change, String> {
-    let cidr = format!("{ip}/32");
+    // Deletion names no prefix length: the kernel then removes the address whatever its prefix
+    // (an operator or an older tool may have added it as /24), whereas `del IP/32` of a /24
+    // address fails with "Cannot assign requested address" — which would read as "absent".
+    let cidr = if adding {
+        format!("{ip}/32")
+    } else {
+        ip.to_string()
+    };
     let verb = if adding { "add" } else { "del" };
     let out = run_ip(&["-4", "addr", verb, &cidr, "dev", dev]).await?;
     if out.status.success() {

@@ -1,0 +1,261 @@
+//! Harness for the agent's lab tests: start `ha-agent` as a real process inside a DB host's
+//! namespace and talk gRPC to it from the monitor namespace (the test process itself lives in
+//! the root namespace, which cannot reach the lab).
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use ha_lab::{creds, netns, wait_until, Lab, ProcHandle, AGENT_PORT, MYSQL_PORT};
+use ha_proto::agent_client::AgentClient;
+use ha_proto::{
+    AgentPingRequest, AgentStatus, AgentStatusRequest, ApplyStateRequest, HostState, MasterInfo,
+    Role,
+};
+use tonic::transport::{Channel, Endpoint};
+
+/// Per-host agent settings the tests vary.
+#[derive(Clone)]
+pub struct AgentOpts {
+    pub sync_timeout: f64,
+    pub repoint_timeout: f64,
+    pub max_kill_retries: u32,
+    pub uptime_file: Option<PathBuf>,
+}
+
+impl Default for AgentOpts {
+    fn default() -> Self {
+        AgentOpts {
+            sync_timeout: 10.0,
+            repoint_timeout: 10.0,
+            max_kill_retries: 2,
+            uptime_file: None,
+        }
+    }
+}
+
+/// Writes the host's agent.yaml and starts ha-agent in its namespace; waits until it answers.
+pub fn start_agent(lab: &Lab, host: &str, opts: &AgentOpts) -> ProcHandle {
+    let h = lab.host(host).expect("host");
+    let yaml = format!(
+        "this: {host}\nlisten: {ip}:{AGENT_PORT}\ncluster_interface: eth0\n\
+         mysql:\n  host: 127.0.0.1\n  port: {MYSQL_PORT}\n  user: {au}\n  password: {ap}\n\
+         replication:\n  user: {ru}\n  password: {rp}\n\
+         max_kill_retries: {k}\nmysql_timeout: 3\nsync_timeout: {s}\nrepoint_timeout: {r}\n",
+        ip = h.ip,
+        au = creds::AGENT_USER,
+        ap = creds::AGENT_PASSWORD,
+        ru = creds::REPL_USER,
+        rp = creds::REPL_PASSWORD,
+        k = opts.max_kill_retries,
+        s = opts.sync_timeout,
+        r = opts.repoint_timeout,
+    );
+    let cfg = lab
+        .write_file(&format!("agent-{host}.yaml"), yaml)
+        .expect("write agent config");
+    let mut env: Vec<(&str, String)> = vec![("HA_LOG", "ha_agent=debug,info".to_string())];
+    if let Some(u) = &opts.uptime_file {
+        env.push(("HA_AGENT_UPTIME_FILE", u.display().to_string()));
+    }
+    let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let p = lab
+        .spawn_in(
+            host,
+            env!("CARGO_BIN_EXE_ha-agent"),
+            ["--config", cfg.to_str().expect("utf-8 path")],
+            &env_ref,
+        )
+        .expect("spawn ha-agent");
+    let addr = agent_addr(lab, host);
+    let name = host.to_string();
+    let pc = p.clone();
+    wait_until(
+        &format!("ha-agent on {host} answers Ping"),
+        Duration::from_secs(20),
+        || {
+            if !pc.is_running() {
+                return Err(ha_lab::Error::Other(format!(
+                    "ha-agent exited: {}",
+                    pc.log_tail(30)
+                )));
+            }
+            let n = name.clone();
+            let r = call(lab, addr, move |mut c| async move {
+                c.ping(AgentPingRequest { host: n }).await
+            });
+            Ok(r.ok().map(|_| ()))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\nagent log:\n{}", p.log_tail(40)));
+    p
+}
+
+pub fn agent_addr(lab: &Lab, host: &str) -> SocketAddr {
+    SocketAddr::from((lab.host(host).expect("host").ip, AGENT_PORT))
+}
+
+/// Runs `f` with a connected client on a thread inside the monitor namespace.
+pub fn call<T, F, Fut>(lab: &Lab, addr: SocketAddr, f: F) -> Result<T, tonic::Status>
+where
+    T: Send + 'static,
+    F: FnOnce(AgentClient<Channel>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    let ns = lab.mon().ns.clone();
+    netns::in_netns(&ns, move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| tonic::Status::internal(format!("runtime: {e}")))?;
+        rt.block_on(async move {
+            let ch = Endpoint::from_shared(format!("http://{addr}"))
+                .map_err(|e| tonic::Status::internal(e.to_string()))?
+                .connect_timeout(Duration::from_secs(3))
+                .timeout(Duration::from_secs(30))
+                .connect()
+                .await
+                .map_err(|e| tonic::Status::unavailable(format!("connect {addr}: {e}")))?;
+            f(AgentClient::new(ch)).await.map(|r| r.into_inner())
+        })
+    })
+    .expect("thread in the monitor namespace")
+}
+
+/// Describes the cluster for ApplyState requests.
+pub struct Cluster {
+    pub writer: Ipv4Addr,
+    pub readers: Vec<Ipv4Addr>,
+    pub hosts: Vec<MasterInfo>,
+}
+
+impl Cluster {
+    pub fn of(lab: &Lab) -> Cluster {
+        Cluster {
+            writer: lab.writer_vip(),
+            readers: lab.reader_vips(),
+            hosts: lab
+                .hosts()
+                .iter()
+                .map(|h| MasterInfo {
+                    name: h.name.clone(),
+                    ip: h.ip.to_string(),
+                    port: u32::from(h.port),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn writer_role(&self) -> Role {
+        Role::new("writer", self.writer.to_string())
+    }
+
+    pub fn reader_role(&self, i: usize) -> Role {
+        Role::new("reader", self.readers[i].to_string())
+    }
+
+    pub fn all_roles(&self) -> Vec<Role> {
+        let mut v = vec![self.writer_role()];
+        v.extend((0..self.readers.len()).map(|i| self.reader_role(i)));
+        v
+    }
+
+    pub fn master(&self, name: &str) -> Option<MasterInfo> {
+        self.hosts.iter().find(|h| h.name == name).cloned()
+    }
+
+    /// A request for `host`: ONLINE, `roles`, active master `am`.
+    pub fn req(
+        &self,
+        host: &str,
+        roles: Vec<Role>,
+        am: Option<&str>,
+        epoch: u64,
+    ) -> ApplyStateRequest {
+        ApplyStateRequest {
+            host: host.into(),
+            state: HostState::Online as i32,
+            roles,
+            active_master: am.and_then(|m| self.master(m)),
+            epoch,
+            writer_lease_ms: 0,
+            writer_role: "writer".into(),
+            force: false,
+            all_roles: self.all_roles(),
+            cluster_hosts: self.hosts.clone(),
+        }
+    }
+}
+
+pub fn apply(lab: &Lab, host: &str, req: ApplyStateRequest) -> Result<AgentStatus, tonic::Status> {
+    let addr = agent_addr(lab, host);
+    call(lab, addr, move |mut c| async move {
+        let mut r = tonic::Request::new(req);
+        r.set_timeout(Duration::from_secs(15));
+        c.apply_state(r).await
+    })
+}
+
+pub fn status(lab: &Lab, host: &str) -> Result<AgentStatus, tonic::Status> {
+    let addr = agent_addr(lab, host);
+    let h = host.to_string();
+    call(lab, addr, move |mut c| async move {
+        c.get_status(AgentStatusRequest { host: h }).await
+    })
+}
+
+/// Polls GetStatus until `pred` holds.
+pub fn wait_status(
+    lab: &Lab,
+    host: &str,
+    what: &str,
+    timeout: Duration,
+    pred: impl Fn(&AgentStatus) -> bool,
+) -> AgentStatus {
+    let t0 = Instant::now();
+    let mut last = None;
+    loop {
+        if let Ok(st) = status(lab, host) {
+            if pred(&st) {
+                return st;
+            }
+            last = Some(st);
+        }
+        if t0.elapsed() > timeout {
+            panic!(
+                "{host}: timed out after {timeout:?} waiting for {what}; last status: {last:#?}"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Names of the operations in a status, for assertions and messages.
+pub fn op_names(st: &AgentStatus) -> Vec<String> {
+    st.operations.iter().map(|o| o.operation.clone()).collect()
+}
+
+pub fn has_ip(lab: &Lab, host: &str, ip: Ipv4Addr) -> bool {
+    lab.ips(host).expect("ips").contains(&ip)
+}
+
+/// Prints the agent's log tail when a test fails (call in a drop guard or on error paths).
+pub fn dump_logs(procs: &[&ProcHandle]) {
+    for p in procs {
+        eprintln!("----- {} -----\n{}", p.name(), p.log_tail(60));
+    }
+}
+
+/// Prints the agent logs if the test panics.
+pub struct LogsOnPanic(pub Vec<ProcHandle>);
+
+impl Drop for LogsOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            dump_logs(&self.0.iter().collect::<Vec<_>>());
+        }
+    }
+}
