@@ -1,1 +1,71 @@
-fn main() {}
+//! `ha-monitor`: the daemon behind `systemctl start ha-monitor`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use ha_proto::runtime::{init_logging, LogFormat};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ha-monitor",
+    version,
+    about = "ha monitor: checks, host states, roles, failover"
+)]
+struct Cli {
+    /// Configuration file.
+    #[arg(long, value_name = "FILE", default_value = "/etc/ha/monitor.yaml")]
+    config: PathBuf,
+    /// Validate FILE, print `OK` or one line per problem, and exit (0 valid, 1 invalid).
+    #[arg(long, value_name = "FILE")]
+    check_config: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(path) = &cli.check_config {
+        return match ha_config::load_monitor(path) {
+            Ok(_) => {
+                println!("OK");
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                println!("{errors}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    init_logging(cli.log_format, "info");
+    let cfg = match ha_config::load_monitor(&cli.config) {
+        Ok(c) => c,
+        Err(errors) => {
+            for line in errors.to_string().lines() {
+                tracing::error!("{line}");
+            }
+            tracing::error!("not starting: fix the configuration (check it with --check-config)");
+            return ExitCode::from(1);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(ha_monitor::run(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! Conversions between the outside world (check results, proto messages, config) and the pure
+//! core's vocabulary. Kept in one place so the daemon loop reads as plumbing only.
+
+use std::collections::HashMap;
+
+use ha_config::{CheckKind, MonitorConfig};
+use ha_core::{
+    AdminCommand, AgentFacts, AgentReport, Check, CheckOutcome, Core, DesiredState, HostState,
+    Input, Level, Millis, Mode, RoleInstance, StartupHostInfo, SystemFacts,
+};
+use ha_proto as pb;
+
+use crate::checks::{CheckReport, Outcome};
+use crate::control::{Command, Snapshot};
+use crate::kill::KillOutcome;
+
+pub fn millis(ms: u64) -> Millis {
+    Millis(ms)
+}
+
+pub fn check(kind: CheckKind) -> Check {
+    match kind {
+        CheckKind::Ping => Check::Ping,
+        CheckKind::Mysql => Check::Mysql,
+        CheckKind::RepThreads => Check::RepThreads,
+        CheckKind::RepBacklog => Check::RepBacklog,
+    }
+}
+
+fn check_name(c: Check) -> pb::CheckName {
+    match c {
+        Check::Ping => pb::CheckName::Ping,
+        Check::Mysql => pb::CheckName::Mysql,
+        Check::RepThreads => pb::CheckName::RepThreads,
+        Check::RepBacklog => pb::CheckName::RepBacklog,
+    }
+}
+
+pub fn check_input(r: CheckReport) -> Input {
+    let (outcome, message) = match r.outcome {
+        Outcome::Ok(m) => (CheckOutcome::Ok, m),
+        Outcome::Error(m) => (CheckOutcome::Error, m),
+        Outcome::Unknown(m) => (CheckOutcome::Unknown, m),
+    };
+    Input::CheckResult {
+        host: r.host,
+        check: check(r.check),
+        outcome,
+        message,
+    }
+}
+
+pub fn network_input(reachable: bool) -> Input {
+    Input::Network { reachable }
+}
+
+pub fn kill_input(host: &str, out: &KillOutcome) -> Input {
+    Input::KillResult {
+        host: host.to_string(),
+        ok: out.ok,
+        output: out.output.clone(),
+    }
+}
+
+pub fn command_input(id: u64, c: Command) -> Input {
+    let command = match c {
+        Command::Ping => AdminCommand::Ping,
+        Command::SetOnline(h) => AdminCommand::SetOnline(h),
+        Command::SetOffline(h) => AdminCommand::SetOffline(h),
+        Command::MoveRole { role, host, force } => AdminCommand::MoveRole { role, host, force },
+        Command::SetIp { ip, host } => AdminCommand::SetIp { ip, host },
+        Command::SetMode(m) => AdminCommand::SetMode(match m {
+            pb::Mode::Manual => Mode::Manual,
+            pb::Mode::Passive => Mode::Passive,
+            pb::Mode::Wait => Mode::Wait,
+            pb::Mode::Active | pb::Mode::Unspecified => Mode::Active,
+        }),
+    };
+    Input::Command { id, command }
+}
+
+fn role(r: &pb::Role) -> RoleInstance {
+    RoleInstance::new(&r.name, &r.ip)
+}
+
+fn pb_role(r: &RoleInstance) -> pb::Role {
+    pb::Role::new(r.name.clone(), r.ip.clone())
+}
+
+pub fn host_state(s: pb::HostState) -> HostState {
+    match s {
+        pb::HostState::Online => HostState::Online,
+        pb::HostState::AdminOffline => HostState::AdminOffline,
+        pb::HostState::HardOffline => HostState::HardOffline,
+        pb::HostState::AwaitingRecovery => HostState::AwaitingRecovery,
+        pb::HostState::ReplicationDelay => HostState::ReplicationDelay,
+        pb::HostState::ReplicationFail => HostState::ReplicationFail,
+        pb::HostState::Unknown | pb::HostState::Unspecified => HostState::Unknown,
+    }
+}
+
+pub fn pb_state(s: HostState) -> pb::HostState {
+    match s {
+        HostState::Online => pb::HostState::Online,
+        HostState::AdminOffline => pb::HostState::AdminOffline,
+        HostState::HardOffline => pb::HostState::HardOffline,
+        HostState::AwaitingRecovery => pb::HostState::AwaitingRecovery,
+        HostState::ReplicationDelay => pb::HostState::ReplicationDelay,
+        HostState::ReplicationFail => pb::HostState::ReplicationFail,
+        HostState::Unknown => pb::HostState::Unknown,
+    }
+}
+
+fn pb_mode(m: Mode) -> pb::Mode {
+    match m {
+        Mode::Active => pb::Mode::Active,
+        Mode::Manual => pb::Mode::Manual,
+        Mode::Wait => pb::Mode::Wait,
+        Mode::Passive => pb::Mode::Passive,
+    }
+}
+
+fn thread_running(t: i32) -> bool {
+    t == pb::ThreadState::Running as i32
+}
+
+/// The agent's reply as the core sees it.
+pub fn agent_facts(s: &pb::AgentStatus) -> AgentFacts {
+    let repl = s.replication.clone().unwrap_or_default();
+    let writer_failed = !s.writer_synced
+        && s.operations
+            .iter()
+            .any(|o| !o.ok && (o.operation.contains("sync") || o.operation.contains("promot")));
+    AgentFacts {
+        uptime_secs: s.uptime_seconds,
+        epoch: s.epoch,
+        roles: s.roles.iter().map(role).collect(),
+        // Unknown is not "read-only": only a reachable server that said so counts.
+        read_only: s.mysql_reachable && s.read_only,
+        writer_synced: s.writer_synced && s.mysql_reachable && !s.read_only,
+        promotion_error: writer_failed.then(|| {
+            if s.last_error.is_empty() {
+                "the agent could not complete the promotion".to_string()
+            } else {
+                s.last_error.clone()
+            }
+        }),
+        replicating_from: (repl.configured && !repl.source_name.is_empty())
+            .then(|| repl.source_name.clone()),
+        io_running: thread_running(repl.io_thread),
+        sql_running: thread_running(repl.sql_thread),
+    }
+}
+
+pub fn agent_input(host: &str, result: &Result<pb::AgentStatus, String>) -> Input {
+    let report = match result {
+        Ok(s) => AgentReport::Status(agent_facts(s)),
+        Err(e) => AgentReport::Unreachable { error: e.clone() },
+    };
+    Input::AgentReport {
+        host: host.to_string(),
+        report,
+    }
+}
+
+pub fn startup_info(
+    cfg: &MonitorConfig,
+    host: &str,
+    agent: Option<pb::AgentStatus>,
+    system: Option<pb::SystemStatus>,
+) -> StartupHostInfo {
+    let managed: Vec<String> = cfg
+        .roles
+        .iter()
+        .flat_map(|r| r.ips.iter().map(|ip| ip.to_string()))
+        .collect();
+    StartupHostInfo {
+        host: host.to_string(),
+        agent: agent.as_ref().map(|a| {
+            (
+                host_state(pb::HostState::try_from(a.state).unwrap_or(pb::HostState::Unknown)),
+                a.roles.iter().map(role).collect(),
+            )
+        }),
+        agent_epoch: agent.as_ref().map(|a| a.epoch),
+        system: system
+            .filter(|s| s.error.is_empty() || s.mysql_reachable)
+            .map(|s| {
+                let master = if !s.master_name.is_empty() {
+                    Some(s.master_name.clone())
+                } else if !s.master_ip.is_empty() {
+                    cfg.hosts
+                        .iter()
+                        .find(|h| h.ip.to_string() == s.master_ip)
+                        .map(|h| h.name.clone())
+                } else {
+                    None
+                };
+                SystemFacts {
+                    writable: s.mysql_reachable && s.writable,
+                    ips_present: s
+                        .ips_present
+                        .iter()
+                        .filter(|ip| managed.contains(ip))
+                        .cloned()
+                        .collect(),
+                    master,
+                }
+            }),
+    }
+}
+
+/// The ApplyState request for `host`.
+pub fn apply_request(cfg: &MonitorConfig, host: &str, d: &DesiredState) -> pb::ApplyStateRequest {
+    let master_info = |name: &str| {
+        cfg.host(name).map(|h| pb::MasterInfo {
+            name: h.name.clone(),
+            ip: h.ip.to_string(),
+            port: u32::from(h.mysql_port),
+        })
+    };
+    pb::ApplyStateRequest {
+        host: host.to_string(),
+        state: pb_state(d.state) as i32,
+        roles: d.roles.iter().map(pb_role).collect(),
+        active_master: d.active_master.as_deref().and_then(master_info),
+        epoch: d.epoch,
+        writer_lease_ms: d.writer_lease.as_millis() as u64,
+        writer_role: cfg.active_master_role.clone(),
+        force: d.force,
+        all_roles: cfg
+            .roles
+            .iter()
+            .flat_map(|r| {
+                r.ips
+                    .iter()
+                    .map(|ip| pb::Role::new(r.name.clone(), ip.to_string()))
+            })
+            .collect(),
+        cluster_hosts: cfg
+            .hosts
+            .iter()
+            .filter_map(|h| master_info(&h.name))
+            .collect(),
+    }
+}
+
+pub fn log(level: Level, message: &str) {
+    match level {
+        Level::Info => tracing::info!("{message}"),
+        Level::Warn => tracing::warn!("{message}"),
+        Level::Error => tracing::error!("{message}"),
+    }
+}
+
+/// What `show`, `checks` and `mode` answer, built from the core's views.
+pub fn snapshot(
+    cfg: &MonitorConfig,
+    core: &Core,
+    _facts: &HashMap<String, Result<pb::AgentStatus, String>>,
+) -> Snapshot {
+    let mut hosts: Vec<pb::HostInfo> = cfg
+        .hosts
+        .iter()
+        .filter_map(|h| {
+            let view = core.host(&h.name)?;
+            Some(pb::HostInfo {
+                name: h.name.clone(),
+                ip: h.ip.to_string(),
+                mode: match h.mode {
+                    ha_config::HostMode::Master => pb::HostMode::Master as i32,
+                    ha_config::HostMode::Slave => pb::HostMode::Slave as i32,
+                },
+                state: pb_state(view.state) as i32,
+                roles: view.roles.iter().map(pb_role).collect(),
+                agent_reachable: !view.agent_down,
+                flapping: view.flapping,
+                last_state_change_unix_ms: view.last_state_change.0 as i64,
+                peer: h.peer.clone().unwrap_or_default(),
+            })
+        })
+        .collect();
+    hosts.sort_by(|a, b| a.name.cmp(&b.name));
+    let roles = cfg
+        .roles
+        .iter()
+        .map(|r| pb::RoleInfo {
+            name: r.name.clone(),
+            mode: match r.mode {
+                ha_config::RoleMode::Exclusive => pb::RoleMode::Exclusive as i32,
+                ha_config::RoleMode::Balanced => pb::RoleMode::Balanced as i32,
+            },
+            hosts: r.hosts.clone(),
+            ips: r.ips.iter().map(|ip| ip.to_string()).collect(),
+            prefer: r.prefer.clone().unwrap_or_default(),
+            owners: r
+                .ips
+                .iter()
+                .map(|ip| {
+                    core.role_owner(&r.name, &ip.to_string())
+                        .unwrap_or_default()
+                        .to_string()
+                })
+                .collect(),
+        })
+        .collect();
+    let mut checks = Vec::new();
+    let mut names: Vec<&str> = cfg.hosts.iter().map(|h| h.name.as_str()).collect();
+    names.sort();
+    for name in names {
+        for c in Check::ALL {
+            if let Some(st) = core.check_status(name, c) {
+                checks.push(pb::CheckStatus {
+                    host: name.to_string(),
+                    check: check_name(c) as i32,
+                    ok: st.ok.unwrap_or(false),
+                    last_change_unix_ms: st.last_change.map(|m| m.0 as i64).unwrap_or(0),
+                    message: st.message.clone(),
+                });
+            }
+        }
+    }
+    Snapshot {
+        show: pb::ShowReply {
+            mode: pb_mode(core.mode()) as i32,
+            passive_cause: core.passive_cause().to_string(),
+            hosts,
+            roles,
+            active_master: core.active_master().unwrap_or_default().to_string(),
+            epoch: core.epoch(),
+            network_ok: core.network_up(),
+        },
+        checks,
+    }
+}

@@ -1,0 +1,404 @@
+//! The four host checks (`ping`, `mysql`, `rep_threads`, `rep_backlog`), each host and each
+//! check on its own task so a slow or frozen host delays nobody (product.md F2).
+//!
+//! A check only *observes*: it produces a raw [`Outcome`] (OK / ERROR / UNKNOWN, with
+//! mysql-mmm's message texts) and sends it to the main loop. The trap logic that turns raw
+//! results into recorded failures lives in the pure core.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError};
+use sqlx::{ConnectOptions, Connection, Row};
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+use ha_config::{CheckKind, MonitorConfig};
+
+/// Raw result of one check run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Ok(String),
+    Error(String),
+    Unknown(String),
+}
+
+impl Outcome {
+    pub fn message(&self) -> &str {
+        match self {
+            Outcome::Ok(m) | Outcome::Error(m) | Outcome::Unknown(m) => m,
+        }
+    }
+}
+
+/// One check result on its way to the main loop.
+#[derive(Debug, Clone)]
+pub struct CheckReport {
+    pub host: String,
+    pub check: CheckKind,
+    pub outcome: Outcome,
+}
+
+/// What every check of one host needs to reach it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub host: String,
+    pub ip: IpAddr,
+    pub mysql_port: u16,
+    pub user: String,
+    pub password: String,
+}
+
+/// Spawns one task per (host, check). Each runs until `shutdown` flips.
+pub fn spawn_all(
+    cfg: &MonitorConfig,
+    pinger: Arc<surge_ping::Client>,
+    tx: mpsc::Sender<CheckReport>,
+    paused: tokio::sync::watch::Receiver<bool>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut handles = Vec::new();
+    for host in &cfg.hosts {
+        let target = Target {
+            host: host.name.clone(),
+            ip: host.ip,
+            mysql_port: host.mysql_port,
+            user: cfg.credentials.monitor_user.clone(),
+            password: cfg.credentials.monitor_password.clone(),
+        };
+        for kind in CheckKind::ALL {
+            let settings = *cfg.checks.get(kind);
+            let runner = Runner {
+                target: target.clone(),
+                kind,
+                period: settings.check_period.duration(),
+                timeout: settings.timeout.duration(),
+                max_backlog: settings.max_backlog.duration(),
+                pinger: pinger.clone(),
+                conn: None,
+            };
+            handles.push(tokio::spawn(runner.run(
+                tx.clone(),
+                paused.clone(),
+                shutdown.clone(),
+            )));
+        }
+    }
+    handles
+}
+
+struct Runner {
+    target: Target,
+    kind: CheckKind,
+    period: Duration,
+    timeout: Duration,
+    max_backlog: Duration,
+    pinger: Arc<surge_ping::Client>,
+    /// Reused between runs (issue: "connections are reused, not reopened every check");
+    /// dropped after any error so the next run reconnects.
+    conn: Option<MySqlConnection>,
+}
+
+impl Runner {
+    async fn run(
+        mut self,
+        tx: mpsc::Sender<CheckReport>,
+        paused: tokio::sync::watch::Receiver<bool>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut seq: u16 = 0;
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            // While the monitor is cut off from the network, checks are not run: their
+            // results would describe the monitor, not the hosts (mmm-reference §3.7).
+            if !*paused.borrow() {
+                seq = seq.wrapping_add(1);
+                let outcome = self.check_once(seq).await;
+                let report = CheckReport {
+                    host: self.target.host.clone(),
+                    check: self.kind,
+                    outcome,
+                };
+                if tx.send(report).await.is_err() {
+                    break; // main loop gone: shutting down
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.period) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        if let Some(conn) = self.conn.take() {
+            let _ = timeout(Duration::from_millis(200), conn.close()).await;
+        }
+    }
+
+    async fn check_once(&mut self, seq: u16) -> Outcome {
+        match self.kind {
+            CheckKind::Ping => ping(&self.pinger, self.target.ip, seq, self.timeout).await,
+            CheckKind::Mysql => self.mysql().await,
+            CheckKind::RepThreads | CheckKind::RepBacklog => self.replication().await,
+        }
+    }
+
+    fn addr(&self) -> String {
+        match self.target.ip {
+            IpAddr::V6(ip) => format!("[{ip}]:{}", self.target.mysql_port),
+            IpAddr::V4(ip) => format!("{ip}:{}", self.target.mysql_port),
+        }
+    }
+
+    /// Returns a live connection, connecting with the check's timeout when needed.
+    async fn connection(&mut self) -> Result<&mut MySqlConnection, ConnectFailure> {
+        if self.conn.is_none() {
+            let opts = MySqlConnectOptions::new()
+                .host(&self.target.ip.to_string())
+                .port(self.target.mysql_port)
+                .username(&self.target.user)
+                .password(&self.target.password)
+                .disable_statement_logging();
+            let conn = match timeout(self.timeout, opts.connect()).await {
+                Err(_) => return Err(ConnectFailure::Timeout),
+                Ok(Err(e)) => {
+                    return Err(ConnectFailure::Error {
+                        too_many: is_too_many_connections(&e),
+                        text: e.to_string(),
+                    })
+                }
+                Ok(Ok(c)) => c,
+            };
+            self.conn = Some(conn);
+        }
+        self.conn.as_mut().ok_or(ConnectFailure::Timeout)
+    }
+
+    fn connect_text(&self) -> String {
+        format!(
+            "Connect error (host = {}, user = {})!",
+            self.addr(),
+            self.target.user
+        )
+    }
+
+    /// `mysql`: connect + `SELECT 1`. "Too many connections" (1040) is not a failure: the
+    /// server is alive, just busy (mmm-reference §3.1).
+    async fn mysql(&mut self) -> Outcome {
+        let deadline = self.timeout;
+        let connect_text = self.connect_text();
+        let conn = match self.connection().await {
+            Ok(c) => c,
+            Err(ConnectFailure::Timeout) => {
+                return Outcome::Error(format!("ERROR: {connect_text} Timeout after {deadline:?}"))
+            }
+            Err(ConnectFailure::Error {
+                too_many: true,
+                text,
+            }) => return Outcome::Unknown(format!("UNKNOWN: Too many connections! {text}")),
+            Err(ConnectFailure::Error { text, .. }) => {
+                return Outcome::Error(format!("ERROR: {connect_text} {text}"))
+            }
+        };
+        let result = timeout(deadline, sqlx::raw_sql("SELECT 1").execute(&mut *conn)).await;
+        match result {
+            Ok(Ok(_)) => Outcome::Ok("OK".into()),
+            Ok(Err(e)) => {
+                self.conn = None;
+                if is_too_many_connections(&e) {
+                    Outcome::Unknown(format!("UNKNOWN: Too many connections! {e}"))
+                } else {
+                    Outcome::Error(format!("ERROR: SQL Query Error: {e}"))
+                }
+            }
+            Err(_) => {
+                self.conn = None;
+                Outcome::Error(format!("ERROR: Timeout after {deadline:?}"))
+            }
+        }
+    }
+
+    /// `rep_threads` / `rep_backlog`: SHOW SLAVE STATUS. A connect failure is UNKNOWN (the
+    /// `mysql` check owns that failure); a timeout is a failure (mmm-reference §3.1).
+    async fn replication(&mut self) -> Outcome {
+        let deadline = self.timeout;
+        let connect_text = self.connect_text();
+        let user = self.target.user.clone();
+        let conn = match self.connection().await {
+            Ok(c) => c,
+            Err(ConnectFailure::Timeout) => {
+                return Outcome::Error(format!("ERROR: {connect_text} Timeout after {deadline:?}"))
+            }
+            Err(ConnectFailure::Error { text, .. }) => {
+                return Outcome::Unknown(format!("UNKNOWN: {connect_text} {text}"))
+            }
+        };
+        let result = timeout(
+            deadline,
+            sqlx::raw_sql("SHOW SLAVE STATUS").fetch_optional(&mut *conn),
+        )
+        .await;
+        let row = match result {
+            Err(_) => {
+                self.conn = None;
+                return Outcome::Error(format!("ERROR: Timeout after {deadline:?}"));
+            }
+            Ok(Err(e)) => {
+                self.conn = None;
+                if mysql_error_number(&e) == Some(1227) {
+                    return Outcome::Error(format!(
+                        "ERROR: The monitor user '{user}' doesn't have the required \
+                         SLAVE MONITOR (REPLICATION CLIENT) privilege! {e}"
+                    ));
+                }
+                return Outcome::Unknown(format!("UNKNOWN: Unknown state. Execute error: {e}"));
+            }
+            Ok(Ok(None)) => return Outcome::Error("ERROR: Replication is not set up".into()),
+            Ok(Ok(Some(row))) => row,
+        };
+        let facts = match SlaveFacts::from_row(&row) {
+            Ok(f) => f,
+            Err(e) => {
+                return Outcome::Unknown(format!(
+                    "UNKNOWN: Unknown state. Cannot read SHOW SLAVE STATUS: {e}"
+                ))
+            }
+        };
+        match self.kind {
+            CheckKind::RepThreads => judge_threads(&facts),
+            _ => judge_backlog(&facts, self.max_backlog),
+        }
+    }
+}
+
+enum ConnectFailure {
+    Timeout,
+    Error { too_many: bool, text: String },
+}
+
+/// The fields of SHOW SLAVE STATUS the checks judge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlaveFacts {
+    pub io_running: String,
+    pub sql_running: String,
+    pub seconds_behind: Option<u64>,
+}
+
+impl SlaveFacts {
+    fn from_row(row: &sqlx::mysql::MySqlRow) -> Result<Self, sqlx::Error> {
+        let text = |name: &str| -> Result<String, sqlx::Error> {
+            Ok(row.try_get::<Option<String>, _>(name)?.unwrap_or_default())
+        };
+        Ok(SlaveFacts {
+            io_running: text("Slave_IO_Running")?,
+            sql_running: text("Slave_SQL_Running")?,
+            seconds_behind: row.try_get::<Option<u64>, _>("Seconds_Behind_Master")?,
+        })
+    }
+}
+
+/// Both threads must not be the literal `No` (so `Connecting` counts as running, as in mmm).
+pub fn judge_threads(f: &SlaveFacts) -> Outcome {
+    if f.io_running == "No" || f.sql_running == "No" {
+        Outcome::Error(format!(
+            "ERROR: Replication is broken (Slave_IO_Running: {}, Slave_SQL_Running: {})",
+            f.io_running, f.sql_running
+        ))
+    } else {
+        Outcome::Ok("OK".into())
+    }
+}
+
+/// Seconds_Behind_Master against max_backlog; NULL counts as no backlog (mmm-reference §3.1).
+pub fn judge_backlog(f: &SlaveFacts, max_backlog: Duration) -> Outcome {
+    match f.seconds_behind {
+        None | Some(0) => Outcome::Ok("OK: Backlog is null".into()),
+        Some(s) if Duration::from_secs(s) <= max_backlog => {
+            Outcome::Ok(format!("OK: Backlog {s} s"))
+        }
+        Some(s) => Outcome::Error(format!(
+            "ERROR: Backlog is too big ({s} s > max_backlog {} s)",
+            max_backlog.as_secs_f64()
+        )),
+    }
+}
+
+fn mysql_error_number(e: &sqlx::Error) -> Option<u16> {
+    match e {
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<MySqlDatabaseError>()
+            .map(|m| m.number()),
+        _ => None,
+    }
+}
+
+fn is_too_many_connections(e: &sqlx::Error) -> bool {
+    mysql_error_number(e) == Some(1040) || e.to_string().contains("Too many connections")
+}
+
+/// One ICMP echo with the given timeout.
+pub async fn ping(
+    client: &surge_ping::Client,
+    ip: IpAddr,
+    seq: u16,
+    deadline: Duration,
+) -> Outcome {
+    let ident = surge_ping::PingIdentifier(std::process::id() as u16 ^ seq.rotate_left(7));
+    let mut pinger = client.pinger(ip, ident).await;
+    pinger.timeout(deadline);
+    match pinger.ping(surge_ping::PingSequence(seq), &[0u8; 16]).await {
+        Ok(_) => Outcome::Ok("OK".into()),
+        Err(e) => Outcome::Error(format!("ERROR: Could not ping {ip} ({e})")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(io: &str, sql: &str, behind: Option<u64>) -> SlaveFacts {
+        SlaveFacts {
+            io_running: io.into(),
+            sql_running: sql.into(),
+            seconds_behind: behind,
+        }
+    }
+
+    #[test]
+    fn threads_connecting_counts_as_running() {
+        assert!(matches!(
+            judge_threads(&facts("Connecting", "Yes", None)),
+            Outcome::Ok(_)
+        ));
+        assert!(matches!(
+            judge_threads(&facts("Yes", "Yes", None)),
+            Outcome::Ok(_)
+        ));
+        assert!(matches!(
+            judge_threads(&facts("No", "Yes", None)),
+            Outcome::Error(_)
+        ));
+        assert!(matches!(
+            judge_threads(&facts("Yes", "No", None)),
+            Outcome::Error(_)
+        ));
+    }
+
+    #[test]
+    fn backlog_null_is_ok_and_threshold_is_inclusive() {
+        let max = Duration::from_secs(60);
+        assert_eq!(
+            judge_backlog(&facts("Yes", "Yes", None), max),
+            Outcome::Ok("OK: Backlog is null".into())
+        );
+        assert!(matches!(
+            judge_backlog(&facts("Yes", "Yes", Some(60)), max),
+            Outcome::Ok(_)
+        ));
+        assert!(matches!(
+            judge_backlog(&facts("Yes", "Yes", Some(61)), max),
+            Outcome::Error(_)
+        ));
+    }
+}

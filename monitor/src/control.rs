@@ -1,0 +1,201 @@
+//! The `Monitor` gRPC service ha-control talks to.
+//!
+//! Reads (`show`, `checks`, `mode`) are answered from the snapshot the main loop publishes after
+//! every step, so they never wait for the loop. Commands are queued to the main loop, which runs
+//! them through the pure core in arrival order (mmm-reference §0.2 step 3) and answers with
+//! mysql-mmm's reply text.
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tonic::{Request, Response, Status};
+
+use ha_proto::monitor_server::Monitor;
+use ha_proto::{
+    CheckName, ChecksReply, ChecksRequest, CommandReply, GetModeRequest, HostInfo, HostRequest,
+    Mode, ModeReply, MonitorPingRequest, MoveRoleRequest, SetIpRequest, SetModeRequest, ShowReply,
+    ShowRequest,
+};
+
+/// What the main loop publishes for readers after every step.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub show: ShowReply,
+    pub checks: Vec<ha_proto::CheckStatus>,
+}
+
+/// An admin command on its way to the main loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Ping,
+    SetOnline(String),
+    SetOffline(String),
+    MoveRole {
+        role: String,
+        host: String,
+        force: bool,
+    },
+    SetIp {
+        ip: String,
+        host: String,
+    },
+    SetMode(Mode),
+}
+
+/// A queued command and where its reply goes.
+#[derive(Debug)]
+pub struct QueuedCommand {
+    pub command: Command,
+    pub reply: oneshot::Sender<CommandReply>,
+}
+
+pub struct ControlService {
+    snapshot: watch::Receiver<Snapshot>,
+    commands: mpsc::Sender<QueuedCommand>,
+    /// How long a command may wait for the main loop before ha-control gets an error.
+    command_deadline: Duration,
+}
+
+impl ControlService {
+    pub fn new(
+        snapshot: watch::Receiver<Snapshot>,
+        commands: mpsc::Sender<QueuedCommand>,
+        command_deadline: Duration,
+    ) -> Self {
+        ControlService {
+            snapshot,
+            commands,
+            command_deadline,
+        }
+    }
+
+    async fn run(&self, command: Command) -> Result<Response<CommandReply>, Status> {
+        let (tx, rx) = oneshot::channel();
+        let what = format!("{command:?}");
+        self.commands
+            .send(QueuedCommand { command, reply: tx })
+            .await
+            .map_err(|_| Status::unavailable("the monitor is shutting down"))?;
+        match tokio::time::timeout(self.command_deadline, rx).await {
+            Ok(Ok(reply)) => Ok(Response::new(reply)),
+            Ok(Err(_)) => Err(Status::unavailable(
+                "the monitor's main loop stopped before answering",
+            )),
+            Err(_) => Err(Status::deadline_exceeded(format!(
+                "the monitor's main loop did not answer {what} within {:?}",
+                self.command_deadline
+            ))),
+        }
+    }
+}
+
+/// Answers `checks [host|all [check|all]]` from a snapshot (mmm-reference §6.2).
+pub fn select_checks(snapshot: &Snapshot, host: &str, check: CheckName) -> ChecksReply {
+    if !host.is_empty()
+        && !snapshot
+            .show
+            .hosts
+            .iter()
+            .any(|h: &HostInfo| h.name == host)
+    {
+        return ChecksReply {
+            ok: false,
+            message: format!("ERROR: Unknown host name '{host}'!"),
+            checks: Vec::new(),
+        };
+    }
+    let checks = snapshot
+        .checks
+        .iter()
+        .filter(|c| host.is_empty() || c.host == host)
+        .filter(|c| check == CheckName::Unspecified || c.check == check as i32)
+        .cloned()
+        .collect();
+    ChecksReply {
+        ok: true,
+        message: String::new(),
+        checks,
+    }
+}
+
+#[tonic::async_trait]
+impl Monitor for ControlService {
+    async fn ping(&self, _: Request<MonitorPingRequest>) -> Result<Response<CommandReply>, Status> {
+        self.run(Command::Ping).await
+    }
+
+    async fn show(&self, _: Request<ShowRequest>) -> Result<Response<ShowReply>, Status> {
+        Ok(Response::new(self.snapshot.borrow().show.clone()))
+    }
+
+    async fn checks(&self, req: Request<ChecksRequest>) -> Result<Response<ChecksReply>, Status> {
+        let req = req.into_inner();
+        let check = CheckName::try_from(req.check)
+            .map_err(|_| Status::invalid_argument(format!("unknown check number {}", req.check)))?;
+        let snap = self.snapshot.borrow().clone();
+        Ok(Response::new(select_checks(&snap, &req.host, check)))
+    }
+
+    async fn set_online(
+        &self,
+        req: Request<HostRequest>,
+    ) -> Result<Response<CommandReply>, Status> {
+        self.run(Command::SetOnline(req.into_inner().host)).await
+    }
+
+    async fn set_offline(
+        &self,
+        req: Request<HostRequest>,
+    ) -> Result<Response<CommandReply>, Status> {
+        self.run(Command::SetOffline(req.into_inner().host)).await
+    }
+
+    async fn move_role(
+        &self,
+        req: Request<MoveRoleRequest>,
+    ) -> Result<Response<CommandReply>, Status> {
+        let r = req.into_inner();
+        self.run(Command::MoveRole {
+            role: r.role,
+            host: r.host,
+            force: r.force,
+        })
+        .await
+    }
+
+    async fn set_ip(&self, req: Request<SetIpRequest>) -> Result<Response<CommandReply>, Status> {
+        let r = req.into_inner();
+        self.run(Command::SetIp {
+            ip: r.ip,
+            host: r.host,
+        })
+        .await
+    }
+
+    async fn get_mode(&self, _: Request<GetModeRequest>) -> Result<Response<ModeReply>, Status> {
+        let snap = self.snapshot.borrow();
+        Ok(Response::new(ModeReply {
+            mode: snap.show.mode,
+            passive_cause: snap.show.passive_cause.clone(),
+        }))
+    }
+
+    async fn set_mode(
+        &self,
+        req: Request<SetModeRequest>,
+    ) -> Result<Response<CommandReply>, Status> {
+        let mode = req.into_inner().mode;
+        match Mode::try_from(mode) {
+            Ok(m @ (Mode::Active | Mode::Manual | Mode::Passive)) => {
+                self.run(Command::SetMode(m)).await
+            }
+            Ok(Mode::Wait) => Ok(Response::new(CommandReply {
+                ok: false,
+                message: "ERROR: WAIT mode can only be configured, not switched to.".into(),
+            })),
+            _ => Err(Status::invalid_argument(format!(
+                "unknown mode number {mode}: use ACTIVE, MANUAL or PASSIVE"
+            ))),
+        }
+    }
+}

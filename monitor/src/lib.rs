@@ -1,0 +1,25 @@
+//! ha-monitor: the I/O shell around the pure decision core (`ha-core`).
+//!
+//! Module map (one concept each):
+//! - [`daemon`]: start-up and the main loop (feeds the core, executes its actions).
+//! - [`checks`]: the four host checks, one task per host and check.
+//! - [`netcheck`]: the `ping_ips` self-check.
+//! - [`agents`]: gRPC links to the agents, every call with a deadline.
+//! - [`control`]: the `Monitor` gRPC service for ha-control.
+//! - [`status_file`]: atomic persistence of what survives a restart.
+//! - [`kill`]: the `kill_host_bin` fencing hook.
+//! - [`bridge`]: conversions between proto/config/check results and the core's types.
+//! - [`clock`], [`spec`]: the daemon's clock and the config → core spec conversion.
+
+pub mod agents;
+pub mod bridge;
+pub mod checks;
+pub mod clock;
+pub mod control;
+pub mod daemon;
+pub mod kill;
+pub mod netcheck;
+pub mod spec;
+pub mod status_file;
+
+pub use daemon::run;
