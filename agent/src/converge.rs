@@ -294,6 +294,15 @@ impl Agent {
         }
     }
 
+    /// Records a step that was not attempted (its cause is already recorded): listed in
+    /// `operations`, but it neither replaces `last_error` nor counts as its kind's last error.
+    fn record_skipped(&self, name: &str, why: &str) {
+        tracing::warn!(operation = name, "{why}");
+        self.lock()
+            .operations
+            .push(op(name, false, why.to_string(), Duration::ZERO));
+    }
+
     fn record(&self, name: &str, o: &Outcome, took: Duration) {
         let r = op(name, o.ok, o.message.clone(), took);
         if o.ok {
@@ -363,22 +372,16 @@ impl Agent {
             let name = step_name(step);
             if self.target_changed(target) {
                 aborted = true;
-                self.record(
+                self.record_skipped(
                     &name,
-                    &Outcome::err(
-                        "not started: a newer desired state arrived; the next pass applies it",
-                    ),
-                    Duration::ZERO,
+                    "not started: a newer desired state arrived; the next pass applies it",
                 );
                 break;
             }
             if writer_group_failed && step.is_writer_add(&writer_role) {
-                self.record(
+                self.record_skipped(
                     &name,
-                    &Outcome::err(
-                        "skipped: an earlier writer step failed, the host stays read-only",
-                    ),
-                    Duration::ZERO,
+                    "skipped: an earlier writer step failed, the host stays read-only",
                 );
                 all_ok = false;
                 continue;

@@ -218,11 +218,27 @@ impl Db {
     }
 
     /// Runs `sql` and returns its rows as text, within `timeout` (default: mysql_timeout).
+    ///
+    /// A reused connection that turns out dead (mysqld restarted, network blip) is replaced and
+    /// the statement retried once on a fresh connection, so a restart shows up as "cannot
+    /// connect …" or not at all rather than as a stale-socket error. Every statement the agent
+    /// sends is idempotent, so the retry is safe; timeouts are never retried.
     pub async fn rows_within(
         &mut self,
         sql: &str,
         timeout: Duration,
     ) -> Result<Vec<TextRow>, String> {
+        let reused = self.conn.is_some();
+        match self.rows_once(sql, timeout).await {
+            Err(e) if reused && self.conn.is_none() && !e.contains("did not finish within") => {
+                tracing::debug!("MySQL connection lost ({e}); reconnecting once");
+                self.rows_once(sql, timeout).await
+            }
+            r => r,
+        }
+    }
+
+    async fn rows_once(&mut self, sql: &str, timeout: Duration) -> Result<Vec<TextRow>, String> {
         self.ensure().await?;
         let endpoint = self.endpoint.clone();
         let Some((conn, _)) = self.conn.as_mut() else {

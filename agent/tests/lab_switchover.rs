@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use ha_lab::{wait_until, Lab, LabOptions};
+use ha_proto::HostState;
 
 #[test]
 fn writer_moves_arp_follows_replica_repoints_and_reapply_changes_nothing() {
@@ -218,5 +219,46 @@ fn writer_moves_arp_follows_replica_repoints_and_reapply_changes_nothing() {
             .then_some(()))
     })
     .unwrap();
+
+    // ADMIN_OFFLINE stops replication on db3; leaving it starts it again (verified running).
+    let mut off = c.req("db3", vec![], Some("db2"), 5);
+    off.state = HostState::AdminOffline as i32;
+    let st = apply(&lab, "db3", off).expect("db3 admin offline");
+    assert!(st.converged, "{st:#?}");
+    assert!(
+        op_names(&st).contains(&"stop slave".to_string()),
+        "{:?}",
+        op_names(&st)
+    );
+    assert!(
+        !has_ip(&lab, "db3", c.readers[2]),
+        "ADMIN_OFFLINE holds no roles"
+    );
+    let lr = lab.replication("db3").unwrap().expect("db3 replica");
+    assert_eq!(
+        (lr.io_running.as_str(), lr.sql_running.as_str()),
+        ("No", "No")
+    );
+    let st =
+        apply(&lab, "db3", c.req("db3", vec![r3.clone()], Some("db2"), 6)).expect("db3 online");
+    let st = if st.converged {
+        st
+    } else {
+        wait_status(
+            &lab,
+            "db3",
+            "replication restarted",
+            Duration::from_secs(30),
+            |s| s.converged,
+        )
+    };
+    assert!(
+        st.operations
+            .iter()
+            .any(|o| o.operation == "start slave" && o.ok),
+        "{:?}",
+        st.operations
+    );
+    assert!(lab.replication("db3").unwrap().expect("replica").healthy());
     eprintln!("switchover test took {:?}", t0.elapsed());
 }

@@ -136,7 +136,10 @@ impl Cluster {
     pub fn of(lab: &Lab) -> Cluster {
         Cluster {
             writer: lab.writer_vip(),
-            readers: lab.reader_vips(),
+            // At least three reader IPs, also in one-host labs.
+            readers: (0..lab.hosts().len().max(3))
+                .map(|i| lab.ip(161 + i as u8))
+                .collect(),
             hosts: lab
                 .hosts()
                 .iter()

@@ -1,0 +1,388 @@
+//! Safety behaviour on real MariaDB: the writer lease, the relay-log sync gate, and garbage
+//! input / a stopped mysqld (clear errors, the agent keeps running).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use ha_lab::{wait_until, Lab, LabOptions};
+use ha_proto::{AgentStatusRequest, ClearBadRolesRequest, HostState, Role};
+
+/// A writer whose lease is not renewed demotes itself; renewals keep it writable.
+#[test]
+fn writer_lease_expiry_demotes() {
+    let t0 = Instant::now();
+    let lab = Lab::start(LabOptions::hosts(1)).expect("lab");
+    // The lab's simulated uptime (all namespaces share one kernel).
+    let uptime = lab.write_file("uptime-db1", "42.50 10.00\n").unwrap();
+    let opts = AgentOpts {
+        uptime_file: Some(uptime),
+        ..AgentOpts::default()
+    };
+    let a1 = start_agent(&lab, "db1", &opts);
+    let _logs = LogsOnPanic(vec![a1.clone()]);
+    let c = Cluster::of(&lab);
+    let st = status(&lab, "db1").expect("status");
+    assert_eq!(st.uptime_seconds, 42.5, "HA_AGENT_UPTIME_FILE is honoured");
+    assert_eq!(st.state, HostState::Unknown as i32, "no desired state yet");
+    let req = |epoch: u64| {
+        let mut r = c.req("db1", vec![c.writer_role()], Some("db1"), epoch);
+        r.writer_lease_ms = 3000;
+        r
+    };
+    let st = apply(&lab, "db1", req(1)).expect("apply");
+    assert!(st.converged && !st.read_only, "{st:#?}");
+    assert!(st.writer_lease_remaining_ms > 0 && st.writer_lease_remaining_ms <= 3000);
+    // Renew every second for 4 s (longer than one lease): still the writer.
+    for e in 2..=5 {
+        std::thread::sleep(Duration::from_secs(1));
+        let st = apply(&lab, "db1", req(e)).expect("renew");
+        assert!(
+            st.operations.is_empty(),
+            "a renewal changes nothing: {:?}",
+            op_names(&st)
+        );
+    }
+    assert!(!lab.read_only("db1").unwrap());
+    assert!(has_ip(&lab, "db1", c.writer));
+    // Stop renewing: demotion within lease + a margin.
+    wait_until("db1 demotes itself", Duration::from_secs(15), || {
+        Ok((lab.read_only("db1")? && !has_ip(&lab, "db1", c.writer)).then_some(()))
+    })
+    .unwrap();
+    let st = wait_status(
+        &lab,
+        "db1",
+        "demotion recorded",
+        Duration::from_secs(10),
+        |s| s.converged && s.roles.is_empty(),
+    );
+    assert!(st.read_only);
+    assert_eq!(st.writer_lease_remaining_ms, -1);
+    assert!(
+        a1.log()
+            .contains("writer lease expired: no ApplyState from the monitor for 3000 ms"),
+        "log must say why:\n{}",
+        a1.log_tail(20)
+    );
+    assert!(a1.is_running());
+    eprintln!("lease test took {:?}", t0.elapsed());
+}
+
+/// A promotion whose relay log cannot be applied (SQL thread stopped with unapplied events)
+/// leaves the host read-only and says why; once the SQL thread runs again the retry promotes.
+#[test]
+fn unfinished_sync_keeps_the_host_read_only() {
+    let t0 = Instant::now();
+    let lab = Lab::start(LabOptions {
+        semi_sync: false,
+        ..LabOptions::hosts(2)
+    })
+    .expect("lab");
+    let opts = AgentOpts {
+        sync_timeout: 2.0,
+        ..AgentOpts::default()
+    };
+    let a2 = start_agent(&lab, "db2", &opts);
+    let _logs = LogsOnPanic(vec![a2.clone()]);
+    let c = Cluster::of(&lab);
+
+    // db2 receives transactions from db1 but does not apply them.
+    lab.stop_sql_thread("db2").unwrap();
+    for i in 0..5 {
+        lab.sql(
+            "db1",
+            &format!("INSERT INTO hatest.t (v) VALUES ('unapplied-{i}')"),
+        )
+        .unwrap();
+    }
+    wait_until(
+        "db2 has unapplied relay log",
+        Duration::from_secs(15),
+        || {
+            let r = lab
+                .replication("db2")?
+                .ok_or_else(|| ha_lab::Error::Other("no replica".into()))?;
+            let read: u64 = r
+                .raw
+                .get("Read_Master_Log_Pos")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let exec: u64 = r
+                .raw
+                .get("Exec_Master_Log_Pos")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            Ok((read > exec).then_some(()))
+        },
+    )
+    .unwrap();
+
+    let st = apply(
+        &lab,
+        "db2",
+        c.req("db2", vec![c.writer_role()], Some("db2"), 1),
+    )
+    .expect("apply");
+    assert!(!st.converged, "{st:#?}");
+    assert!(!st.writer_synced, "{st:#?}");
+    assert!(st.read_only, "{st:#?}");
+    let sync = st
+        .operations
+        .iter()
+        .find(|o| o.operation == "relay-log sync")
+        .unwrap_or_else(|| panic!("no relay-log sync step: {:?}", op_names(&st)));
+    assert!(!sync.ok);
+    assert!(
+        sync.message.contains("SQL thread is stopped"),
+        "{}",
+        sync.message
+    );
+    assert!(
+        st.last_error.contains("relay-log sync"),
+        "{}",
+        st.last_error
+    );
+    assert!(
+        st.operations
+            .iter()
+            .any(|o| o.operation == "read_only=0" && !o.ok && o.message.starts_with("skipped")),
+        "{:?}",
+        op_names(&st)
+    );
+    assert!(lab.read_only("db2").unwrap());
+    assert!(!has_ip(&lab, "db2", c.writer));
+    assert_eq!(lab.row_count("db2", "hatest.t").unwrap(), 0);
+
+    // Several retries later: still read-only.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(lab.read_only("db2").unwrap());
+    assert!(!has_ip(&lab, "db2", c.writer));
+
+    // Repair: the retry applies everything first, then promotes.
+    lab.start_sql_thread("db2").unwrap();
+    let st = wait_status(
+        &lab,
+        "db2",
+        "promotion after repair",
+        Duration::from_secs(60),
+        |s| s.converged && s.writer_synced && !s.read_only,
+    );
+    assert!(st.roles.iter().any(|r| r.name == "writer"));
+    assert!(has_ip(&lab, "db2", c.writer));
+    assert_eq!(lab.row_count("db2", "hatest.t").unwrap(), 5);
+    eprintln!("sync-gate test took {:?}", t0.elapsed());
+}
+
+/// Garbage requests get clear errors; a stopped mysqld gives a clear status; the agent keeps
+/// running and converges when MySQL is back. ClearBadRoles removes roles it does not hold.
+#[test]
+fn garbage_and_mysql_down_get_clear_errors() {
+    let t0 = Instant::now();
+    let lab = Lab::start(LabOptions::hosts(1)).expect("lab");
+    let a1 = start_agent(&lab, "db1", &AgentOpts::default());
+    let _logs = LogsOnPanic(vec![a1.clone()]);
+    let c = Cluster::of(&lab);
+    let addr = agent_addr(&lab, "db1");
+
+    // Wrong host name.
+    let e = apply(&lab, "db1", c.req("db2", vec![], None, 1)).unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied);
+    assert!(
+        e.message()
+            .contains("request for host 'db2' but this agent is 'db1'"),
+        "{e}"
+    );
+    let e = call(&lab, addr, |mut cl| async move {
+        cl.get_status(AgentStatusRequest {
+            host: "nope".into(),
+        })
+        .await
+    })
+    .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied);
+
+    // Unknown role, invalid IP, empty role name, unspecified state.
+    let mut r = c.req("db1", vec![Role::new("bogus", "10.9.9.9")], None, 1);
+    let e = apply(&lab, "db1", r.clone()).unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(e.message().contains("unknown role bogus(10.9.9.9)"), "{e}");
+    r.roles = vec![Role::new("reader", "not-an-ip")];
+    let e = apply(&lab, "db1", r.clone()).unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(e.message().contains("invalid IP"), "{e}");
+    r.roles = vec![Role::new("", c.readers[0].to_string())];
+    assert_eq!(
+        apply(&lab, "db1", r.clone()).unwrap_err().code(),
+        tonic::Code::InvalidArgument
+    );
+    r.roles = vec![];
+    r.state = HostState::Unspecified as i32;
+    assert_eq!(
+        apply(&lab, "db1", r.clone()).unwrap_err().code(),
+        tonic::Code::InvalidArgument
+    );
+
+    // Stale epoch.
+    let st = apply(&lab, "db1", c.req("db1", vec![c.reader_role(0)], None, 10)).expect("epoch 10");
+    assert!(st.converged, "{st:#?}");
+    assert_eq!(st.epoch, 10);
+    let e = apply(&lab, "db1", c.req("db1", vec![], None, 9)).unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        e.message()
+            .contains("stale epoch 9 < 10: a stale monitor must not win"),
+        "{e}"
+    );
+    assert!(
+        has_ip(&lab, "db1", c.readers[0]),
+        "a refused request must change nothing"
+    );
+
+    // ClearBadRoles: an IP of the cluster on this host that the agent does not hold.
+    lab.add_ip("db1", c.readers[1]).unwrap();
+    let all = c.all_roles();
+    let reply = call(&lab, addr, move |mut cl| async move {
+        cl.clear_bad_roles(ClearBadRolesRequest {
+            host: "db1".into(),
+            all_roles: all,
+            writer_role: "writer".into(),
+        })
+        .await
+    })
+    .expect("clear bad roles");
+    assert_eq!(reply.message, "OK: Removed 1 roles");
+    assert!(!has_ip(&lab, "db1", c.readers[1]));
+    assert!(has_ip(&lab, "db1", c.readers[0]), "held roles stay");
+
+    // MySQL stopped: clear error, no crash, still answering; retries converge when it is back.
+    lab.stop_mysqld("db1").unwrap();
+    let st = status(&lab, "db1").expect("status while mysqld is down");
+    assert!(!st.mysql_reachable);
+    assert!(
+        st.last_error
+            .contains("cannot connect to MySQL at 127.0.0.1:3306 as ha_agent"),
+        "{}",
+        st.last_error
+    );
+    let st = apply(
+        &lab,
+        "db1",
+        c.req(
+            "db1",
+            vec![c.writer_role(), c.reader_role(0)],
+            Some("db1"),
+            11,
+        ),
+    )
+    .expect("apply while mysqld is down");
+    assert!(!st.converged && !st.writer_synced, "{st:#?}");
+    assert!(
+        st.roles.iter().all(|r| r.name != "writer"),
+        "{:?}",
+        st.roles
+    );
+    assert!(
+        !has_ip(&lab, "db1", c.writer),
+        "no writer IP without a writable, synced server"
+    );
+    let sys = call(&lab, addr, |mut cl| async move {
+        cl.get_system_status(AgentStatusRequest { host: "db1".into() })
+            .await
+    })
+    .expect("system status");
+    assert!(!sys.mysql_reachable);
+    assert!(
+        sys.error.contains("could not check if MySQL is writable"),
+        "{}",
+        sys.error
+    );
+    assert!(
+        sys.ips_present.contains(&c.readers[0].to_string()),
+        "{:?}",
+        sys.ips_present
+    );
+    assert!(a1.is_running(), "agent died:\n{}", a1.log_tail(30));
+
+    lab.start_mysqld("db1").unwrap();
+    let st = wait_status(
+        &lab,
+        "db1",
+        "converged after mysqld came back",
+        Duration::from_secs(90),
+        |s| s.converged && !s.read_only && s.mysql_reachable,
+    );
+    assert!(st.writer_synced);
+    assert!(has_ip(&lab, "db1", c.writer));
+    assert!(a1.is_running());
+    eprintln!("garbage test took {:?}", t0.elapsed());
+}
+
+/// The relay-log wait itself times out (SQL thread running but blocked: lag): the host stays
+/// read-only; `force` overrides it (move_role --force) and says so; the lab's lag is then
+/// released and replication catches up.
+#[test]
+fn lagging_sync_times_out_and_only_force_promotes() {
+    let t0 = Instant::now();
+    let lab = Lab::start(LabOptions::hosts(2)).expect("lab");
+    let opts = AgentOpts {
+        sync_timeout: 1.5,
+        ..AgentOpts::default()
+    };
+    let a2 = start_agent(&lab, "db2", &opts);
+    let _logs = LogsOnPanic(vec![a2.clone()]);
+    let c = Cluster::of(&lab);
+    let lag = lab.induce_lag("db2", 1).expect("lag on db2");
+
+    let st = apply(
+        &lab,
+        "db2",
+        c.req("db2", vec![c.writer_role()], Some("db2"), 1),
+    )
+    .expect("apply");
+    let sync = st
+        .operations
+        .iter()
+        .find(|o| o.operation == "relay-log sync")
+        .unwrap_or_else(|| panic!("no relay-log sync step: {:?}", op_names(&st)));
+    assert!(!sync.ok, "{sync:?}");
+    assert!(
+        sync.message.contains("not applied within sync_timeout"),
+        "{}",
+        sync.message
+    );
+    assert!(
+        st.read_only && !st.writer_synced && !st.converged,
+        "{st:#?}"
+    );
+    assert!(lab.read_only("db2").unwrap());
+    assert!(!has_ip(&lab, "db2", c.writer));
+
+    let mut forced = c.req("db2", vec![c.writer_role()], Some("db2"), 2);
+    forced.force = true;
+    let st = apply(&lab, "db2", forced).expect("forced apply");
+    let st = if st.read_only {
+        wait_status(
+            &lab,
+            "db2",
+            "forced promotion",
+            Duration::from_secs(30),
+            |s| !s.read_only,
+        )
+    } else {
+        st
+    };
+    assert!(!st.read_only);
+    assert!(
+        st.operations
+            .iter()
+            .any(|o| o.operation == "relay-log sync" && o.message.contains("FORCED")),
+        "{:?}",
+        st.operations
+    );
+    assert!(has_ip(&lab, "db2", c.writer));
+    lag.release().expect("release lag");
+    assert!(a2.is_running());
+    eprintln!("lag test took {:?}", t0.elapsed());
+}
