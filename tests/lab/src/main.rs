@@ -9,11 +9,12 @@
 //!   removes every lab, running ones included.
 //! * `ha-lab status [--prefix P]` prints the state of one or all labs as JSON.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use ha_lab::{cleanup, Lab, LabOptions};
+use ha_lab::{cleanup, Cmd, Lab, LabOptions};
 
 #[derive(Parser)]
 #[command(
@@ -83,6 +84,42 @@ fn main() -> ExitCode {
     }
 }
 
+/// A daemon binary is usable when `--version` prints a version and `--check-config` accepts
+/// the lab's generated configuration (both bounded). The reason otherwise.
+fn daemon_usable(bin: &Path, cfg: &Path) -> Result<(), String> {
+    let bin_s = bin.display().to_string();
+    if !bin.is_file() {
+        return Err(format!("{bin_s} does not exist (not built?)"));
+    }
+    let v = Cmd::new(&bin_s)
+        .arg("--version")
+        .timeout(Duration::from_secs(10))
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !v.success() || !v.stdout.chars().any(|c| c.is_ascii_digit()) {
+        return Err(format!(
+            "`{bin_s} --version` prints no version (still a stub?): {}{}",
+            v.stdout.trim(),
+            v.stderr.trim()
+        ));
+    }
+    let c = Cmd::new(&bin_s)
+        .arg("--check-config")
+        .arg(cfg.display().to_string())
+        .timeout(Duration::from_secs(10))
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !c.success() {
+        return Err(format!(
+            "`{bin_s} --check-config {}` rejects the lab configuration: {}{}",
+            cfg.display(),
+            c.stdout.trim(),
+            c.stderr.trim()
+        ));
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.cmd {
         Command::Up {
@@ -124,22 +161,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if !configs_only {
                 if let Some(bin) = &agent_bin {
                     for h in lab.hosts() {
-                        let p = lab.start_agent(&h.name, bin)?;
-                        eprintln!(
-                            "ha-lab: ha-agent on {} pid {:?}, log {}",
-                            h.name,
-                            p.pid(),
-                            p.log_path().display()
-                        );
+                        let cfg = lab.write_agent_config(&h.name)?;
+                        match daemon_usable(bin, &cfg) {
+                            Ok(()) => {
+                                let p = lab.start_agent(&h.name, bin)?;
+                                eprintln!(
+                                    "ha-lab: ha-agent on {} pid {:?}, log {}",
+                                    h.name,
+                                    p.pid(),
+                                    p.log_path().display()
+                                );
+                            }
+                            Err(why) => {
+                                eprintln!("ha-lab: NOT starting ha-agent on {}: {why}", h.name)
+                            }
+                        }
                     }
                 }
                 if let Some(bin) = &monitor_bin {
-                    let p = lab.start_monitor(bin, &[])?;
-                    eprintln!(
-                        "ha-lab: ha-monitor pid {:?}, log {}",
-                        p.pid(),
-                        p.log_path().display()
-                    );
+                    let cfg = lab.write_monitor_config(&[])?;
+                    match daemon_usable(bin, &cfg) {
+                        Ok(()) => {
+                            let p = lab.start_monitor(bin, &[])?;
+                            eprintln!(
+                                "ha-lab: ha-monitor pid {:?}, log {}",
+                                p.pid(),
+                                p.log_path().display()
+                            );
+                        }
+                        Err(why) => eprintln!("ha-lab: NOT starting ha-monitor: {why}"),
+                    }
                 }
             }
             let st = lab.keep()?;

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -224,7 +225,7 @@ fn start(spec: &Spec) -> Result<Child> {
     let log2 = log
         .try_clone()
         .map_err(|e| Error::path("dup", &spec.log, e))?;
-    Command::new("ip")
+    let mut child = Command::new("ip")
         .args(["netns", "exec", &spec.ns, &spec.program])
         .args(&spec.args)
         .envs(&spec.env)
@@ -244,7 +245,22 @@ fn start(spec: &Spec) -> Result<Child> {
                 ),
                 e,
             )
-        })
+        })?;
+    // `ip netns exec` joins the namespace right after the fork; wait for that (bounded) so
+    // callers can rely on the PID being in `ip netns pids` once spawn returns.
+    let want = fs::metadata(format!("/run/netns/{}", spec.ns)).map(|m| m.ino());
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while let Ok(want) = want {
+        let have = fs::metadata(format!("/proc/{}/ns/net", child.id())).map(|m| m.ino());
+        if have.ok() == Some(want)
+            || std::time::Instant::now() >= deadline
+            || child.try_wait().ok().flatten().is_some()
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(child)
 }
 
 fn open_log(p: &Path) -> Result<fs::File> {

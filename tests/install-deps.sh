@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the ha lab and its tests need, only when something is missing.
+# Idempotent and non-interactive; `apt-get update` runs only if a package has to be installed.
+#
+#   sudo bash tests/install-deps.sh
+#
+# mariadb-server  the lab's MariaDB 10.11 (mariadbd, mariadb-install-db; pulls mariadb-client)
+# iproute2        ip netns / ip link / ip addr / tc
+# nftables        nft: the lab's "cut" and loss faults
+# iputils-ping    ping: reachability observers
+# arping          gratuitous ARP from the lab (and handy for debugging role IPs)
+# tcpdump         debugging the lab network
+# procps          ps / pgrep for diagnostics
+# gcc, libc6-dev  the linker Rust needs to build the workspace
+set -euo pipefail
+
+PACKAGES=(mariadb-server mariadb-client iproute2 nftables iputils-ping arping tcpdump procps gcc libc6-dev)
+
+if [ "$(id -u)" != 0 ]; then
+  echo "install-deps.sh: run as root (sudo bash tests/install-deps.sh)" >&2
+  exit 1
+fi
+if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-deps.sh: not a Debian/Ubuntu system; install by hand: ${PACKAGES[*]}" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps.sh: all lab packages present"
+else
+  echo "install-deps.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "install-deps.sh: note: cargo (Rust >= 1.94) is not on PATH; install it with rustup" \
+       "(https://rustup.rs) to build ha" >&2
+fi
