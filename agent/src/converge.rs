@@ -207,6 +207,8 @@ impl Agent {
         }
         g.desired = Some(d);
         g.desired_seq += 1;
+        // Not applied yet: a reply sent before its pass ends must not claim convergence.
+        g.converged = false;
         let seq = g.desired_seq;
         drop(g);
         self.lease_changed.notify_one();
@@ -254,6 +256,7 @@ impl Agent {
         );
         g.desired = Some(d.without_writer());
         g.desired_seq += 1;
+        g.converged = false;
         g.target_seq += 1;
         self.target_tx.send_replace(g.target_seq);
         g.last_error = format!("writer lease expired after {len} ms without renewal; demoted");
