@@ -398,8 +398,10 @@ impl Agent {
                 }
                 Step::KillConnections => {
                     let o = self.kill_connections(&mut db, deny_failed).await;
-                    if deny_failed {
-                        // read_only=1 may have been blocked by the connections just killed.
+                    // read_only=1 may have been blocked by the connections just killed. When
+                    // the kill failed too (server down or frozen) a retry would only delay the
+                    // IP removal that follows by another timeout.
+                    if deny_failed && o.ok {
                         let t2 = std::time::Instant::now();
                         let retry = Outcome::from(db.deny_write().await);
                         self.record("read_only=1 (retry after kill)", &retry, t2.elapsed());
@@ -1038,7 +1040,7 @@ impl Agent {
                 let t = std::time::Instant::now();
                 let k = self.kill_connections(&mut db, deny_failed).await;
                 self.record("kill connections", &k, t.elapsed());
-                if deny_failed {
+                if deny_failed && k.ok {
                     let t = std::time::Instant::now();
                     let d2 = Outcome::from(db.deny_write().await);
                     self.record("read_only=1 (retry after kill)", &d2, t.elapsed());
