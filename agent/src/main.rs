@@ -49,10 +49,10 @@ fn main() -> ExitCode {
     let cfg = match ha_config::load_agent(&cli.config) {
         Ok(c) => c,
         Err(e) => {
+            // The log goes to stderr: one line per problem.
             for line in e.to_string().lines() {
                 tracing::error!("{line}");
             }
-            eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };
