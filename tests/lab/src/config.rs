@@ -223,3 +223,17 @@ fn set_path(doc: &mut Value, path: &str, v: Value) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_set_nested_paths_and_create_maps() {
+        let mut doc: Value = serde_yaml::from_str("monitor:\n  writer_lease: 10\n").unwrap();
+        set_path(&mut doc, "monitor.writer_lease", Value::from(0)).unwrap();
+        set_path(&mut doc, "checks.default.max_backlog", Value::from(5)).unwrap();
+        assert_eq!(doc["monitor"]["writer_lease"], Value::from(0));
+        assert_eq!(doc["checks"]["default"]["max_backlog"], Value::from(5));
+    }
+}

@@ -202,6 +202,14 @@ impl std::fmt::Debug for Lab {
     }
 }
 
+// Tests share a `&Lab` with helper threads: keep it Send + Sync.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Lab>();
+    assert_send_sync::<ProcHandle>();
+    assert_send_sync::<Probe>();
+};
+
 static PREFIX_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn random_u16() -> u16 {

@@ -387,3 +387,55 @@ async fn attempt(
         Err(_) => Err(format!("insert: timeout after {:?}", opts.query_timeout)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(seq: u64, start_ms: u64, end_ms: u64, ok: bool) -> Attempt {
+        Attempt {
+            seq,
+            started: Duration::from_millis(start_ms),
+            finished: Duration::from_millis(end_ms),
+            error: (!ok).then(|| "boom".to_string()),
+        }
+    }
+
+    fn report(attempts: Vec<Attempt>, duration_ms: u64) -> ProbeReport {
+        ProbeReport {
+            run: "r".into(),
+            target: Ipv4Addr::new(10, 0, 0, 1),
+            attempts,
+            duration: Duration::from_millis(duration_ms),
+            probe_error: None,
+        }
+    }
+
+    #[test]
+    fn outage_is_the_longest_gap_between_acks() {
+        let r = report(
+            vec![
+                a(1, 0, 10, true),
+                a(2, 100, 110, true),
+                a(3, 200, 500, false),
+                a(4, 500, 800, false),
+                a(5, 800, 905, true),
+                a(6, 1000, 1010, true),
+            ],
+            1100,
+        );
+        assert_eq!(r.longest_outage_ms(), 795);
+        assert_eq!(r.ok_count(), 4);
+        assert_eq!(r.failed_count(), 2);
+        assert_eq!(r.acked(), vec![1, 2, 5, 6]);
+        assert_eq!(r.errors(), vec![("boom".to_string(), 2)]);
+    }
+
+    #[test]
+    fn trailing_failures_and_no_success_count_to_the_end() {
+        let r = report(vec![a(1, 0, 10, true), a(2, 100, 200, false)], 2000);
+        assert_eq!(r.longest_outage_ms(), 1990);
+        let r = report(vec![a(1, 0, 300, false)], 700);
+        assert_eq!(r.longest_outage_ms(), 700);
+    }
+}
