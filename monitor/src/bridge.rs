@@ -125,7 +125,25 @@ fn thread_running(t: i32) -> bool {
 }
 
 /// The agent's reply as the core sees it.
-pub fn agent_facts(s: &pb::AgentStatus) -> AgentFacts {
+///
+/// `read_only` means "this host cannot accept writes". Besides a reachable server that says
+/// read_only=1, that is also true when MySQL is down on a host whose agent answers, holds no
+/// writer role and no longer has the writer IP: nothing can write there, and when the server
+/// comes back the agent (which converges continuously) sets read_only=1 before anything else
+/// (the lab's and the documented my.cnf also start it read-only). Without this, a stopped
+/// mysqld on the writer would delay every failover by a whole writer lease.
+pub fn agent_facts(cfg: &MonitorConfig, s: &pb::AgentStatus) -> AgentFacts {
+    let writer_ips: Vec<String> = cfg
+        .active_master_role()
+        .map(|r| r.ips.iter().map(|ip| ip.to_string()).collect())
+        .unwrap_or_default();
+    let holds_writer = s.roles.iter().any(|r| r.name == cfg.active_master_role)
+        || s.ips_present.iter().any(|ip| writer_ips.contains(ip));
+    let cannot_write = if s.mysql_reachable {
+        s.read_only
+    } else {
+        !holds_writer
+    };
     let repl = s.replication.clone().unwrap_or_default();
     let writer_failed = !s.writer_synced
         && s.operations
@@ -135,8 +153,7 @@ pub fn agent_facts(s: &pb::AgentStatus) -> AgentFacts {
         uptime_secs: s.uptime_seconds,
         epoch: s.epoch,
         roles: s.roles.iter().map(role).collect(),
-        // Unknown is not "read-only": only a reachable server that said so counts.
-        read_only: s.mysql_reachable && s.read_only,
+        read_only: cannot_write,
         writer_synced: s.writer_synced && s.mysql_reachable && !s.read_only,
         promotion_error: writer_failed.then(|| {
             if s.last_error.is_empty() {
@@ -152,9 +169,13 @@ pub fn agent_facts(s: &pb::AgentStatus) -> AgentFacts {
     }
 }
 
-pub fn agent_input(host: &str, result: &Result<pb::AgentStatus, String>) -> Input {
+pub fn agent_input(
+    cfg: &MonitorConfig,
+    host: &str,
+    result: &Result<pb::AgentStatus, String>,
+) -> Input {
     let report = match result {
-        Ok(s) => AgentReport::Status(agent_facts(s)),
+        Ok(s) => AgentReport::Status(agent_facts(cfg, s)),
         Err(e) => AgentReport::Unreachable { error: e.clone() },
     };
     Input::AgentReport {

@@ -28,7 +28,7 @@ use crate::agents::AgentLink;
 use crate::bridge;
 use crate::checks::{self, CheckReport};
 use crate::clock::Clock;
-use crate::control::{ControlService, QueuedCommand, Snapshot};
+use crate::control::{ControlService, QueuedCommand};
 use crate::kill;
 use crate::status_file;
 
@@ -115,7 +115,9 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
         shutdown_rx.clone(),
     )));
 
-    let (snap_tx, snap_rx) = watch::channel(Snapshot::default());
+    let mut facts: HashMap<String, Result<ha_proto::AgentStatus, String>> = HashMap::new();
+    // Readers must never see an empty cluster: publish the start-up state before serving.
+    let (snap_tx, snap_rx) = watch::channel(bridge::snapshot(&cfg, &core, &facts));
     let service = ControlService::new(snap_rx, cmd_tx, Duration::from_secs(10));
     let mut srv_shutdown = shutdown_rx.clone();
     let server = tokio::spawn(async move {
@@ -133,7 +135,6 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
     let mut slots: HashMap<String, DriverSlot> = HashMap::new();
     let mut replies: HashMap<u64, oneshot::Sender<CommandReply>> = HashMap::new();
     let mut next_command_id: u64 = 1;
-    let mut facts: HashMap<String, Result<ha_proto::AgentStatus, String>> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut shutdown = shutdown_rx.clone();
@@ -156,7 +157,7 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
             }
             Some(a) = agent_rx.recv() => {
                 if let Some(slot) = slots.get_mut(&a.host) { slot.in_flight = false; }
-                inputs.push(bridge::agent_input(&a.host, &a.result));
+                inputs.push(bridge::agent_input(&cfg, &a.host, &a.result));
                 facts.insert(a.host.clone(), a.result);
                 let _ = a.sent;
             }
@@ -177,7 +178,7 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
             if let Some(slot) = slots.get_mut(&a.host) {
                 slot.in_flight = false;
             }
-            inputs.push(bridge::agent_input(&a.host, &a.result));
+            inputs.push(bridge::agent_input(&cfg, &a.host, &a.result));
             facts.insert(a.host.clone(), a.result);
         }
 
