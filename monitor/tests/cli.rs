@@ -1,0 +1,72 @@
+//! The binary's command line: `--check-config` prints `OK` or one line per problem naming the
+//! file and the field, with exit status 0/1; `--version`.
+
+use std::process::Command;
+
+fn monitor() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ha-monitor"))
+}
+
+fn sample() -> String {
+    format!("{}/../etc/monitor.yaml", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn check_config_accepts_the_sample() {
+    let out = monitor()
+        .args(["--check-config", &sample()])
+        .output()
+        .expect("run ha-monitor");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn check_config_names_file_and_field_of_each_problem() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.yaml");
+    let text = std::fs::read_to_string(sample())
+        .expect("read sample")
+        .replace("ips: [10.0.60.160]", "ips: [10.0.60.160, 10.0.60.170]")
+        .replace("hosts: [db1, db2, db3]", "hosts: [db1, db2, db9]");
+    std::fs::write(&bad, text).expect("write");
+    let out = monitor()
+        .args(["--check-config", bad.to_str().expect("utf8 path")])
+        .output()
+        .expect("run ha-monitor");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    let file = bad.display().to_string();
+    assert!(
+        lines[0].starts_with(&format!("{file}: roles.writer.ips: ")),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with(&format!(
+            "{file}: roles.reader.hosts[2]: 'db9' is not a host"
+        )),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn unreadable_config_is_an_error_not_a_crash() {
+    let out = monitor()
+        .args(["--check-config", "/nonexistent/monitor.yaml"])
+        .output()
+        .expect("run ha-monitor");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("/nonexistent/monitor.yaml: cannot read the file"));
+}
+
+#[test]
+fn version() {
+    let out = monitor().arg("--version").output().expect("run ha-monitor");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("ha-monitor {}", env!("CARGO_PKG_VERSION"))
+    );
+}
