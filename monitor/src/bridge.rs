@@ -354,3 +354,110 @@ pub fn snapshot(
         checks,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> MonitorConfig {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../etc/monitor.yaml"))
+                .expect("sample config");
+        MonitorConfig::parse(&text, "monitor.yaml").expect("valid sample")
+    }
+
+    fn status(
+        reachable: bool,
+        read_only: bool,
+        roles: &[(&str, &str)],
+        ips: &[&str],
+    ) -> pb::AgentStatus {
+        pb::AgentStatus {
+            mysql_reachable: reachable,
+            read_only,
+            roles: roles.iter().map(|(n, ip)| pb::Role::new(*n, *ip)).collect(),
+            ips_present: ips.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn read_only_server_cannot_write() {
+        let f = agent_facts(&cfg(), &status(true, true, &[], &[]));
+        assert!(f.read_only);
+        let f = agent_facts(&cfg(), &status(true, false, &[], &[]));
+        assert!(!f.read_only);
+    }
+
+    #[test]
+    fn mysql_down_without_writer_role_or_ip_counts_as_demoted() {
+        let f = agent_facts(
+            &cfg(),
+            &status(false, false, &[("reader", "10.0.60.161")], &["10.0.60.161"]),
+        );
+        assert!(
+            f.read_only,
+            "no writer role, no writer IP, server down: nothing can write"
+        );
+    }
+
+    #[test]
+    fn mysql_down_with_writer_role_or_ip_is_not_demoted() {
+        let f = agent_facts(
+            &cfg(),
+            &status(false, false, &[("writer", "10.0.60.160")], &[]),
+        );
+        assert!(!f.read_only, "still holds the writer role");
+        let f = agent_facts(&cfg(), &status(false, false, &[], &["10.0.60.160"]));
+        assert!(!f.read_only, "writer IP still present");
+    }
+
+    #[test]
+    fn writer_synced_needs_a_writable_reachable_server() {
+        let mut s = status(true, false, &[("writer", "10.0.60.160")], &["10.0.60.160"]);
+        s.writer_synced = true;
+        assert!(agent_facts(&cfg(), &s).writer_synced);
+        s.read_only = true;
+        assert!(!agent_facts(&cfg(), &s).writer_synced);
+    }
+
+    #[test]
+    fn failed_sync_is_a_promotion_error() {
+        let mut s = status(true, true, &[], &[]);
+        s.last_error = "relay-log sync: SQL thread is stopped".into();
+        s.operations = vec![pb::OperationResult {
+            operation: "relay-log sync".into(),
+            ok: false,
+            message: "SQL thread is stopped".into(),
+            duration_ms: 1,
+        }];
+        let f = agent_facts(&cfg(), &s);
+        assert_eq!(
+            f.promotion_error.as_deref(),
+            Some("relay-log sync: SQL thread is stopped")
+        );
+    }
+
+    #[test]
+    fn apply_request_carries_master_address_and_all_roles() {
+        let c = cfg();
+        let d = DesiredState {
+            state: HostState::Online,
+            roles: vec![RoleInstance::new("reader", "10.0.60.162")],
+            active_master: Some("db2".into()),
+            epoch: 9,
+            writer_lease: std::time::Duration::from_secs(10),
+            force: false,
+        };
+        let r = apply_request(&c, "db3", &d);
+        let m = r.active_master.expect("master");
+        assert_eq!(
+            (m.name.as_str(), m.ip.as_str(), m.port),
+            ("db2", "10.0.60.101", 3306)
+        );
+        assert_eq!(r.writer_lease_ms, 10_000);
+        assert_eq!(r.all_roles.len(), 4);
+        assert_eq!(r.cluster_hosts.len(), 3);
+        assert_eq!(r.writer_role, "writer");
+    }
+}

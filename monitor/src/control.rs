@@ -199,3 +199,56 @@ impl Monitor for ControlService {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap() -> Snapshot {
+        let host = |n: &str| HostInfo {
+            name: n.into(),
+            ..Default::default()
+        };
+        let check = |h: &str, c: CheckName| ha_proto::CheckStatus {
+            host: h.into(),
+            check: c as i32,
+            ok: true,
+            last_change_unix_ms: 0,
+            message: "OK".into(),
+        };
+        Snapshot {
+            show: ShowReply {
+                hosts: vec![host("db1"), host("db2")],
+                ..Default::default()
+            },
+            checks: ["db1", "db2"]
+                .iter()
+                .flat_map(|h| CheckName::ALL.map(|c| check(h, c)))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn all_checks_of_all_hosts() {
+        let r = select_checks(&snap(), "", CheckName::Unspecified);
+        assert!(r.ok);
+        assert_eq!(r.checks.len(), 8);
+    }
+
+    #[test]
+    fn one_host_one_check() {
+        let r = select_checks(&snap(), "db2", CheckName::RepThreads);
+        assert_eq!(r.checks.len(), 1);
+        assert_eq!(r.checks[0].host, "db2");
+        assert_eq!(r.checks[0].check, CheckName::RepThreads as i32);
+        let r = select_checks(&snap(), "", CheckName::Ping);
+        assert_eq!(r.checks.len(), 2);
+    }
+
+    #[test]
+    fn unknown_host_is_mmm_error_text() {
+        let r = select_checks(&snap(), "db9", CheckName::Unspecified);
+        assert!(!r.ok);
+        assert_eq!(r.message, "ERROR: Unknown host name 'db9'!");
+    }
+}
