@@ -77,6 +77,7 @@ pub fn spawn_all(
                 max_backlog: settings.max_backlog.duration(),
                 pinger: pinger.clone(),
                 conn: None,
+                syntax: StatusSyntax::Slave,
             };
             handles.push(tokio::spawn(runner.run(
                 tx.clone(),
@@ -98,6 +99,62 @@ struct Runner {
     /// Reused between runs (issue: "connections are reused, not reopened every check");
     /// dropped after any error so the next run reconnects.
     conn: Option<MySqlConnection>,
+    /// Which replication status syntax the connected server speaks (read once per connection).
+    syntax: StatusSyntax,
+}
+
+/// `SHOW SLAVE STATUS` (MariaDB, MySQL < 8.0.22) or `SHOW REPLICA STATUS` (MySQL ≥ 8.0.22,
+/// the only form MySQL 8.4 still accepts), with the matching column names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatusSyntax {
+    #[default]
+    Slave,
+    Replica,
+}
+
+impl StatusSyntax {
+    /// Decides from `SELECT VERSION()`: MariaDB keeps SHOW SLAVE STATUS; MySQL switched to
+    /// SHOW REPLICA STATUS in 8.0.22.
+    pub fn for_version(version: &str) -> StatusSyntax {
+        if version.to_ascii_lowercase().contains("mariadb") {
+            return StatusSyntax::Slave;
+        }
+        let nums: Vec<u32> = version
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|p| !p.is_empty())
+            .take(3)
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        match nums.as_slice() {
+            [major, minor, patch, ..] if (*major, *minor, *patch) >= (8, 0, 22) => {
+                StatusSyntax::Replica
+            }
+            [major, ..] if *major > 8 => StatusSyntax::Replica,
+            _ => StatusSyntax::Slave,
+        }
+    }
+
+    fn statement(self) -> &'static str {
+        match self {
+            StatusSyntax::Slave => "SHOW SLAVE STATUS",
+            StatusSyntax::Replica => "SHOW REPLICA STATUS",
+        }
+    }
+
+    fn columns(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            StatusSyntax::Slave => (
+                "Slave_IO_Running",
+                "Slave_SQL_Running",
+                "Seconds_Behind_Master",
+            ),
+            StatusSyntax::Replica => (
+                "Replica_IO_Running",
+                "Replica_SQL_Running",
+                "Seconds_Behind_Source",
+            ),
+        }
+    }
 }
 
 impl Runner {
@@ -170,6 +227,18 @@ impl Runner {
                 }
                 Ok(Ok(c)) => c,
             };
+            let mut conn = conn;
+            if matches!(self.kind, CheckKind::RepThreads | CheckKind::RepBacklog) {
+                let version = timeout(
+                    self.timeout,
+                    sqlx::query_scalar::<_, String>("SELECT VERSION()").fetch_one(&mut conn),
+                )
+                .await;
+                self.syntax = match version {
+                    Ok(Ok(v)) => StatusSyntax::for_version(&v),
+                    _ => StatusSyntax::Slave,
+                };
+            }
             self.conn = Some(conn);
         }
         self.conn.as_mut().ok_or(ConnectFailure::Timeout)
@@ -225,8 +294,8 @@ impl Runner {
         let deadline = self.timeout;
         let connect_text = self.connect_text();
         let user = self.target.user.clone();
-        let conn = match self.connection().await {
-            Ok(c) => c,
+        match self.connection().await {
+            Ok(_) => {}
             Err(ConnectFailure::Timeout) => {
                 return Outcome::Error(format!("ERROR: {connect_text} Timeout after {deadline:?}"))
             }
@@ -234,9 +303,13 @@ impl Runner {
                 return Outcome::Unknown(format!("UNKNOWN: {connect_text} {text}"))
             }
         };
+        let syntax = self.syntax;
+        let Some(conn) = self.conn.as_mut() else {
+            return Outcome::Unknown(format!("UNKNOWN: {connect_text} no connection"));
+        };
         let result = timeout(
             deadline,
-            sqlx::raw_sql("SHOW SLAVE STATUS").fetch_optional(&mut *conn),
+            sqlx::raw_sql(syntax.statement()).fetch_optional(&mut *conn),
         )
         .await;
         let row = match result {
@@ -257,7 +330,7 @@ impl Runner {
             Ok(Ok(None)) => return Outcome::Error("ERROR: Replication is not set up".into()),
             Ok(Ok(Some(row))) => row,
         };
-        let facts = match SlaveFacts::from_row(&row) {
+        let facts = match SlaveFacts::from_row(&row, syntax) {
             Ok(f) => f,
             Err(e) => {
                 return Outcome::Unknown(format!(
@@ -286,14 +359,15 @@ pub struct SlaveFacts {
 }
 
 impl SlaveFacts {
-    fn from_row(row: &sqlx::mysql::MySqlRow) -> Result<Self, sqlx::Error> {
+    fn from_row(row: &sqlx::mysql::MySqlRow, syntax: StatusSyntax) -> Result<Self, sqlx::Error> {
+        let (io, sql, behind) = syntax.columns();
         let text = |name: &str| -> Result<String, sqlx::Error> {
             Ok(row.try_get::<Option<String>, _>(name)?.unwrap_or_default())
         };
         Ok(SlaveFacts {
-            io_running: text("Slave_IO_Running")?,
-            sql_running: text("Slave_SQL_Running")?,
-            seconds_behind: row.try_get::<Option<u64>, _>("Seconds_Behind_Master")?,
+            io_running: text(io)?,
+            sql_running: text(sql)?,
+            seconds_behind: row.try_get::<Option<u64>, _>(behind)?,
         })
     }
 }
@@ -363,6 +437,23 @@ mod tests {
             sql_running: sql.into(),
             seconds_behind: behind,
         }
+    }
+
+    #[test]
+    fn status_syntax_follows_the_server_version() {
+        assert_eq!(
+            StatusSyntax::for_version("10.11.6-MariaDB-0+deb12u1-log"),
+            StatusSyntax::Slave
+        );
+        assert_eq!(StatusSyntax::for_version("8.0.21"), StatusSyntax::Slave);
+        assert_eq!(StatusSyntax::for_version("8.0.22"), StatusSyntax::Replica);
+        assert_eq!(StatusSyntax::for_version("8.4.3"), StatusSyntax::Replica);
+        assert_eq!(
+            StatusSyntax::for_version("9.1.0-commercial"),
+            StatusSyntax::Replica
+        );
+        assert_eq!(StatusSyntax::for_version("5.7.44-log"), StatusSyntax::Slave);
+        assert_eq!(StatusSyntax::for_version("garbage"), StatusSyntax::Slave);
     }
 
     #[test]
