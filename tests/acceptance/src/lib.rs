@@ -451,8 +451,10 @@ impl Cluster {
     /// Inserts a marker row on `writer` (as root over the socket) and waits until it exists
     /// on `host`: proof that replication towards `host` works end to end.
     pub fn assert_row_arrives(&self, writer: &str, host: &str, timeout: Duration) -> Result<()> {
-        let marker = format!("{}-{}", writer, Instant::now().elapsed().as_nanos());
-        let marker = format!("{marker}-{}", std::process::id());
+        // Unique per call (a fresh `Instant`'s elapsed time is not: two markers collided).
+        static MARKERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = MARKERS.fetch_add(1, Ordering::Relaxed);
+        let marker = format!("{writer}-{}-{n}", std::process::id());
         self.lab
             .sql(
                 writer,
