@@ -322,6 +322,22 @@ impl Cluster {
         })
     }
 
+    /// Runs `ha-control ARGS…` inside the monitor namespace exactly as given: no default
+    /// `--monitor`/`--timeout` (for usage errors and an unreachable monitor).
+    pub fn control_raw(&self, args: &[&str]) -> Result<ControlOutput> {
+        let ns = self.lab.mon().ns.clone();
+        let out = Cmd::in_ns(&ns, self.bins.control.display().to_string())
+            .args(args.iter().copied())
+            .timeout(Duration::from_secs(15))
+            .output()
+            .map_err(|e| format!("ha-control {}: {e}", args.join(" ")))?;
+        Ok(ControlOutput {
+            code: out.status.code().unwrap_or(-1),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
+
     /// `ha-control --json show`, parsed.
     pub fn show(&self) -> Result<Show> {
         let out = self.control(&["--json", "show"])?;
