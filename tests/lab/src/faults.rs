@@ -96,6 +96,20 @@ impl Drop for LagGuard {
     }
 }
 
+/// The nftables fallback of [`Lab::netem`]: drops `per_10k`/10000 of what leaves `eth0` —
+/// only `eth0`, like the netem qdisc it replaces (loopback traffic, e.g. an agent talking to
+/// its local MySQL or ha-control to the monitor, stays intact).
+fn loss_rules(per_10k: u32) -> String {
+    format!(
+        "table inet ha_lab_loss {{
+  chain output {{ type filter hook output priority -10; policy accept;
+    oifname \"eth0\" numgen random mod 10000 < {per_10k} drop
+  }}
+}}
+"
+    )
+}
+
 impl Lab {
     // ----- mariadbd ---------------------------------------------------------------------
 
@@ -288,14 +302,7 @@ impl Lab {
         let _ = Cmd::in_ns(&n.ns, "nft")
             .args(["delete", "table", "inet", "ha_lab_loss"])
             .output()?;
-        let rules = format!(
-            "table inet ha_lab_loss {{
-  chain output {{ type filter hook output priority -10; policy accept;
-    numgen random mod 10000 < {per_10k} drop
-  }}
-}}
-"
-        );
+        let rules = loss_rules(per_10k);
         Cmd::in_ns(&n.ns, "nft")
             .args(["-f", "-"])
             .stdin(rules)
@@ -419,5 +426,20 @@ impl Lab {
             },
         )?;
         Ok(guard)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loss_rules;
+
+    #[test]
+    fn loss_fallback_drops_on_eth0_only() {
+        let r = loss_rules(1000);
+        assert!(
+            r.contains("oifname \"eth0\" numgen random mod 10000 < 1000 drop"),
+            "{r}"
+        );
+        assert!(r.contains("hook output"), "{r}");
     }
 }
