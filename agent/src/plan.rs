@@ -6,7 +6,8 @@
 //! 2. **Replication**: ADMIN_OFFLINE stops it; otherwise a host that is not the active master
 //!    is re-pointed when it replicates from anything else (ONLINE, REPLICATION_FAIL,
 //!    REPLICATION_DELAY — F8), and stopped threads are started when the state changes (agent
-//!    start, leaving ADMIN_OFFLINE, entering ONLINE) and after every re-point (F14).
+//!    start, leaving ADMIN_OFFLINE, entering ONLINE, returning from HARD_OFFLINE) and after
+//!    every re-point (F14) — but not on ONLINE → REPLICATION_*, the fault being reported.
 //! 3. **Reader IPs** added (they never wait for the writer's relay-log sync).
 //! 4. **Writer add**: relay-log sync gate (unless already synced/writable) → `read_only=0` →
 //!    writer IP (+ gratuitous ARP).
@@ -152,7 +153,16 @@ pub fn plan(desired: &Desired, held: &Held, actual: &Actual, this: &str) -> Vec<
 
     // 2. Replication.
     if let Some(m) = &actual.mysql {
-        let transition = held.applied_state != Some(desired.state);
+        // A state change starts stopped threads (agent start, recovery into ONLINE, …) —
+        // except ONLINE → REPLICATION_*: that is the monitor reporting this very stop (an
+        // operator's STOP SLAVE, an SQL error), and undoing it would hide the fault and make
+        // the host bounce between REPLICATION_FAIL and ONLINE.
+        let fault_reported = held.applied_state == Some(HostState::Online)
+            && matches!(
+                desired.state,
+                HostState::ReplicationFail | HostState::ReplicationDelay
+            );
+        let transition = held.applied_state != Some(desired.state) && !fault_reported;
         let left_admin_offline = held.applied_state == Some(HostState::AdminOffline)
             && desired.state != HostState::AdminOffline;
         if desired.state == HostState::AdminOffline {
@@ -441,6 +451,39 @@ mod tests {
         );
         // A renewal of the same ONLINE state: the operator's STOP SLAVE is respected.
         assert!(plan(&d, &held(vec![], false, Some(ON)), &a, "db3").is_empty());
+    }
+
+    #[test]
+    fn replication_fault_reported_by_the_monitor_is_not_undone() {
+        let a = actual(
+            vec![],
+            true,
+            Some(slave_of("10.0.0.11", Thread::Stopped, Thread::Running)),
+        );
+        for st in [HostState::ReplicationFail, HostState::ReplicationDelay] {
+            let d = desired(st, vec![], Some(master("db1", 11)));
+            // ONLINE → REPLICATION_*: the stop is the fault being reported; leave it.
+            assert!(
+                plan(&d, &held(vec![], false, Some(ON)), &a, "db3").is_empty(),
+                "{st:?}"
+            );
+            // Coming back from HARD_OFFLINE (recovery) or at agent start: start them.
+            assert_eq!(
+                plan(
+                    &d,
+                    &held(vec![], false, Some(HostState::HardOffline)),
+                    &a,
+                    "db3"
+                ),
+                vec![Step::StartSlave],
+                "{st:?}"
+            );
+            assert_eq!(
+                plan(&d, &Held::default(), &a, "db3"),
+                vec![Step::StartSlave],
+                "{st:?}"
+            );
+        }
     }
 
     #[test]
