@@ -59,7 +59,9 @@ impl<'de> Deserialize<'de> for Seconds {
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Seconds, E> {
                 if !v.is_finite() {
-                    return Err(E::custom(format!("a duration must be a finite number, got {v}")));
+                    return Err(E::custom(format!(
+                        "a duration must be a finite number, got {v}"
+                    )));
                 }
                 if v < 0.0 {
                     return Err(E::custom(format!("a duration cannot be negative, got {v}")));

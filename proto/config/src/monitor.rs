@@ -491,7 +491,10 @@ fn validate_roles(hosts: &[Host], roles: &[Role], active: &str, c: &mut Collecto
         if r.mode == RoleMode::Exclusive && r.ips.len() > 1 {
             c.error(
                 format!("{p}.ips"),
-                format!("an exclusive role needs exactly one IP, found {}", r.ips.len()),
+                format!(
+                    "an exclusive role needs exactly one IP, found {}",
+                    r.ips.len()
+                ),
             );
         }
         if let Some(prefer) = &r.prefer {
@@ -503,7 +506,10 @@ fn validate_roles(hosts: &[Host], roles: &[Role], active: &str, c: &mut Collecto
             } else if !r.hosts.contains(prefer) {
                 c.error(
                     format!("{p}.prefer"),
-                    format!("'{prefer}' is not among the role's hosts ({})", r.hosts.join(", ")),
+                    format!(
+                        "'{prefer}' is not among the role's hosts ({})",
+                        r.hosts.join(", ")
+                    ),
                 );
             }
         }
@@ -513,7 +519,11 @@ fn validate_roles(hosts: &[Host], roles: &[Role], active: &str, c: &mut Collecto
             "active_master_role",
             format!(
                 "'{active}' is not a role (roles: {})",
-                roles.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")
+                roles
+                    .iter()
+                    .map(|r| r.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ),
         Some(r) => {
@@ -557,7 +567,10 @@ fn validate_ips(hosts: &[Host], roles: &[Role], c: &mut Collector) {
     };
     for h in hosts {
         if h.ip.is_unspecified() || h.ip.is_multicast() {
-            c.error(format!("hosts.{}.ip", h.name), format!("{} is not a host address", h.ip));
+            c.error(
+                format!("hosts.{}.ip", h.name),
+                format!("{} is not a host address", h.ip),
+            );
         }
         note(h.ip, format!("hosts.{}.ip", h.name), c);
     }

@@ -71,8 +71,14 @@ fn fractional_durations_and_check_defaults() {
     );
     let cfg = parse(&text).expect("valid");
     assert_eq!(cfg.checks.ping.check_period, Seconds::from_millis(100));
-    assert_eq!(cfg.checks.rep_backlog.trap_period, Seconds::from_millis(500));
-    assert_eq!(cfg.checks.rep_backlog.max_backlog, Seconds::from_millis(2500));
+    assert_eq!(
+        cfg.checks.rep_backlog.trap_period,
+        Seconds::from_millis(500)
+    );
+    assert_eq!(
+        cfg.checks.rep_backlog.max_backlog,
+        Seconds::from_millis(2500)
+    );
     assert_eq!(cfg.checks.mysql.max_backlog, Seconds::from_secs(60));
 }
 
@@ -82,7 +88,11 @@ fn unknown_key_names_the_field() {
     expect_error(&text, "hosts.db3.ipp", "unknown field `ipp`");
     let text = GOOD.replace("  ip: 127.0.0.1", "  ip: 127.0.0.1\n  bogus: 1");
     expect_error(&text, "monitor.bogus", "unknown field `bogus`");
-    expect_error(&format!("{GOOD}extra: 1\n"), "extra", "unknown field `extra`");
+    expect_error(
+        &format!("{GOOD}extra: 1\n"),
+        "extra",
+        "unknown field `extra`",
+    );
 }
 
 #[test]
@@ -106,7 +116,11 @@ fn duplicate_ip_is_reported_with_both_places() {
     let text = GOOD.replace("ips: [10.9.0.160]", "ips: [10.9.0.12]");
     expect_error(&text, "roles.writer.ips[0]", "already used by hosts.db2.ip");
     let text = GOOD.replace("10.9.0.162]", "10.9.0.161]");
-    expect_error(&text, "roles.reader.ips[1]", "already used by roles.reader.ips[0]");
+    expect_error(
+        &text,
+        "roles.reader.ips[1]",
+        "already used by roles.reader.ips[0]",
+    );
 }
 
 #[test]
@@ -116,7 +130,10 @@ fn duplicate_host_name_is_an_error() {
         "  db3: { ip: 10.9.0.13, mode: slave }\n  db3: { ip: 10.9.0.14, mode: slave }",
     );
     let err = parse(&text).unwrap_err().to_string();
-    assert!(err.contains("test.yaml: hosts") && err.contains("duplicate"), "{err}");
+    assert!(
+        err.contains("test.yaml: hosts") && err.contains("duplicate"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -127,18 +144,34 @@ fn role_host_that_is_not_a_host() {
 
 #[test]
 fn master_without_peer() {
-    let text = GOOD.replace("{ ip: 10.9.0.12, mode: master, peer: db1 }", "{ ip: 10.9.0.12, mode: master }");
+    let text = GOOD.replace(
+        "{ ip: 10.9.0.12, mode: master, peer: db1 }",
+        "{ ip: 10.9.0.12, mode: master }",
+    );
     let rendered = expect_error(&text, "hosts.db2.peer", "needs a peer");
     // db1's peer db2 is now not mutual either: both problems are reported.
-    assert!(rendered.contains("test.yaml: hosts.db1.peer: peers must be mutual"), "{rendered}");
+    assert!(
+        rendered.contains("test.yaml: hosts.db1.peer: peers must be mutual"),
+        "{rendered}"
+    );
 }
 
 #[test]
 fn non_mutual_peer() {
     let text = GOOD
-        .replace("{ ip: 10.9.0.12, mode: master, peer: db1 }", "{ ip: 10.9.0.12, mode: master, peer: db3 }")
-        .replace("{ ip: 10.9.0.13, mode: slave }", "{ ip: 10.9.0.13, mode: master, peer: db2 }");
-    expect_error(&text, "hosts.db1.peer", "peers must be mutual: 'db2' has peer 'db3', not 'db1'");
+        .replace(
+            "{ ip: 10.9.0.12, mode: master, peer: db1 }",
+            "{ ip: 10.9.0.12, mode: master, peer: db3 }",
+        )
+        .replace(
+            "{ ip: 10.9.0.13, mode: slave }",
+            "{ ip: 10.9.0.13, mode: master, peer: db2 }",
+        );
+    expect_error(
+        &text,
+        "hosts.db1.peer",
+        "peers must be mutual: 'db2' has peer 'db3', not 'db1'",
+    );
 }
 
 #[test]
@@ -158,16 +191,27 @@ fn exclusive_role_needs_exactly_one_ip() {
 #[test]
 fn prefer_host_not_among_role_hosts() {
     let text = GOOD.replace("ips: [10.9.0.160] }", "ips: [10.9.0.160], prefer: db3 }");
-    expect_error(&text, "roles.writer.prefer", "'db3' is not among the role's hosts (db1, db2)");
+    expect_error(
+        &text,
+        "roles.writer.prefer",
+        "'db3' is not among the role's hosts (db1, db2)",
+    );
     let text = GOOD.replace("10.9.0.162] }", "10.9.0.162], prefer: db1 }");
-    expect_error(&text, "roles.reader.prefer", "only allowed for exclusive roles");
+    expect_error(
+        &text,
+        "roles.reader.prefer",
+        "only allowed for exclusive roles",
+    );
 }
 
 #[test]
 fn more_than_two_hosts_in_the_active_master_role() {
     let text = GOOD
         .replace("hosts: [db1, db2], ips", "hosts: [db1, db2, db3], ips")
-        .replace("{ ip: 10.9.0.13, mode: slave }", "{ ip: 10.9.0.13, mode: master, peer: db1 }");
+        .replace(
+            "{ ip: 10.9.0.13, mode: slave }",
+            "{ ip: 10.9.0.13, mode: master, peer: db1 }",
+        );
     expect_error(&text, "roles.writer.hosts", "at most two hosts");
 }
 
@@ -183,7 +227,10 @@ fn active_master_role_must_exist_and_be_exclusive() {
 fn non_positive_periods() {
     let text = format!("{GOOD}checks:\n  mysql: {{ check_period: 0 }}\n");
     expect_error(&text, "checks.mysql.check_period", "greater than 0");
-    let text = GOOD.replace("  ping_ips: [10.9.0.11]", "  ping_ips: [10.9.0.11]\n  ping_interval: 0");
+    let text = GOOD.replace(
+        "  ping_ips: [10.9.0.11]",
+        "  ping_ips: [10.9.0.11]\n  ping_interval: 0",
+    );
     expect_error(&text, "monitor.ping_interval", "greater than 0");
     let text = format!("{GOOD}checks:\n  default: {{ trap_period: -1 }}\n");
     expect_error(&text, "checks.default.trap_period", "cannot be negative");
@@ -197,15 +244,28 @@ fn timeout_longer_than_check_period() {
 
 #[test]
 fn writer_lease_shorter_than_renewal_is_an_error() {
-    let text = GOOD.replace("  ping_ips: [10.9.0.11]", "  ping_ips: [10.9.0.11]\n  writer_lease: 2");
-    expect_error(&text, "monitor.writer_lease", "longer than agent_period + agent_timeout");
-    let text = GOOD.replace("  ping_ips: [10.9.0.11]", "  ping_ips: [10.9.0.11]\n  writer_lease: 0");
+    let text = GOOD.replace(
+        "  ping_ips: [10.9.0.11]",
+        "  ping_ips: [10.9.0.11]\n  writer_lease: 2",
+    );
+    expect_error(
+        &text,
+        "monitor.writer_lease",
+        "longer than agent_period + agent_timeout",
+    );
+    let text = GOOD.replace(
+        "  ping_ips: [10.9.0.11]",
+        "  ping_ips: [10.9.0.11]\n  writer_lease: 0",
+    );
     assert!(parse(&text).is_ok());
 }
 
 #[test]
 fn bad_enum_value_names_the_field() {
-    let text = GOOD.replace("  ping_ips: [10.9.0.11]", "  ping_ips: [10.9.0.11]\n  mode: sleepy");
+    let text = GOOD.replace(
+        "  ping_ips: [10.9.0.11]",
+        "  ping_ips: [10.9.0.11]\n  mode: sleepy",
+    );
     expect_error(&text, "monitor.mode", "unknown variant `sleepy`");
 }
 
@@ -248,22 +308,37 @@ fn agent_config_defaults() {
 
 #[test]
 fn agent_config_errors_name_the_field() {
-    let err = AgentConfig::parse(&AGENT.replace("10.9.0.11:9989", "0.0.0.0:9989"), "agent.yaml")
-        .unwrap_err()
-        .to_string();
-    assert!(err.starts_with("agent.yaml: listen: must be the host's own IP"), "{err}");
+    let err = AgentConfig::parse(
+        &AGENT.replace("10.9.0.11:9989", "0.0.0.0:9989"),
+        "agent.yaml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("agent.yaml: listen: must be the host's own IP"),
+        "{err}"
+    );
     let err = AgentConfig::parse(&format!("{AGENT}colour: red\n"), "agent.yaml")
         .unwrap_err()
         .to_string();
     assert!(err.contains("unknown field `colour`"), "{err}");
-    let err = AgentConfig::parse(&AGENT.replace("mysql: { user: agent }", "mysql: { port: 3306 }"), "agent.yaml")
-        .unwrap_err()
-        .to_string();
-    assert!(err.starts_with("agent.yaml: mysql: missing field `user`"), "{err}");
+    let err = AgentConfig::parse(
+        &AGENT.replace("mysql: { user: agent }", "mysql: { port: 3306 }"),
+        "agent.yaml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("agent.yaml: mysql: missing field `user`"),
+        "{err}"
+    );
     let err = AgentConfig::parse(&format!("{AGENT}sync_timeout: 0\n"), "agent.yaml")
         .unwrap_err()
         .to_string();
-    assert!(err.starts_with("agent.yaml: sync_timeout: must be greater than 0"), "{err}");
+    assert!(
+        err.starts_with("agent.yaml: sync_timeout: must be greater than 0"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -283,5 +358,8 @@ fn missing_file_is_a_clear_error() {
     let err = ha_config::load_monitor(std::path::Path::new("/nonexistent/monitor.yaml"))
         .unwrap_err()
         .to_string();
-    assert!(err.starts_with("/nonexistent/monitor.yaml: cannot read the file"), "{err}");
+    assert!(
+        err.starts_with("/nonexistent/monitor.yaml: cannot read the file"),
+        "{err}"
+    );
 }
