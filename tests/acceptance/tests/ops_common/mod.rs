@@ -195,3 +195,18 @@ pub fn assert_converged(c: &Cluster, writer: &str) -> Show {
     }
     wait_ips_match_show(c)
 }
+
+/// `ha-control --json checks HOST CHECK` → whether the monitor records the check as ok.
+pub fn check_ok(c: &Cluster, host: &str, check: &str) -> Result<bool, String> {
+    let out = c.control(&["--json", "checks", host, check])?;
+    let v: serde_json::Value = serde_json::from_str(&out.stdout)
+        .map_err(|e| format!("checks {host} {check}: bad JSON ({e}): {}", out.stdout))?;
+    let row = match &v {
+        serde_json::Value::Array(rows) => rows.first().cloned(),
+        other => Some(other.clone()),
+    }
+    .ok_or_else(|| format!("checks {host} {check}: empty answer"))?;
+    row.get("ok")
+        .and_then(serde_json::Value::as_bool)
+        .ok_or_else(|| format!("checks {host} {check}: no ok field: {row}"))
+}
