@@ -17,6 +17,9 @@ use ha_proto::{
     ShowRequest,
 };
 
+/// The reply to `set_mode(WAIT)`; the same text as the core's (`ha_core` commands).
+pub const WAIT_REFUSED: &str = "ERROR: WAIT mode can only be configured, not switched into.";
+
 /// What the main loop publishes for readers after every step.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -191,7 +194,7 @@ impl Monitor for ControlService {
             }
             Ok(Mode::Wait) => Ok(Response::new(CommandReply {
                 ok: false,
-                message: "ERROR: WAIT mode can only be configured, not switched to.".into(),
+                message: WAIT_REFUSED.into(),
             })),
             _ => Err(Status::invalid_argument(format!(
                 "unknown mode number {mode}: use ACTIVE, MANUAL or PASSIVE"
@@ -250,5 +253,21 @@ mod tests {
         let r = select_checks(&snap(), "db9", CheckName::Unspecified);
         assert!(!r.ok);
         assert_eq!(r.message, "ERROR: Unknown host name 'db9'!");
+    }
+
+    #[tokio::test]
+    async fn set_mode_wait_is_refused_with_the_core_text() {
+        let (_snap_tx, snap_rx) = watch::channel(Snapshot::default());
+        let (cmd_tx, _cmd_rx) = mpsc::channel(1);
+        let svc = ControlService::new(snap_rx, cmd_tx, Duration::from_secs(1));
+        let reply = svc
+            .set_mode(Request::new(SetModeRequest {
+                mode: Mode::Wait as i32,
+            }))
+            .await
+            .expect("a reply")
+            .into_inner();
+        assert!(!reply.ok);
+        assert_eq!(reply.message, WAIT_REFUSED);
     }
 }
