@@ -239,6 +239,7 @@ mod tests {
             writer_lease_ms: 3000,
             writer_role: "writer".into(),
             force: false,
+            sent_unix_ms: 0,
             all_roles: vec![
                 Role::new("writer", "10.0.0.100"),
                 Role::new("reader", "10.0.0.101"),

@@ -82,8 +82,14 @@ impl AgentLink {
         self.call("Ping", c.ping(req)).await
     }
 
-    pub async fn apply(&self, req: ApplyStateRequest) -> Result<AgentStatus, String> {
+    pub async fn apply(&self, mut req: ApplyStateRequest) -> Result<AgentStatus, String> {
         let mut c = self.client.clone();
+        // The agent counts the writer lease from this instant (F9: a late delivery must not
+        // extend it past what the core assumes).
+        req.sent_unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
         self.call("ApplyState", c.apply_state(req)).await
     }
 

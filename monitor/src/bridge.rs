@@ -249,6 +249,7 @@ pub fn apply_request(cfg: &MonitorConfig, host: &str, d: &DesiredState) -> pb::A
         writer_lease_ms: d.writer_lease.as_millis() as u64,
         writer_role: cfg.active_master_role.clone(),
         force: d.force,
+        sent_unix_ms: 0, // stamped at the moment of sending (AgentLink::apply)
         all_roles: cfg
             .roles
             .iter()

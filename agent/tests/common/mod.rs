@@ -187,6 +187,7 @@ impl Cluster {
             writer_lease_ms: 0,
             writer_role: "writer".into(),
             force: false,
+            sent_unix_ms: 0,
             all_roles: self.all_roles(),
             cluster_hosts: self.hosts.clone(),
         }
