@@ -410,7 +410,12 @@ impl Cluster {
     /// waits for the operator; this does what the operator does on first start: `set_online`
     /// every host that is AWAITING_RECOVERY.
     pub fn wait_converged(&self, timeout: Duration) -> Result<Show> {
-        let first = self.wait_show("the monitor answers", timeout, |s| !s.hosts.is_empty())?;
+        // set_online is refused while the monitor has not reached the host's agent yet.
+        let first = self.wait_show(
+            "the monitor answers and reaches every agent",
+            timeout,
+            |s| !s.hosts.is_empty() && s.hosts.iter().all(|h| h.agent_reachable),
+        )?;
         for h in &first.hosts {
             if h.state == "AWAITING_RECOVERY" {
                 let out = self.control(&["set_online", &h.name])?;
