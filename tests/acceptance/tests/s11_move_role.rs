@@ -1,0 +1,45 @@
+//! S11: `ha-control move_role writer db2` under write load (a write every 50 ms through the
+//! writer IP) → planned switch: db2 becomes the only writer, no acknowledged write is lost
+//! (I2), the write pause is short, every replica follows db2 (I3).
+
+mod ops_common;
+
+use std::time::Duration;
+
+use ha_acceptance::ClusterOptions;
+use ops_common::{control_ok, Scenario, T};
+
+#[test]
+fn s11_move_writer_under_write_load() {
+    let sc = Scenario::start(ClusterOptions::fast(), Duration::from_millis(50));
+    let c = &sc.c;
+    let show = c.show().expect("show");
+    let old = show.writer().expect("a writer");
+    assert_eq!(old, "db1", "the lab starts with db1 as writer");
+    sc.probe.wait_acked(20, T).expect("write load running");
+
+    let reply = control_ok(c, &["move_role", "writer", "db2"]);
+    assert!(
+        reply.contains("has been moved from 'db1' to 'db2'"),
+        "{reply}"
+    );
+    let s = c
+        .wait_show("writer on db2", T, |s| s.writer().as_deref() == Some("db2"))
+        .expect("writer moved");
+    assert!(s.epoch > show.epoch, "a writer change bumps the epoch");
+    assert_eq!(s.state("db1"), "ONLINE", "{}", s.brief());
+    c.wait_writer_ready("db2", T)
+        .expect("db2 writable on the writer IP");
+    assert!(c.lab.read_only("db1").expect("read_only"), "db1 read-only");
+    sc.probe
+        .wait_acked(sc.probe.acked_so_far() + 20, T)
+        .expect("writes resume on db2");
+    // The move sticks (no preferred host pulls it back).
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(c.show().expect("show").writer().as_deref(), Some("db2"));
+
+    let report = sc.finish("db2");
+    let outage = report.longest_outage();
+    eprintln!("S11 write pause during move_role: {outage:?}");
+    assert!(outage < Duration::from_secs(10), "write pause {outage:?}");
+}
