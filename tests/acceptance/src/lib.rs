@@ -242,6 +242,46 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// Like [`Cluster::start`], but converges with [`Cluster::wait_converged_patiently`]: for
+    /// slow settings (mysql-mmm's 5 s / 10 s checks) where the first `show` comes before the
+    /// monitor has heard from every agent.
+    pub fn start_patient(opts: ClusterOptions) -> Result<Cluster> {
+        let bins = Bins::locate()?;
+        let lab = Lab::start(opts.lab.clone()).map_err(|e| format!("lab: {e}"))?;
+        let cluster = Cluster {
+            lab,
+            bins,
+            opts,
+            agents: Mutex::new(BTreeMap::new()),
+            monitor: Mutex::new(None),
+        };
+        for h in cluster.lab.host_names() {
+            cluster.start_agent(&h)?;
+        }
+        cluster.start_monitor()?;
+        let timeout = cluster.opts.converge_timeout;
+        cluster.wait_converged_patiently(timeout)?;
+        Ok(cluster)
+    }
+
+    /// Every host ONLINE with roles, the writer writable on the writer IP, everyone else
+    /// replicating from it; hosts AWAITING_RECOVERY are set online (retried until the monitor
+    /// accepts, e.g. once it reached their agents), as an operator would.
+    pub fn wait_converged_patiently(&self, timeout: Duration) -> Result<Show> {
+        let show = self.wait_show("every host ONLINE with roles", timeout, |s| {
+            for h in &s.hosts {
+                if h.state == "AWAITING_RECOVERY" && h.agent_reachable {
+                    let _ = self.control(&["set_online", &h.name]);
+                }
+            }
+            s.all_online() && s.writer().is_some() && s.readers_assigned()
+        })?;
+        let writer = show.writer().unwrap_or_default();
+        self.wait_writer_ready(&writer, timeout)?;
+        self.wait_replicating_from(&writer, timeout)?;
+        self.show()
+    }
+
     /// Starts (or restarts) the agent of `host`.
     pub fn start_agent(&self, host: &str) -> Result<()> {
         let cfg = self
