@@ -7,7 +7,7 @@ mod ops_common;
 use std::time::Duration;
 
 use ha_acceptance::ClusterOptions;
-use ops_common::{assert_unchanged_for, role_table, wait_ips_match_show, Scenario, T};
+use ops_common::{assert_unchanged_for, control_ok, role_table, wait_ips_match_show, Scenario, T};
 
 #[test]
 fn s10_monitor_restart_restores_state_and_moves_nothing() {
@@ -67,5 +67,45 @@ fn s10_monitor_restart_restores_state_and_moves_nothing() {
             .contains("Restored states and roles from the status file")),
         "the monitor restored from the status file (not startup voting)"
     );
+
+    // Second restart with a host out of service: ADMIN_OFFLINE survives it (db3 keeps no
+    // roles, its replication stays stopped), and set_online afterwards works as usual.
+    control_ok(c, &["set_offline", "db3"]);
+    let s = c
+        .wait_show("db3 ADMIN_OFFLINE, its reader elsewhere", T, |s| {
+            s.state("db3") == "ADMIN_OFFLINE"
+                && s.host("db3").is_some_and(|h| h.roles.is_empty())
+                && s.readers_assigned()
+        })
+        .expect("db3 offline");
+    c.wait_for("replication on db3 stopped", T, |c| {
+        let r = c.lab.replication("db3").map_err(|e| e.to_string())?;
+        Ok(r.is_some_and(|r| r.io_running == "No" && r.sql_running == "No"))
+    })
+    .expect("db3 replication stopped");
+    let offline = role_table(&s);
+    c.stop_monitor().expect("stop monitor");
+    c.start_monitor().expect("start monitor");
+    let again = c
+        .wait_show("the restarted monitor answers", T, |s| !s.hosts.is_empty())
+        .expect("monitor back");
+    assert_eq!(role_table(&again), offline, "{}", again.brief());
+    assert!(again.epoch > s.epoch, "{} → {}", s.epoch, again.epoch);
+    assert_unchanged_for(
+        c,
+        &offline,
+        Duration::from_secs(4),
+        "after the second restart",
+    );
+    let r = c
+        .lab
+        .replication("db3")
+        .expect("replication")
+        .expect("replica");
+    assert!(
+        r.io_running == "No" && r.sql_running == "No",
+        "db3 replication still stopped: {r:?}"
+    );
+    control_ok(c, &["set_online", "db3"]);
     sc.finish(&writer);
 }

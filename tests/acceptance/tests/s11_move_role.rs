@@ -1,6 +1,7 @@
 //! S11: `ha-control move_role writer db2` under write load (a write every 50 ms through the
 //! writer IP) → planned switch: db2 becomes the only writer, no acknowledged write is lost
-//! (I2), the write pause is short, every replica follows db2 (I3).
+//! (I2), the write pause is short, every replica follows db2; then back to db1 the same way
+//! (I3 on db1).
 
 mod ops_common;
 
@@ -37,9 +38,29 @@ fn s11_move_writer_under_write_load() {
     // The move sticks (no preferred host pulls it back).
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(c.show().expect("show").writer().as_deref(), Some("db2"));
+    c.wait_replicating_from("db2", T)
+        .expect("replicas follow db2");
+    c.assert_row_arrives("db2", "db1", T)
+        .expect("row arrives on db1");
 
-    let report = sc.finish("db2");
+    // And back, still under load: the old writer is a valid target again.
+    let epoch = c.show().expect("show").epoch;
+    let reply = control_ok(c, &["move_role", "writer", "db1"]);
+    assert!(
+        reply.contains("has been moved from 'db2' to 'db1'"),
+        "{reply}"
+    );
+    let s = c
+        .wait_show("writer back on db1", T, |s| {
+            s.writer().as_deref() == Some("db1")
+        })
+        .expect("writer moved back");
+    assert!(s.epoch > epoch, "a writer change bumps the epoch");
+    c.wait_writer_ready("db1", T)
+        .expect("db1 writable on the writer IP");
+
+    let report = sc.finish("db1");
     let outage = report.longest_outage();
-    eprintln!("S11 write pause during move_role: {outage:?}");
+    eprintln!("S11 longest write pause over two move_role: {outage:?}");
     assert!(outage < Duration::from_secs(10), "write pause {outage:?}");
 }
