@@ -92,16 +92,11 @@ fn s03_freeze() {
 
     // Thaw, stage 1: processes run again, cable still out.
     let ns = c.lab.host(&old).expect("host").ns.clone();
-    let pids: Vec<String> = netns::pids(&ns)
-        .expect("pids")
-        .iter()
-        .map(|p| p.to_string())
-        .collect();
-    Cmd::new("kill")
-        .arg("-CONT")
-        .args(pids)
-        .run()
-        .expect("SIGCONT");
+    // One by one: short-lived commands entering the namespace (the samplers' `ip -n`) may be
+    // gone by the time they are signalled.
+    for pid in netns::pids(&ns).expect("pids") {
+        let _ = Cmd::new("kill").args(["-CONT", &pid.to_string()]).output();
+    }
     c.wait_for(&format!("thawed {old} demoted itself"), T, |c| {
         let ips = c.lab.ips(&old).map_err(|e| e.to_string())?;
         Ok(quick_read_only(&c.lab, &old) == Some(true) && !ips.contains(&vip))
