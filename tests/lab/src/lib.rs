@@ -432,6 +432,8 @@ impl Lab {
             dir: h.dir.clone(),
             port: h.port,
             semi_sync: self.opts.semi_sync,
+            // db1 and db2 are the master candidates of the field-notes topology.
+            semi_sync_slave: h.server_id <= 2,
             extra: self.opts.mysqld_extra.clone(),
         }
     }

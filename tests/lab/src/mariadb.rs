@@ -181,6 +181,10 @@ pub struct ServerConfig {
     pub dir: PathBuf,
     pub port: u16,
     pub semi_sync: bool,
+    /// Whether this host acknowledges semi-sync commits. Only hosts that can become the
+    /// writer (db1, db2) do: MariaDB waits for one ACK from *any* semi-sync replica, so an ACK
+    /// from db3 could cover a write the promoted master never received (product.md I2).
+    pub semi_sync_slave: bool,
     /// Extra `key=value` lines appended to `[mysqld]` (later lines win).
     pub extra: Vec<String>,
 }
@@ -232,14 +236,15 @@ max-connections=300
             // promoted master whose peer just died would hang applying its relay log. OFF means
             // "asynchronous only while zero semi-sync replicas are connected" (a double
             // failure), which Rpl_semi_sync_master_status shows.
-            s.push_str(
+            s.push_str(&format!(
                 "rpl-semi-sync-master-enabled=1
-rpl-semi-sync-slave-enabled=1
+rpl-semi-sync-slave-enabled={}
 rpl-semi-sync-master-wait-point=AFTER_SYNC
 rpl-semi-sync-master-timeout=30000000
 rpl-semi-sync-master-wait-no-slave=OFF
 ",
-            );
+                u8::from(self.semi_sync_slave)
+            ));
         }
         for l in &self.extra {
             s.push_str(l);
