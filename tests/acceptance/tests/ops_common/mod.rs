@@ -79,8 +79,25 @@ impl Scenario {
 }
 
 /// Runs `ha-control ARGS…` and asserts an `OK: …` reply with exit 0; returns stdout.
+///
+/// `set_online`, `set_offline` and `move_role` first ping the target's agent once with
+/// `agent_timeout` (0.5 s in the fast settings); on an overloaded test machine that single
+/// attempt can time out (`ERROR: Can't reach agent daemon …`), so — like an operator — this
+/// retries that one reply a few times.
 pub fn control_ok(c: &Cluster, args: &[&str]) -> String {
-    let out = c.control(args).expect("ha-control");
+    let mut out = c.control(args).expect("ha-control");
+    for _ in 0..5 {
+        if !out.stdout.contains("Can't reach agent daemon") {
+            break;
+        }
+        eprintln!(
+            "ha-control {}: {} (retrying)",
+            args.join(" "),
+            out.stdout.trim()
+        );
+        std::thread::sleep(Duration::from_secs(1));
+        out = c.control(args).expect("ha-control");
+    }
     assert!(
         out.code == 0 && out.stdout.starts_with("OK:"),
         "ha-control {}: exit {} {} {}",
