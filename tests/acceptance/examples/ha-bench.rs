@@ -636,7 +636,7 @@ fn false_failover(args: &Args) -> Result<String, String> {
     nodes.push("cli".into());
 
     // Jitter needs the netem qdisc; loss falls back to nftables without it.
-    let jitter = match c.lab.netem(
+    let (with_jitter, jitter) = match c.lab.netem(
         &nodes[0],
         Netem {
             loss_percent: args.loss,
@@ -644,14 +644,16 @@ fn false_failover(args: &Args) -> Result<String, String> {
             jitter: Duration::from_millis(20),
         },
     ) {
-        Ok(_) => "50 ms ± 20 ms (netem)".to_string(),
+        Ok(_) => (true, "50 ms ± 20 ms (netem)".to_string()),
         Err(LabError::Unsupported(why)) => {
             eprintln!("latency/jitter: {why}");
-            "not supported on this kernel (no sch_netem): loss only".to_string()
+            (
+                false,
+                "not supported on this kernel (no sch_netem): loss only".to_string(),
+            )
         }
         Err(e) => return Err(format!("netem: {e}")),
     };
-    let with_jitter = jitter.contains("netem");
     let mut backend = None;
     for n in &nodes {
         let netem = if with_jitter {
