@@ -11,7 +11,7 @@ use ha_core::{
 use ha_proto as pb;
 
 use crate::checks::{CheckReport, Outcome};
-use crate::control::{Command, Snapshot};
+use crate::control::Snapshot;
 use crate::kill::KillOutcome;
 
 pub fn millis(ms: u64) -> Millis {
@@ -62,20 +62,7 @@ pub fn kill_input(host: &str, out: &KillOutcome) -> Input {
     }
 }
 
-pub fn command_input(id: u64, c: Command) -> Input {
-    let command = match c {
-        Command::Ping => AdminCommand::Ping,
-        Command::SetOnline(h) => AdminCommand::SetOnline(h),
-        Command::SetOffline(h) => AdminCommand::SetOffline(h),
-        Command::MoveRole { role, host, force } => AdminCommand::MoveRole { role, host, force },
-        Command::SetIp { ip, host } => AdminCommand::SetIp { ip, host },
-        Command::SetMode(m) => AdminCommand::SetMode(match m {
-            pb::Mode::Manual => Mode::Manual,
-            pb::Mode::Passive => Mode::Passive,
-            pb::Mode::Wait => Mode::Wait,
-            pb::Mode::Active | pb::Mode::Unspecified => Mode::Active,
-        }),
-    };
+pub fn command_input(id: u64, command: AdminCommand) -> Input {
     Input::Command { id, command }
 }
 

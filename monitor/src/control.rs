@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tonic::{Request, Response, Status};
 
+use ha_core::AdminCommand as Command;
 use ha_proto::monitor_server::Monitor;
 use ha_proto::{
     CheckName, ChecksReply, ChecksRequest, CommandReply, GetModeRequest, HostInfo, HostRequest,
@@ -25,24 +26,6 @@ pub const WAIT_REFUSED: &str = "ERROR: WAIT mode can only be configured, not swi
 pub struct Snapshot {
     pub show: ShowReply,
     pub checks: Vec<ha_proto::CheckStatus>,
-}
-
-/// An admin command on its way to the main loop.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    Ping,
-    SetOnline(String),
-    SetOffline(String),
-    MoveRole {
-        role: String,
-        host: String,
-        force: bool,
-    },
-    SetIp {
-        ip: String,
-        host: String,
-    },
-    SetMode(Mode),
 }
 
 /// A queued command and where its reply goes.
@@ -189,9 +172,9 @@ impl Monitor for ControlService {
     ) -> Result<Response<CommandReply>, Status> {
         let mode = req.into_inner().mode;
         match Mode::try_from(mode) {
-            Ok(m @ (Mode::Active | Mode::Manual | Mode::Passive)) => {
-                self.run(Command::SetMode(m)).await
-            }
+            Ok(Mode::Active) => self.run(Command::SetMode(ha_core::Mode::Active)).await,
+            Ok(Mode::Manual) => self.run(Command::SetMode(ha_core::Mode::Manual)).await,
+            Ok(Mode::Passive) => self.run(Command::SetMode(ha_core::Mode::Passive)).await,
             Ok(Mode::Wait) => Ok(Response::new(CommandReply {
                 ok: false,
                 message: WAIT_REFUSED.into(),
