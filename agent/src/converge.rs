@@ -32,13 +32,16 @@ use crate::mysql::{Db, Flavor};
 use crate::plan::{plan, Actual, Held, MysqlActual, Step};
 use crate::sqltext::{self, quote, KillDecision, SlaveStatus, Thread};
 use crate::status::{op, LastErrors};
-use crate::{arp, ip, uptime};
+use crate::{arp, gtid, ip, uptime};
 
 /// First retry delay of a pass that did not converge; doubles up to [`RETRY_MAX`].
 const RETRY_MIN: Duration = Duration::from_secs(2);
 const RETRY_MAX: Duration = Duration::from_secs(30);
 /// Poll interval while waiting for replication threads to run.
 const THREAD_POLL: Duration = Duration::from_millis(250);
+/// How long an errant-transaction finding is reused (same master, same local GTID state)
+/// before the master is asked again: passes run on every ApplyState (every agent_period).
+const ERRANT_CACHE: Duration = Duration::from_secs(5);
 
 /// Why an ApplyState was refused before anything was recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +69,15 @@ pub fn check_epoch(got: u64, highest: u64) -> Result<(), Refusal> {
     }
 }
 
+/// The last errant-transaction check (see [`crate::gtid`]).
+#[derive(Debug, Clone)]
+struct ErrantCheck {
+    master: String,
+    local_state: String,
+    at: Instant,
+    finding: Option<String>,
+}
+
 #[derive(Default)]
 struct Inner {
     desired: Option<Desired>,
@@ -82,6 +94,7 @@ struct Inner {
     last_error: String,
     converged: bool,
     completed_seq: u64,
+    errant: Option<ErrantCheck>,
 }
 
 /// The agent: configuration, state and the two MySQL connections.
@@ -321,6 +334,21 @@ impl Agent {
         g.operations.push(r);
     }
 
+    /// Records a refusal to replicate into a divergence: logged when its text changes (passes
+    /// run on every ApplyState, the finding is the same every time).
+    fn record_refusal(&self, name: &str, message: String, took: Duration) {
+        let r = op(name, false, message.clone(), took);
+        let mut g = self.lock();
+        let new = !g.last_error.ends_with(&message);
+        g.last_errors.record(&r);
+        g.last_error = format!("{name}: {message}");
+        g.operations.push(r);
+        drop(g);
+        if new {
+            tracing::error!(operation = name, "refused: {message}");
+        }
+    }
+
     fn target_changed(&self, target: u64) -> bool {
         *self.target_tx.borrow() != target
     }
@@ -364,6 +392,47 @@ impl Agent {
         let steps = plan(desired, &held, &actual, &this);
         if !steps.is_empty() {
             tracing::debug!(?steps, "plan");
+        }
+
+        // The master this host should follow, if it should follow one: replication towards it
+        // is (re)started only when this host has nothing the master lacks.
+        let follow = desired
+            .active_master
+            .clone()
+            .filter(|am| am.name != this && desired.writer().is_none());
+        let follows_now = |m: &Master| {
+            mysql
+                .as_ref()
+                .and_then(|x| x.slave.as_ref())
+                .is_some_and(|s| s.is_from(&m.ip.to_string(), m.port))
+        };
+        // A replica of the active master whose replication broke with an error (e.g. MariaDB's
+        // own reconnect after an outage ran into "out-of-order sequence number"): say why.
+        let broken = mysql
+            .as_ref()
+            .and_then(|x| x.slave.as_ref())
+            .is_some_and(|s| {
+                (s.io == Thread::Stopped || s.sql == Thread::Stopped)
+                    && (!s.last_io_error.is_empty() || !s.last_sql_error.is_empty())
+            });
+        let replication_step = steps
+            .iter()
+            .any(|s| matches!(s, Step::Repoint(_) | Step::StartSlave));
+        if let Some(am) = follow.as_ref().filter(|am| {
+            !replication_step
+                && broken
+                && follows_now(am)
+                && desired.state != HostState::AdminOffline
+        }) {
+            let t = std::time::Instant::now();
+            match self.errant_check(&mut db, am).await {
+                Ok(Some(msg)) => {
+                    all_ok = false;
+                    self.record_refusal("replication check", msg, t.elapsed());
+                }
+                Ok(None) => {}
+                Err(e) => tracing::debug!("errant-transaction check against {}: {e}", am.name),
+            }
         }
 
         let writer_role = desired.writer_role.clone();
@@ -427,14 +496,43 @@ impl Agent {
                         .await
                         .map(|_| "STOP SLAVE (ADMIN_OFFLINE)".to_string()),
                 ),
-                Step::StartSlave => Outcome::from(self.start_slave(&mut db).await),
-                Step::Repoint(m) => {
-                    let o = Outcome::from(self.repoint(&mut db, m).await);
-                    if o.ok {
-                        self.lock().active_master = m.name.clone();
+                Step::StartSlave => {
+                    let check = match follow.as_ref().filter(|am| follows_now(am)) {
+                        Some(am) => self.errant_check(&mut db, am).await.map_err(|e| {
+                            format!("not starting replication from {}: could not compare GTID histories with it: {e}", am.name)
+                        }),
+                        None => Ok(None),
+                    };
+                    match check {
+                        Ok(None) => Outcome::from(self.start_slave(&mut db).await),
+                        Ok(Some(msg)) => {
+                            all_ok = false;
+                            self.record_refusal(&name, msg, t.elapsed());
+                            continue;
+                        }
+                        Err(e) => Outcome::err(e),
                     }
-                    o
                 }
+                Step::Repoint(m) => match self.errant_check(&mut db, m).await {
+                    Ok(None) => {
+                        let o = Outcome::from(self.repoint(&mut db, m).await);
+                        if o.ok {
+                            self.lock().active_master = m.name.clone();
+                        }
+                        o
+                    }
+                    Ok(Some(msg)) => {
+                        // Not following the new master; not following a stale source either.
+                        let stopped = self.stop_running_slave(&mut db).await;
+                        all_ok = false;
+                        self.record_refusal(&name, format!("{msg}{stopped}"), t.elapsed());
+                        continue;
+                    }
+                    Err(e) => Outcome::err(format!(
+                        "not re-pointing to {}: could not compare GTID histories with it: {e}",
+                        m.name
+                    )),
+                },
                 Step::WaitRelayLog => {
                     let r = self.sync_gate(&mut db, target).await;
                     match r {
@@ -725,6 +823,91 @@ impl Agent {
                 "relay-log wait for {what} returned {other:?} (SQL thread stopped or replication not initialised)"
             )),
         }
+    }
+
+    /// `STOP SLAVE` when a replication thread runs; returns a note for the refusal message.
+    async fn stop_running_slave(&self, db: &mut Db) -> String {
+        match db.slave_status().await {
+            Ok(Some(s)) if s.io != Thread::Stopped || s.sql != Thread::Stopped => {
+                match db.exec("STOP SLAVE").await {
+                    Ok(()) => format!(
+                        " (STOP SLAVE: no longer replicating from {}:{})",
+                        s.master_host, s.master_port
+                    ),
+                    Err(e) => format!(" (STOP SLAVE failed: {e})"),
+                }
+            }
+            _ => String::new(),
+        }
+    }
+
+    /// Errant transactions (see [`crate::gtid`]): does this host have GTIDs that `m` lacks?
+    /// `Ok(Some(refusal))` when it does. Reads the master's history over the network with the
+    /// replication account (no privilege needed), bounded by twice mysql_timeout; a finding is
+    /// reused for [`ERRANT_CACHE`] while the local history is unchanged.
+    async fn errant_check(&self, db: &mut Db, m: &Master) -> Result<Option<String>, String> {
+        let (flavor, local, _) = db.gtid_history().await?;
+        if local.trim().is_empty() {
+            self.lock().errant = None;
+            return Ok(None);
+        }
+        if let Some(c) = &self.lock().errant {
+            if c.master == m.name && c.local_state == local && c.at.elapsed() < ERRANT_CACHE {
+                return Ok(c.finding.clone());
+            }
+        }
+        let mut ep = self.cfg.mysql.clone();
+        ep.host = m.ip.to_string();
+        ep.port = m.port;
+        ep.socket = None;
+        ep.user = self.cfg.replication.user.clone();
+        ep.password = self.cfg.replication.password.clone();
+        let timeout = self.cfg.mysql_timeout.duration();
+        let mut remote = Db::new(&ep, timeout);
+        let (rflavor, master, master_logs) =
+            match tokio::time::timeout(timeout * 2, remote.gtid_history()).await {
+                Ok(r) => r?,
+                Err(_) => {
+                    return Err(format!(
+                        "{} did not answer within {:.1} s",
+                        remote.endpoint(),
+                        (timeout * 2).as_secs_f64()
+                    ))
+                }
+            };
+        let this = &self.cfg.this;
+        let finding = match (flavor, rflavor) {
+            // A master without a binary log has no history to compare with: nothing to say.
+            _ if !master_logs => None,
+            (Flavor::MariaDb, Flavor::MariaDb) => {
+                gtid::errant_message(this, &m.name, &gtid::mariadb_errant(&local, &master))
+            }
+            (Flavor::MySql, Flavor::MySql) => {
+                if !sqltext::valid_gtid_text(&local) || !sqltext::valid_gtid_text(&master) {
+                    return Err(format!("unexpected gtid_executed {local:?} / {master:?}"));
+                }
+                let rows = db
+                    .rows(&format!(
+                        "SELECT GTID_SUBTRACT({}, {}) AS e",
+                        quote(&local),
+                        quote(&master)
+                    ))
+                    .await?;
+                let missing = rows
+                    .first()
+                    .and_then(|r| r.get("e").cloned().flatten())
+                    .unwrap_or_default();
+                gtid::mysql_errant_message(this, &m.name, &missing)
+            }
+            _ => None,
+        };
+        self.lock().errant = Some(ErrantCheck {
+            master: m.name.clone(),
+            local_state: local,
+            at: Instant::now(),
+            finding: finding.clone(),
+        });
+        Ok(finding)
     }
 
     /// Polls until both threads run, at most repoint_timeout.

@@ -15,6 +15,8 @@
 //!   reused connection per user (converger / status reader) and reconnect on error.
 //! * [`sqltext`] – pure helpers: literal escaping, `SHOW SLAVE STATUS` parsing, PROCESSLIST
 //!   filtering for the connection kill, GTID position comparison.
+//! * [`gtid`] – errant transactions: GTIDs this host has that the master it is about to follow
+//!   lacks (pure, unit tested); the agent refuses to replicate into such a divergence.
 //! * [`ip`] – role IPs via the `ip` command (why not netlink: see the module docs).
 //! * [`arp`] – gratuitous ARP with pnet.
 //! * [`lease`] – the writer lease arithmetic (monotonic clock).
@@ -24,6 +26,7 @@
 pub mod arp;
 pub mod converge;
 pub mod desired;
+pub mod gtid;
 pub mod ip;
 pub mod lease;
 pub mod mysql;

@@ -370,6 +370,22 @@ impl Db {
         }
     }
 
+    /// What the errant-transaction check compares: MariaDB `@@global.gtid_binlog_state` (last
+    /// GTID of every domain/server pair), MySQL `@@global.gtid_executed`; plus `@@log_bin`.
+    /// Readable without any privilege (the replication account reads it on the new master).
+    pub async fn gtid_history(&mut self) -> Result<(Flavor, String, bool), String> {
+        let info = self.info().await?;
+        let sql = match info.flavor {
+            Flavor::MariaDb => "SELECT @@GLOBAL.gtid_binlog_state AS g, @@GLOBAL.log_bin AS b",
+            Flavor::MySql => "SELECT @@GLOBAL.gtid_executed AS g, @@GLOBAL.log_bin AS b",
+        };
+        let rows = self.rows(sql).await?;
+        let r = rows.first().cloned().unwrap_or_default();
+        let g = r.get("g").cloned().flatten().unwrap_or_default();
+        let b = truthy(r.get("b").cloned().flatten().as_deref());
+        Ok((info.flavor, g, b))
+    }
+
     /// Current binlog coordinates (`SHOW MASTER STATUS`), for file/pos re-pointing.
     pub async fn master_status(&mut self) -> Result<Option<(String, u64)>, String> {
         let rows = self.rows("SHOW MASTER STATUS").await?;

@@ -116,6 +116,8 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
     )));
 
     let mut facts: HashMap<String, Result<ha_proto::AgentStatus, String>> = HashMap::new();
+    // Each agent's last_error as last logged: logged once when it changes.
+    let mut agent_errors: HashMap<String, String> = HashMap::new();
     // Readers must never see an empty cluster: publish the start-up state before serving.
     let (snap_tx, snap_rx) = watch::channel(bridge::snapshot(&cfg, &core, &facts));
     let service = ControlService::new(snap_rx, cmd_tx, Duration::from_secs(10));
@@ -158,6 +160,7 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
             Some(a) = agent_rx.recv() => {
                 if let Some(slot) = slots.get_mut(&a.host) { slot.in_flight = false; }
                 inputs.push(bridge::agent_input(&cfg, &a.host, &a.result));
+                log_agent_error(&mut agent_errors, &a.host, &a.result);
                 facts.insert(a.host.clone(), a.result);
                 let _ = a.sent;
             }
@@ -179,6 +182,7 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
                 slot.in_flight = false;
             }
             inputs.push(bridge::agent_input(&cfg, &a.host, &a.result));
+            log_agent_error(&mut agent_errors, &a.host, &a.result);
             facts.insert(a.host.clone(), a.result);
         }
 
@@ -370,4 +374,25 @@ where
         }
     }
     Err(last)
+}
+
+/// Logs an agent's `last_error` once each time it changes (e.g. the agent refusing to replicate
+/// into a diverged GTID history says why, and how to fix it). Unreachable agents are reported
+/// by the core; their error text is not the agent's own.
+fn log_agent_error(
+    seen: &mut HashMap<String, String>,
+    host: &str,
+    result: &Result<ha_proto::AgentStatus, String>,
+) {
+    let Ok(s) = result else { return };
+    let prev = seen.get(host).map(String::as_str).unwrap_or("");
+    if prev == s.last_error {
+        return;
+    }
+    if s.last_error.is_empty() {
+        tracing::info!("Agent on host '{host}' reports no error any more");
+    } else {
+        tracing::warn!("Agent on host '{host}' reports: {}", s.last_error);
+    }
+    seen.insert(host.to_string(), s.last_error.clone());
 }
