@@ -57,6 +57,7 @@ pub mod netns;
 mod observe;
 mod probe;
 mod process;
+mod rebuild;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -75,6 +76,7 @@ pub use faults::{LagGuard, Netem, NetemBackend};
 pub use observe::ReplicaStatus;
 pub use probe::{Attempt, Probe, ProbeOptions, ProbeReport};
 pub use process::ProcHandle;
+pub use rebuild::{binlog_state_at, dump_gtid_position, Rebuilt};
 
 use cleanup::{LabState, Owner};
 
