@@ -454,7 +454,7 @@ fn run_one(c: &Cluster, s: &Setting, sc: Scenario) -> Result<Sample, String> {
         let report = probe.stop();
         waited?;
         heal?;
-        resumed.map_err(|e| format!("writes did not resume: {e}"))?;
+        resumed.map_err(|e| format!("writes did not resume: {e}\n{}", c.diagnostics()))?;
         let ready = ready.ok_or("the new writer never became ready")?;
 
         // Detection: the monitor's log line for the old writer leaving ONLINE.
