@@ -4,6 +4,7 @@
 //! the shared `ha_acceptance` library. Not every scenario uses every helper.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -44,6 +45,171 @@ pub fn bring_back(c: &Cluster, host: &str) -> String {
     c.wait_show(&format!("{host} ONLINE"), T, |s| s.state(host) == "ONLINE")
         .expect("back ONLINE");
     returned
+}
+
+/// `gtid_binlog_state` of `host` as (domain, server_id) → last seq_no.
+fn binlog_state(c: &Cluster, host: &str) -> BTreeMap<(u32, u32), u64> {
+    let s = c
+        .lab
+        .sql_value(host, "SELECT @@GLOBAL.gtid_binlog_state")
+        .expect("gtid_binlog_state")
+        .unwrap_or_default();
+    let mut m = BTreeMap::new();
+    for g in s.split(',').filter(|g| !g.trim().is_empty()) {
+        let v: Vec<u64> = g.trim().split('-').filter_map(|x| x.parse().ok()).collect();
+        if let [d, srv, seq] = v[..] {
+            m.insert((d as u32, srv as u32), seq);
+        }
+    }
+    m
+}
+
+/// Errant transactions of `host` with respect to `writer` (the agent's rule, read
+/// independently here): (domain, server_id) pairs where `host` has a newer GTID than `writer`.
+pub fn errant(c: &Cluster, host: &str, writer: &str) -> Vec<String> {
+    let w = binlog_state(c, writer);
+    binlog_state(c, host)
+        .into_iter()
+        .filter(|(k, seq)| w.get(k).is_none_or(|m| seq > m))
+        .map(|((d, srv), seq)| {
+            format!(
+                "{d}-{srv}-{seq} (writer: {})",
+                w.get(&(d, srv))
+                    .map_or("none".into(), |m| format!("{d}-{srv}-{m}"))
+            )
+        })
+        .collect()
+}
+
+/// `set_online host`, retried while the monitor refuses for a passing reason (e.g. the peer's
+/// replication checks have not caught up yet).
+pub fn set_online_patiently(c: &Cluster, host: &str) {
+    let start = Instant::now();
+    loop {
+        let out = c.control(&["set_online", host]).expect("set_online");
+        if out.code == 0 && out.stdout.starts_with("OK:") {
+            return;
+        }
+        assert!(
+            start.elapsed() < T,
+            "set_online {host}: exit {} {} {}",
+            out.code,
+            out.stdout,
+            out.stderr
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The old master `host` is back on the network after a failover to `writer`. A write that was
+/// in flight on it at the instant of the fault may have stayed committed there, never
+/// acknowledged and never on `writer` (semi-sync AFTER_SYNC; the lease demotion killed the
+/// waiting session). Then ha must refuse to rejoin it — the agent says why, the monitor logs
+/// it, the host is REPLICATION_FAIL (or stays AWAITING_RECOVERY: `set_online` is refused while
+/// the writer's own replication from it is broken by the same divergence) — and the operator
+/// rebuilds it ([`ha_lab::Lab::rebuild_from`], with its agent stopped meanwhile) and sets it
+/// online. Without errant transactions it simply comes back ([`bring_back`]). Returns the
+/// state it came back in and whether it had to be rebuilt.
+pub fn rejoin(c: &Cluster, host: &str, writer: &str) -> (String, bool) {
+    let s = c
+        .wait_show(&format!("{host} back after the outage"), T, |s| {
+            matches!(
+                s.state(host),
+                "AWAITING_RECOVERY" | "ONLINE" | "REPLICATION_FAIL"
+            ) && s.host(host).is_some_and(|h| h.agent_reachable)
+        })
+        .expect("recovery state");
+    let returned = s.state(host).to_string();
+    let found = errant(c, host, writer);
+    if found.is_empty() {
+        eprintln!("{host} has no unacknowledged transaction: rejoining directly");
+        bring_back(c, host);
+        return (returned, false);
+    }
+    eprintln!("{host} has unacknowledged transaction(s) {found:?}: ha must refuse to rejoin it");
+    // The refusal: the agent's clear error, logged by the monitor, and no replication into
+    // the divergence; REPLICATION_FAIL once the monitor tries to bring it ONLINE.
+    let mut refused_online = String::new();
+    c.wait_for(&format!("ha refuses to rejoin {host}"), T, |c| {
+        let show = c.show()?;
+        let state = show.state(host).to_string();
+        if state == "AWAITING_RECOVERY" && refused_online.is_empty() {
+            let out = c.control(&["set_online", host])?;
+            if out.code != 0 {
+                refused_online = out.stdout.trim().to_string();
+            }
+        }
+        let mon = c.monitor().map(|m| m.log()).unwrap_or_default();
+        let explained = mon.lines().any(|l| {
+            l.contains(&format!("Agent on host '{host}' reports:"))
+                && l.contains(&format!("host {host} has"))
+                && l.contains(&format!("the new master {writer} does not have"))
+                && l.contains("never acknowledged")
+        });
+        Ok(explained
+            && (state == "REPLICATION_FAIL"
+                || (state == "AWAITING_RECOVERY" && !refused_online.is_empty())))
+    })
+    .expect("refusal with a clear reason");
+    let show = c.show().expect("show");
+    eprintln!(
+        "{host} refused: state {}{}",
+        show.state(host),
+        if refused_online.is_empty() {
+            String::new()
+        } else {
+            format!("; set_online: {refused_online}")
+        }
+    );
+    assert!(
+        show.host(host).is_some_and(|h| h.roles.is_empty()),
+        "{host} holds no role while refused: {}",
+        show.brief()
+    );
+    assert_eq!(
+        quick_read_only(&c.lab, host),
+        Some(true),
+        "{host} stays read-only"
+    );
+    let agent_log = c.agent(host).expect("agent").log();
+    assert!(
+        agent_log.contains("refused: host") && agent_log.contains("Rebuild this host from"),
+        "the agent on {host} says why it does not replicate:\n{agent_log}"
+    );
+    if let Some(r) = c.lab.replication(host).expect("replication") {
+        assert!(
+            !(r.running() && r.last_sql_error.is_empty()),
+            "{host} must not replicate into the divergence: {r:?}"
+        );
+    }
+    // The DBA procedure (README: Rejoining an old master that has unacknowledged transactions).
+    c.stop_agent(host).expect("stop agent");
+    let t = Instant::now();
+    let rebuilt = c.lab.rebuild_from(host, writer).expect("rebuild_from");
+    eprintln!(
+        "{host} rebuilt from {writer} in {:?}: {rebuilt:?}",
+        t.elapsed()
+    );
+    assert!(
+        errant(c, host, writer).is_empty(),
+        "{host} has no errant GTID any more"
+    );
+    c.start_agent(host).expect("start agent");
+    let s = c
+        .wait_show(&format!("{host} recovering"), T, |s| {
+            s.host(host).is_some_and(|h| h.agent_reachable)
+                && matches!(
+                    s.state(host),
+                    "AWAITING_RECOVERY" | "ONLINE" | "REPLICATION_FAIL"
+                )
+        })
+        .expect("state after the rebuild");
+    if s.state(host) == "AWAITING_RECOVERY" {
+        set_online_patiently(c, host);
+    }
+    c.wait_show(&format!("{host} ONLINE"), T, |s| s.state(host) == "ONLINE")
+        .expect("back ONLINE after the rebuild");
+    (returned, true)
 }
 
 /// I3 (product.md §4): exactly one writer (`writer`, writable, the only holder of the writer
