@@ -727,8 +727,52 @@ impl Agent {
         }
     }
 
+    /// Ends every binlog dump session on this host before it is promoted.
+    ///
+    /// Semi-sync makes a host wait for an ACK from its connected semi-sync replicas both for
+    /// client commits and — with log_slave_updates — for the replicated events its SQL thread
+    /// logs. When the old writer died or was cut off, its dump session here still looks
+    /// connected (TCP has not noticed), so the relay-log sync below and every later write would
+    /// wait for an ACK that never comes. Live replicas reconnect within their connect retry;
+    /// the dead peer's session is gone, and with `rpl_semi_sync_master_wait_no_slave=OFF` the
+    /// host commits asynchronously only while no semi-sync replica is connected at all.
+    async fn drop_binlog_dump_sessions(&self, db: &mut Db) -> String {
+        let list = match db.processlist().await {
+            Ok(l) => l,
+            Err(e) => return format!("; could not list binlog dump sessions: {e}"),
+        };
+        let ids: Vec<u64> = list
+            .iter()
+            .filter(|p| sqltext::is_binlog_dump(&p.command))
+            .map(|p| p.id)
+            .collect();
+        let mut failed = Vec::new();
+        for id in &ids {
+            if let Err(e) = db.kill(*id).await {
+                failed.push(format!("{id}: {e}"));
+            }
+        }
+        if ids.is_empty() {
+            String::new()
+        } else if failed.is_empty() {
+            format!(
+                "; ended {} binlog dump session(s) so no stale replica holds commits",
+                ids.len()
+            )
+        } else {
+            format!(
+                "; could not end binlog dump session(s) {}",
+                failed.join(", ")
+            )
+        }
+    }
+
     /// The relay-log sync gate before a promotion (product.md F6).
     async fn sync_gate(&self, db: &mut Db, target: u64) -> Result<String, String> {
+        let dropped = self.drop_binlog_dump_sessions(db).await;
+        if !dropped.is_empty() {
+            tracing::info!("before the relay-log sync{dropped}");
+        }
         let info = db.info().await?;
         let Some(s) = db.slave_status().await? else {
             return Ok("no replication configured on this host: nothing to apply".into());

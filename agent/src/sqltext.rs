@@ -172,6 +172,11 @@ const SPARED_COMMANDS: &[&str] = &[
     "Register Slave",
 ];
 
+/// True for the sessions a replica holds open on its source to receive the binary log.
+pub fn is_binlog_dump(command: &str) -> bool {
+    matches!(command, "Binlog Dump" | "Binlog Dump GTID")
+}
+
 /// Users of server-internal threads (replica threads show as `system user` in both servers).
 const SPARED_USERS: &[&str] = &["system user", "event_scheduler", "replication_applier"];
 
@@ -429,5 +434,13 @@ mod tests {
         assert!(!mariadb_pos_contains("0-1-9", "0-1-10"));
         assert!(!mariadb_pos_contains("1-1-100", "0-1-10"));
         assert!(mariadb_pos_contains("0-1-1", ""));
+    }
+
+    #[test]
+    fn binlog_dump_sessions_are_recognised() {
+        assert!(is_binlog_dump("Binlog Dump"));
+        assert!(is_binlog_dump("Binlog Dump GTID"));
+        assert!(!is_binlog_dump("Query"));
+        assert!(!is_binlog_dump("Slave_IO"));
     }
 }
