@@ -536,6 +536,55 @@ impl Cluster {
         )
     }
 
+    /// I3 (product.md §4): every host ONLINE, exactly one writer (`writer`: writable, the only
+    /// holder of the writer IP), every other host replicating from it (IO and SQL running, no
+    /// error) and receiving a marker row, every reader IP assigned and on the host the monitor
+    /// names (and only there), readers spread (with at least as many reader IPs as hosts, every
+    /// host holds one). Panics with diagnostics otherwise.
+    pub fn assert_converged(&self, writer: &str) -> Show {
+        const T: Duration = Duration::from_secs(60);
+        let readers = self.lab.reader_vips().len();
+        let hosts = self.lab.host_names();
+        let show = self
+            .wait_show("I3: every host ONLINE, readers spread", T, |s| {
+                s.all_online()
+                    && s.writer().as_deref() == Some(writer)
+                    && s.readers_assigned()
+                    && (readers < hosts.len() || s.readers().values().all(|&n| n >= 1))
+            })
+            .expect("I3: states and roles");
+        self.wait_writer_ready(writer, T)
+            .expect("I3: one writable writer on the writer IP");
+        self.wait_replicating_from(writer, T)
+            .expect("I3: every replica follows the writer");
+        for h in hosts.iter().filter(|h| *h != writer) {
+            let st = self
+                .lab
+                .replication(h)
+                .expect("replication status")
+                .expect("a replica");
+            assert!(
+                st.healthy(),
+                "I3: {h} replicates from {writer} with errors: {st:?}"
+            );
+            self.assert_row_arrives(writer, h, T)
+                .unwrap_or_else(|e| panic!("I3: marker row from {writer} on {h}: {e}"));
+        }
+        for r in show.roles.iter().filter(|r| r.name == "reader") {
+            for (ip, owner) in r.ips.iter().zip(&r.owners) {
+                let Ok(ip) = ip.parse() else {
+                    panic!("I3: reader IP {ip} does not parse");
+                };
+                self.wait_for(&format!("reader {ip} on {owner:?} only"), T, |c| {
+                    let holders = c.lab.holders_of(ip).map_err(|e| e.to_string())?;
+                    Ok(holders == owner.iter().cloned().collect::<Vec<_>>())
+                })
+                .expect("I3: reader IPs where the monitor says");
+            }
+        }
+        show
+    }
+
     /// Log tails of the monitor and the agents, for failure messages.
     pub fn diagnostics(&self) -> String {
         let mut s = String::new();
@@ -578,14 +627,35 @@ struct HostSample {
 }
 
 impl Invariants {
+    /// Every host counts, reachable or not.
     pub fn start(lab: &Lab) -> Invariants {
+        Invariants::sample(lab, false)
+    }
+
+    /// I1 as clients can observe it, for scenarios that freeze a host: a host whose cable is
+    /// pulled (bridge-side veth down before or after the sample) does not count. A frozen host
+    /// keeps read_only=0 and the writer IP in its stopped kernel for as long as it is frozen —
+    /// nothing in it can run and no client can reach it; what matters is that it never serves
+    /// as a second writer once it is back on the network.
+    pub fn start_reachable_only(lab: &Lab) -> Invariants {
+        Invariants::sample(lab, true)
+    }
+
+    fn sample(lab: &Lab, reachable_only: bool) -> Invariants {
         let stop = Arc::new(AtomicBool::new(false));
         let violations = Arc::new(Mutex::new(Vec::new()));
         let samples = Arc::new(Mutex::new(0u64));
-        let hosts: Vec<(String, String, PathBuf)> = lab
+        let hosts: Vec<(String, String, PathBuf, String)> = lab
             .hosts()
             .iter()
-            .map(|h| (h.name.clone(), h.ns.clone(), h.socket.clone()))
+            .map(|h| {
+                (
+                    h.name.clone(),
+                    h.ns.clone(),
+                    h.socket.clone(),
+                    h.veth.clone(),
+                )
+            })
             .collect();
         let vip = lab.writer_vip().to_string();
         let (s, v, n) = (stop.clone(), violations.clone(), samples.clone());
@@ -595,10 +665,26 @@ impl Invariants {
                 let t0 = Instant::now();
                 let handles: Vec<_> = hosts
                     .iter()
-                    .map(|(name, ns, sock)| {
-                        let (name, ns, sock, vip) =
-                            (name.clone(), ns.clone(), sock.clone(), vip.clone());
-                        std::thread::spawn(move || (name, sample_host(&ns, &sock, &vip)))
+                    .map(|(name, ns, sock, veth)| {
+                        let (name, ns, sock, veth, vip) = (
+                            name.clone(),
+                            ns.clone(),
+                            sock.clone(),
+                            veth.clone(),
+                            vip.clone(),
+                        );
+                        std::thread::spawn(move || {
+                            let before = reachable_only.then(|| veth_up(&veth));
+                            let mut sample = sample_host(&ns, &sock, &vip);
+                            let after = reachable_only.then(|| veth_up(&veth));
+                            if before == Some(Some(false)) || after == Some(Some(false)) {
+                                sample = HostSample {
+                                    writable: None,
+                                    has_vip: None,
+                                };
+                            }
+                            (name, sample)
+                        })
                     })
                     .collect();
                 let results: Vec<(String, HostSample)> =
@@ -667,7 +753,21 @@ impl Drop for Invariants {
 }
 
 fn sample_host(ns: &str, socket: &Path, vip: &str) -> HostSample {
-    let writable = Cmd::new("mariadb")
+    HostSample {
+        writable: quick_read_only_at(socket).map(|ro| !ro),
+        has_vip: has_ip(ns, vip),
+    }
+}
+
+/// `@@read_only` over the host's socket with a sub-second deadline; `None` when the server does
+/// not answer in time (down, frozen).
+pub fn quick_read_only(lab: &Lab, host: &str) -> Option<bool> {
+    let h = lab.host(host).ok()?;
+    quick_read_only_at(&h.socket)
+}
+
+fn quick_read_only_at(socket: &Path) -> Option<bool> {
+    Cmd::new("mariadb")
         .args([
             "--no-defaults",
             "-uroot",
@@ -682,13 +782,34 @@ fn sample_host(ns: &str, socket: &Path, vip: &str) -> HostSample {
         .output()
         .ok()
         .filter(|o| o.success())
-        .map(|o| o.stdout.trim() == "0");
-    let has_vip = Cmd::new("ip")
+        .map(|o| o.stdout.trim() != "0")
+}
+
+fn has_ip(ns: &str, ip: &str) -> Option<bool> {
+    Cmd::new("ip")
         .args(["-n", ns, "-4", "-o", "addr", "show", "dev", "eth0"])
         .timeout(Duration::from_millis(800))
         .output()
         .ok()
         .filter(|o| o.success())
-        .map(|o| o.stdout.contains(&format!("inet {vip}/")));
-    HostSample { writable, has_vip }
+        .map(|o| o.stdout.contains(&format!("inet {ip}/")))
+}
+
+/// Whether the bridge-side end of a node's veth is up (`None`: cannot tell).
+pub fn veth_up(veth: &str) -> Option<bool> {
+    Cmd::new("ip")
+        .args(["-o", "link", "show", "dev", veth])
+        .timeout(Duration::from_millis(800))
+        .output()
+        .ok()
+        .filter(|o| o.success())
+        .map(|o| {
+            let flags = o
+                .stdout
+                .split(['<', '>'])
+                .nth(1)
+                .unwrap_or_default()
+                .to_string();
+            flags.split(',').any(|f| f == "UP")
+        })
 }

@@ -184,33 +184,9 @@ pub fn wait_ips_match_show(c: &Cluster) -> Show {
     last.expect("show")
 }
 
-/// I3 (product.md §4): every host ONLINE, exactly one writer (`writer`: writable, the only
-/// holder of the writer IP), every other host replicating from it (IO and SQL running) and
-/// receiving a marker row, every reader IP assigned and on its owner, readers spread (with at
-/// least as many reader IPs as hosts every host holds one).
+/// I3 (product.md §4); see [`Cluster::assert_converged`].
 pub fn assert_converged(c: &Cluster, writer: &str) -> Show {
-    let readers = c.lab.reader_vips().len();
-    let hosts = c.lab.host_names();
-    c.wait_show("I3: every host ONLINE, readers spread", T, |s| {
-        let counts = s.readers();
-        s.all_online()
-            && s.writer().as_deref() == Some(writer)
-            && s.readers_assigned()
-            && (readers < hosts.len() || hosts.iter().all(|h| counts.get(h).copied() >= Some(1)))
-    })
-    .expect("I3 states and roles");
-    c.wait_writer_ready(writer, T).expect("I3 writer");
-    c.wait_replicating_from(writer, T).expect("I3 replication");
-    for h in hosts.iter().filter(|h| *h != writer) {
-        let r = c.lab.replication(h).expect("replication").expect("replica");
-        assert!(
-            r.last_io_error.is_empty() && r.last_sql_error.is_empty(),
-            "I3: {h} replication error: {r:?}"
-        );
-        c.assert_row_arrives(writer, h, T)
-            .expect("I3 marker row arrives");
-    }
-    wait_ips_match_show(c)
+    c.assert_converged(writer)
 }
 
 /// `ha-control --json checks HOST CHECK` → whether the monitor records the check as ok.
