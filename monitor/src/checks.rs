@@ -79,7 +79,10 @@ pub fn spawn_all(
                 conn: None,
                 syntax: StatusSyntax::Slave,
             };
-            handles.push(tokio::spawn(runner.run(
+            let attempts = settings.attempts.max(1) as usize;
+            handles.push(tokio::spawn(run_check(
+                runner,
+                attempts,
                 tx.clone(),
                 paused.clone(),
                 shutdown.clone(),
@@ -87,6 +90,88 @@ pub fn spawn_all(
         }
     }
     handles
+}
+
+/// Runs one (host, check) until shutdown: every `check_period`, `attempts` independent
+/// attempts in parallel (each with its own connection), combined by [`combine`].
+async fn run_check(
+    template: Runner,
+    attempts: usize,
+    tx: mpsc::Sender<CheckReport>,
+    paused: tokio::sync::watch::Receiver<bool>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut runners: Vec<Runner> = (0..attempts).map(|_| template.fresh()).collect();
+    let mut seq: u16 = 0;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        // While the monitor is cut off from the network, checks are not run: their results
+        // would describe the monitor, not the hosts (mmm-reference §3.7).
+        if !*paused.borrow() {
+            seq = seq.wrapping_add(1);
+            let mut set = tokio::task::JoinSet::new();
+            for (i, mut r) in runners.drain(..).enumerate() {
+                // Distinct ICMP sequence numbers so parallel echoes are told apart.
+                let s = seq.wrapping_mul(16).wrapping_add(i as u16);
+                set.spawn(async move {
+                    let o = r.check_once(s).await;
+                    (r, o)
+                });
+            }
+            let mut outcomes = Vec::with_capacity(attempts);
+            while let Some(joined) = set.join_next().await {
+                match joined {
+                    Ok((r, o)) => {
+                        runners.push(r);
+                        outcomes.push(o);
+                    }
+                    Err(e) => {
+                        outcomes.push(Outcome::Unknown(format!("UNKNOWN: check task failed: {e}")))
+                    }
+                }
+            }
+            while runners.len() < attempts {
+                runners.push(template.fresh());
+            }
+            let report = CheckReport {
+                host: template.target.host.clone(),
+                check: template.kind,
+                outcome: combine(outcomes),
+            };
+            if tx.send(report).await.is_err() {
+                break; // main loop gone: shutting down
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(template.period) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    for r in &mut runners {
+        if let Some(conn) = r.conn.take() {
+            let _ = timeout(Duration::from_millis(200), conn.close()).await;
+        }
+    }
+}
+
+/// One run's result from its parallel attempts: OK if any attempt answered OK; otherwise the
+/// first ERROR (the host failed every attempt); otherwise UNKNOWN.
+pub fn combine(outcomes: Vec<Outcome>) -> Outcome {
+    let mut first_error = None;
+    let mut first_unknown = None;
+    for o in outcomes {
+        match o {
+            Outcome::Ok(_) => return o,
+            Outcome::Error(_) if first_error.is_none() => first_error = Some(o),
+            Outcome::Unknown(_) if first_unknown.is_none() => first_unknown = Some(o),
+            _ => {}
+        }
+    }
+    first_error
+        .or(first_unknown)
+        .unwrap_or_else(|| Outcome::Unknown("UNKNOWN: no attempt ran".into()))
 }
 
 struct Runner {
@@ -158,38 +243,17 @@ impl StatusSyntax {
 }
 
 impl Runner {
-    async fn run(
-        mut self,
-        tx: mpsc::Sender<CheckReport>,
-        paused: tokio::sync::watch::Receiver<bool>,
-        mut shutdown: tokio::sync::watch::Receiver<bool>,
-    ) {
-        let mut seq: u16 = 0;
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            // While the monitor is cut off from the network, checks are not run: their
-            // results would describe the monitor, not the hosts (mmm-reference §3.7).
-            if !*paused.borrow() {
-                seq = seq.wrapping_add(1);
-                let outcome = self.check_once(seq).await;
-                let report = CheckReport {
-                    host: self.target.host.clone(),
-                    check: self.kind,
-                    outcome,
-                };
-                if tx.send(report).await.is_err() {
-                    break; // main loop gone: shutting down
-                }
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(self.period) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
-        if let Some(conn) = self.conn.take() {
-            let _ = timeout(Duration::from_millis(200), conn.close()).await;
+    /// The same check for the same host, without a connection (one per parallel attempt).
+    fn fresh(&self) -> Runner {
+        Runner {
+            target: self.target.clone(),
+            kind: self.kind,
+            period: self.period,
+            timeout: self.timeout,
+            max_backlog: self.max_backlog,
+            pinger: self.pinger.clone(),
+            conn: None,
+            syntax: StatusSyntax::Slave,
         }
     }
 
@@ -437,6 +501,17 @@ mod tests {
             sql_running: sql.into(),
             seconds_behind: behind,
         }
+    }
+
+    #[test]
+    fn any_ok_attempt_makes_the_run_ok() {
+        let ok = || Outcome::Ok("OK".into());
+        let err = |m: &str| Outcome::Error(format!("ERROR: {m}"));
+        let unk = || Outcome::Unknown("UNKNOWN: x".into());
+        assert_eq!(combine(vec![err("a"), ok(), unk()]), ok());
+        assert_eq!(combine(vec![unk(), err("a"), err("b")]), err("a"));
+        assert_eq!(combine(vec![unk(), unk()]), unk());
+        assert!(matches!(combine(vec![]), Outcome::Unknown(_)));
     }
 
     #[test]

@@ -180,6 +180,12 @@ pub struct CheckConfig {
     pub trap_period: Seconds,
     pub timeout: Seconds,
     pub max_backlog: Seconds,
+    /// Independent attempts made in parallel per check run; the run is OK when any of them
+    /// answers. 1 is mysql-mmm's behaviour. With sub-second periods one lost packet (a TCP
+    /// retransmission takes ≥ 200 ms, a lost SYN 1 s) can outlast the trap period; a few
+    /// parallel attempts keep packet loss from looking like an outage, while a real outage
+    /// still fails every attempt.
+    pub attempts: u32,
 }
 
 impl Default for CheckConfig {
@@ -189,6 +195,7 @@ impl Default for CheckConfig {
             trap_period: Seconds::from_secs(10),
             timeout: Seconds::from_secs(2),
             max_backlog: Seconds::from_secs(60),
+            attempts: 1,
         }
     }
 }
@@ -200,6 +207,7 @@ struct RawCheck {
     trap_period: Option<Seconds>,
     timeout: Option<Seconds>,
     max_backlog: Option<Seconds>,
+    attempts: Option<u32>,
     /// Accepted for mysql-mmm compatibility; ha has no checker subprocess to recycle.
     #[allow(dead_code)]
     restart_after: Option<u64>,
@@ -360,6 +368,7 @@ fn resolve_checks(raw: &RawChecks) -> Checks {
                 .max_backlog
                 .or(default.max_backlog)
                 .unwrap_or(base.max_backlog),
+            attempts: r.attempts.or(default.attempts).unwrap_or(base.attempts),
         }
     };
     Checks {
@@ -594,6 +603,12 @@ fn validate_checks(checks: &Checks, c: &mut Collector) {
         }
         if cfg.timeout.is_zero() {
             c.error(format!("{p}.timeout"), "must be greater than 0");
+        }
+        if !(1..=10).contains(&cfg.attempts) {
+            c.error(
+                format!("{p}.attempts"),
+                format!("must be between 1 and 10, got {}", cfg.attempts),
+            );
         }
         if cfg.timeout > cfg.check_period && !cfg.check_period.is_zero() {
             c.error(

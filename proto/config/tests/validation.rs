@@ -237,6 +237,18 @@ fn non_positive_periods() {
 }
 
 #[test]
+fn parallel_attempts_default_to_one_and_are_bounded() {
+    let cfg = parse(GOOD).expect("valid");
+    assert_eq!(cfg.checks.mysql.attempts, 1);
+    let text = format!("{GOOD}checks:\n  default: {{ attempts: 3 }}\n  ping: {{ attempts: 5 }}\n");
+    let cfg = parse(&text).expect("valid");
+    assert_eq!(cfg.checks.mysql.attempts, 3);
+    assert_eq!(cfg.checks.ping.attempts, 5);
+    let text = format!("{GOOD}checks:\n  rep_threads: {{ attempts: 0 }}\n");
+    expect_error(&text, "checks.rep_threads.attempts", "between 1 and 10");
+}
+
+#[test]
 fn timeout_longer_than_check_period() {
     let text = format!("{GOOD}checks:\n  ping: {{ check_period: 1, timeout: 2 }}\n");
     expect_error(&text, "checks.ping.timeout", "longer than the check period");

@@ -92,11 +92,12 @@ fn setting(name: &str) -> Result<Setting, String> {
         }),
         "fast" => Ok(Setting {
             name: "fast",
-            describe: "check_period 0.1 s, trap_period 0.5 s, timeout 0.1 s, max_backlog 5; \
-                       ping_interval 0.2 s; agent_period 0.3 s, agent_timeout 0.5 s, \
-                       writer_lease 3 s",
+            describe: "check_period 0.1 s, trap_period 0.5 s, timeout 0.1 s, attempts 3, \
+                       max_backlog 5; ping_interval 0.2 s; agent_period 0.3 s, \
+                       agent_timeout 0.5 s, writer_lease 3 s",
             opts: base
                 .set("checks.default.check_period", "0.1")
+                .set("checks.default.attempts", "3")
                 .set("checks.default.trap_period", "0.5")
                 .set("checks.default.timeout", "0.1")
                 .set("checks.default.max_backlog", "5")
