@@ -1,8 +1,6 @@
 //! Conversions between the outside world (check results, proto messages, config) and the pure
 //! core's vocabulary. Kept in one place so the daemon loop reads as plumbing only.
 
-use std::collections::HashMap;
-
 use ha_config::{CheckKind, MonitorConfig};
 use ha_core::{
     AdminCommand, AgentFacts, AgentReport, Check, CheckOutcome, Core, DesiredState, HostState,
@@ -111,26 +109,9 @@ fn thread_running(t: i32) -> bool {
     t == pb::ThreadState::Running as i32
 }
 
-/// The agent's reply as the core sees it.
-///
-/// `read_only` means "this host cannot accept writes". Besides a reachable server that says
-/// read_only=1, that is also true when MySQL is down on a host whose agent answers, holds no
-/// writer role and no longer has the writer IP: nothing can write there, and when the server
-/// comes back the agent (which converges continuously) sets read_only=1 before anything else
-/// (the lab's and the documented my.cnf also start it read-only). Without this, a stopped
-/// mysqld on the writer would delay every failover by a whole writer lease.
-pub fn agent_facts(cfg: &MonitorConfig, s: &pb::AgentStatus) -> AgentFacts {
-    let writer_ips: Vec<String> = cfg
-        .active_master_role()
-        .map(|r| r.ips.iter().map(|ip| ip.to_string()).collect())
-        .unwrap_or_default();
-    let holds_writer = s.roles.iter().any(|r| r.name == cfg.active_master_role)
-        || s.ips_present.iter().any(|ip| writer_ips.contains(ip));
-    let cannot_write = if s.mysql_reachable {
-        s.read_only
-    } else {
-        !holds_writer
-    };
+/// The agent's reply as the core sees it: facts only; what they mean (e.g. whether the host
+/// can still write) is decided in the core (`AgentFacts::cannot_write`).
+pub fn agent_facts(s: &pb::AgentStatus) -> AgentFacts {
     let repl = s.replication.clone().unwrap_or_default();
     let writer_failed = !s.writer_synced
         && s.operations
@@ -140,7 +121,9 @@ pub fn agent_facts(cfg: &MonitorConfig, s: &pb::AgentStatus) -> AgentFacts {
         uptime_secs: s.uptime_seconds,
         epoch: s.epoch,
         roles: s.roles.iter().map(role).collect(),
-        read_only: cannot_write,
+        read_only: s.read_only,
+        mysql_down: !s.mysql_reachable,
+        ips_present: s.ips_present.clone(),
         writer_synced: s.writer_synced && s.mysql_reachable && !s.read_only,
         promotion_error: writer_failed.then(|| {
             if s.last_error.is_empty() {
@@ -156,13 +139,9 @@ pub fn agent_facts(cfg: &MonitorConfig, s: &pb::AgentStatus) -> AgentFacts {
     }
 }
 
-pub fn agent_input(
-    cfg: &MonitorConfig,
-    host: &str,
-    result: &Result<pb::AgentStatus, String>,
-) -> Input {
+pub fn agent_input(host: &str, result: &Result<pb::AgentStatus, String>) -> Input {
     let report = match result {
-        Ok(s) => AgentReport::Status(agent_facts(cfg, s)),
+        Ok(s) => AgentReport::Status(agent_facts(s)),
         Err(e) => AgentReport::Unreachable { error: e.clone() },
     };
     Input::AgentReport {
@@ -263,11 +242,7 @@ pub fn log(level: Level, message: &str) {
 }
 
 /// What `show`, `checks` and `mode` answer, built from the core's views.
-pub fn snapshot(
-    cfg: &MonitorConfig,
-    core: &Core,
-    _facts: &HashMap<String, Result<pb::AgentStatus, String>>,
-) -> Snapshot {
+pub fn snapshot(cfg: &MonitorConfig, core: &Core) -> Snapshot {
     let mut hosts: Vec<pb::HostInfo> = cfg
         .hosts
         .iter()
@@ -369,44 +344,49 @@ mod tests {
         }
     }
 
+    /// The core's rule applied to what the bridge reports, with the sample's writer role.
+    fn cannot_write(f: &AgentFacts) -> bool {
+        let holds = f.roles.iter().any(|r| r.name == "writer");
+        f.cannot_write(holds, Some("10.0.60.160"))
+    }
+
     #[test]
     fn read_only_server_cannot_write() {
-        let f = agent_facts(&cfg(), &status(true, true, &[], &[]));
-        assert!(f.read_only);
-        let f = agent_facts(&cfg(), &status(true, false, &[], &[]));
-        assert!(!f.read_only);
+        let f = agent_facts(&status(true, true, &[], &[]));
+        assert!(cannot_write(&f));
+        let f = agent_facts(&status(true, false, &[], &[]));
+        assert!(!cannot_write(&f));
     }
 
     #[test]
     fn mysql_down_without_writer_role_or_ip_counts_as_demoted() {
-        let f = agent_facts(
-            &cfg(),
-            &status(false, false, &[("reader", "10.0.60.161")], &["10.0.60.161"]),
-        );
+        let f = agent_facts(&status(
+            false,
+            false,
+            &[("reader", "10.0.60.161")],
+            &["10.0.60.161"],
+        ));
         assert!(
-            f.read_only,
+            cannot_write(&f),
             "no writer role, no writer IP, server down: nothing can write"
         );
     }
 
     #[test]
     fn mysql_down_with_writer_role_or_ip_is_not_demoted() {
-        let f = agent_facts(
-            &cfg(),
-            &status(false, false, &[("writer", "10.0.60.160")], &[]),
-        );
-        assert!(!f.read_only, "still holds the writer role");
-        let f = agent_facts(&cfg(), &status(false, false, &[], &["10.0.60.160"]));
-        assert!(!f.read_only, "writer IP still present");
+        let f = agent_facts(&status(false, false, &[("writer", "10.0.60.160")], &[]));
+        assert!(!cannot_write(&f), "still holds the writer role");
+        let f = agent_facts(&status(false, false, &[], &["10.0.60.160"]));
+        assert!(!cannot_write(&f), "writer IP still present");
     }
 
     #[test]
     fn writer_synced_needs_a_writable_reachable_server() {
         let mut s = status(true, false, &[("writer", "10.0.60.160")], &["10.0.60.160"]);
         s.writer_synced = true;
-        assert!(agent_facts(&cfg(), &s).writer_synced);
+        assert!(agent_facts(&s).writer_synced);
         s.read_only = true;
-        assert!(!agent_facts(&cfg(), &s).writer_synced);
+        assert!(!agent_facts(&s).writer_synced);
     }
 
     #[test]
@@ -419,7 +399,7 @@ mod tests {
             message: "SQL thread is stopped".into(),
             duration_ms: 1,
         }];
-        let f = agent_facts(&cfg(), &s);
+        let f = agent_facts(&s);
         assert_eq!(
             f.promotion_error.as_deref(),
             Some("relay-log sync: SQL thread is stopped")

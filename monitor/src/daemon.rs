@@ -35,7 +35,6 @@ use crate::status_file;
 /// A finished agent call on its way back to the main loop.
 struct AgentResult {
     host: String,
-    sent: DesiredState,
     result: Result<ha_proto::AgentStatus, String>,
 }
 
@@ -115,11 +114,10 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
         shutdown_rx.clone(),
     )));
 
-    let mut facts: HashMap<String, Result<ha_proto::AgentStatus, String>> = HashMap::new();
     // Each agent's last_error as last logged: logged once when it changes.
     let mut agent_errors: HashMap<String, String> = HashMap::new();
     // Readers must never see an empty cluster: publish the start-up state before serving.
-    let (snap_tx, snap_rx) = watch::channel(bridge::snapshot(&cfg, &core, &facts));
+    let (snap_tx, snap_rx) = watch::channel(bridge::snapshot(&cfg, &core));
     let service = ControlService::new(snap_rx, cmd_tx, Duration::from_secs(10));
     let mut srv_shutdown = shutdown_rx.clone();
     let server = tokio::spawn(async move {
@@ -158,11 +156,7 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
                 replies.insert(id, q.reply);
             }
             Some(a) = agent_rx.recv() => {
-                if let Some(slot) = slots.get_mut(&a.host) { slot.in_flight = false; }
-                inputs.push(bridge::agent_input(&cfg, &a.host, &a.result));
-                log_agent_error(&mut agent_errors, &a.host, &a.result);
-                facts.insert(a.host.clone(), a.result);
-                let _ = a.sent;
+                inputs.push(on_agent_result(&mut slots, &mut agent_errors, a));
             }
             Some((host, out)) = kill_rx.recv() => {
                 if out.ok {
@@ -178,12 +172,7 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
             inputs.push(bridge::check_input(r));
         }
         while let Ok(a) = agent_rx.try_recv() {
-            if let Some(slot) = slots.get_mut(&a.host) {
-                slot.in_flight = false;
-            }
-            inputs.push(bridge::agent_input(&cfg, &a.host, &a.result));
-            log_agent_error(&mut agent_errors, &a.host, &a.result);
-            facts.insert(a.host.clone(), a.result);
+            inputs.push(on_agent_result(&mut slots, &mut agent_errors, a));
         }
 
         let now = clock.now_ms();
@@ -217,7 +206,7 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
                 tracing::error!("{e}");
             }
         }
-        let _ = snap_tx.send(bridge::snapshot(&cfg, &core, &facts));
+        let _ = snap_tx.send(bridge::snapshot(&cfg, &core));
 
         // Agent driver: send each host its desired state when it changed, and at least every
         // agent_period (heartbeat and writer-lease renewal).
@@ -238,20 +227,14 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
             };
             core.note_sent(&h.name, &desired, bridge::millis(now));
             slot.in_flight = true;
-            slot.last_sent = Some(desired.clone());
-            slot.last_sent_at = now;
             let req = bridge::apply_request(&cfg, &h.name, &desired);
+            slot.last_sent = Some(desired);
+            slot.last_sent_at = now;
             let tx = agent_tx.clone();
             let host = h.name.clone();
             tokio::spawn(async move {
                 let result = link.apply(req).await;
-                let _ = tx
-                    .send(AgentResult {
-                        host,
-                        sent: desired,
-                        result,
-                    })
-                    .await;
+                let _ = tx.send(AgentResult { host, result }).await;
             });
         }
     }
@@ -374,6 +357,20 @@ where
         }
     }
     Err(last)
+}
+
+/// A finished agent call: frees the host's driver slot, logs a changed agent error, and turns
+/// the reply into the core's input.
+fn on_agent_result(
+    slots: &mut HashMap<String, DriverSlot>,
+    agent_errors: &mut HashMap<String, String>,
+    a: AgentResult,
+) -> Input {
+    if let Some(slot) = slots.get_mut(&a.host) {
+        slot.in_flight = false;
+    }
+    log_agent_error(agent_errors, &a.host, &a.result);
+    bridge::agent_input(&a.host, &a.result)
 }
 
 /// Logs an agent's `last_error` once each time it changes (e.g. the agent refusing to replicate

@@ -315,7 +315,14 @@ impl Core {
                     // Writer we did not send (e.g. stale agent memory): no known lease origin.
                     rt.writer_exposed = true;
                     rt.lease_bound = LeaseBound::Unbounded;
-                } else if !holds_writer && facts.read_only {
+                } else if !holds_writer
+                    && facts.cannot_write(
+                        false,
+                        writer_entry
+                            .map(|w| self.table.instance(&self.spec, w).ip)
+                            .as_deref(),
+                    )
+                {
                     rt.writer_exposed = false;
                 }
                 if rt.fence == (Fence::AwaitDelivery { sent: true }) {

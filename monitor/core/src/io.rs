@@ -51,10 +51,12 @@ pub struct AgentFacts {
     pub epoch: u64,
     /// Roles the agent holds (successfully applied).
     pub roles: Vec<RoleInstance>,
-    /// `@@read_only` of the local MySQL (true when unknown: "not writable as far as we know"
-    /// must not be assumed — see `failover.rs`, which only trusts read_only together with the
-    /// absence of the writer role).
+    /// `@@read_only` of the local MySQL as the agent read it (meaningless when `mysql_down`).
     pub read_only: bool,
+    /// The agent could not reach its local MySQL.
+    pub mysql_down: bool,
+    /// Managed role IPs present on the host's cluster interface.
+    pub ips_present: Vec<String>,
     /// The writer role passed the relay-log sync gate and the host is writable.
     pub writer_synced: bool,
     /// Set when the most recent apply (at `epoch`) included the writer role and the agent
@@ -64,6 +66,22 @@ pub struct AgentFacts {
     pub replicating_from: Option<String>,
     pub io_running: bool,
     pub sql_running: bool,
+}
+
+impl AgentFacts {
+    /// Whether nothing can write on this host: the server says read_only=1, or the server is
+    /// down while the agent holds neither the writer role nor the writer IP. In the second case
+    /// the agent, which converges continuously, re-asserts read_only=1 as soon as the server is
+    /// back (and the documented my.cnf starts it read-only); without this a stopped mysqld on
+    /// the writer would delay every failover by a whole writer lease.
+    pub fn cannot_write(&self, holds_writer_role: bool, writer_ip: Option<&str>) -> bool {
+        if self.mysql_down {
+            !holds_writer_role
+                && !writer_ip.is_some_and(|ip| self.ips_present.iter().any(|p| p == ip))
+        } else {
+            self.read_only
+        }
+    }
 }
 
 /// Operator commands that change something (the read-only ones are served from the views).
@@ -163,4 +181,31 @@ pub struct PersistedState {
     /// Highest epoch ever handed out; a restarted monitor continues above it.
     pub epoch: u64,
     pub hosts: Vec<PersistedHost>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(read_only: bool, mysql_down: bool, ips: &[&str]) -> AgentFacts {
+        AgentFacts {
+            read_only,
+            mysql_down,
+            ips_present: ips.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn reachable_server_decides_by_read_only() {
+        assert!(facts(true, false, &[]).cannot_write(false, Some("10.0.0.1")));
+        assert!(!facts(false, false, &[]).cannot_write(false, Some("10.0.0.1")));
+    }
+
+    #[test]
+    fn server_down_cannot_write_unless_writer_role_or_ip_remains() {
+        assert!(facts(false, true, &["10.0.0.2"]).cannot_write(false, Some("10.0.0.1")));
+        assert!(!facts(false, true, &[]).cannot_write(true, Some("10.0.0.1")));
+        assert!(!facts(false, true, &["10.0.0.1"]).cannot_write(false, Some("10.0.0.1")));
+    }
 }

@@ -117,6 +117,8 @@ impl SimHost {
             replicating_from: None,
             io_running: self.io_ok,
             sql_running: self.io_ok,
+            // The simulated agent always reaches its server when it answers at all.
+            ..Default::default()
         }
     }
 
