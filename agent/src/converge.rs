@@ -87,6 +87,10 @@ struct Inner {
     target_seq: u64,
     max_epoch: u64,
     lease: Lease,
+    /// The writer role the running lease covers. A lease keeps running when the monitor
+    /// asks for the demotion: if that demotion has not finished when the lease ends (writes
+    /// in flight, a server that does not answer), the expiry forces it.
+    lease_role: Option<RoleIp>,
     held: Held,
     active_master: String,
     operations: Vec<OperationResult>,
@@ -108,7 +112,13 @@ pub struct Agent {
     apply_db: tokio::sync::Mutex<Db>,
     status_db: tokio::sync::Mutex<Db>,
     change_lock: tokio::sync::Mutex<()>,
+    /// Held while the writer is granted (`read_only=0`, writer IP added) and while the lease
+    /// expiry demotes: an expiry never interleaves with a grant already under way.
+    writer_gate: tokio::sync::Mutex<()>,
     status_conn_id: AtomicU64,
+    /// Connection id of `apply_db` (spared by the lease-expiry kill, which does not wait for
+    /// a running pass).
+    apply_conn_id: AtomicU64,
 }
 
 /// Outcome of one executed step.
@@ -154,6 +164,7 @@ fn step_name(s: &Step) -> String {
         Step::StopSlave => "stop slave".into(),
         Step::StartSlave => "start slave".into(),
         Step::Repoint(m) => format!("change master to {} ({}:{})", m.name, m.ip, m.port),
+        Step::CheckSource(m) => format!("check gtid history against {}", m.name),
         Step::WaitRelayLog => "relay-log sync".into(),
         Step::AllowWrite => "read_only=0".into(),
         Step::AddIp(r) => format!("add ip {} ({})", r.ip, r.name),
@@ -177,7 +188,9 @@ impl Agent {
             apply_db: tokio::sync::Mutex::new(apply_db),
             status_db: tokio::sync::Mutex::new(status_db),
             change_lock: tokio::sync::Mutex::new(()),
+            writer_gate: tokio::sync::Mutex::new(()),
             status_conn_id: AtomicU64::new(0),
+            apply_conn_id: AtomicU64::new(0),
         })
     }
 
@@ -201,9 +214,10 @@ impl Agent {
         let mut g = self.lock();
         check_epoch(d.epoch, g.max_epoch)?;
         g.max_epoch = d.epoch;
-        if d.writer().is_some() {
+        if let Some(w) = d.writer() {
             g.lease.renew(now, d.writer_lease_ms);
-        } else {
+            g.lease_role = (d.writer_lease_ms > 0).then(|| w.clone());
+        } else if g.lease_role.is_none() {
             g.lease.clear();
         }
         let same = g.desired.as_ref().is_some_and(|old| old.same_target(&d));
@@ -244,7 +258,11 @@ impl Agent {
                 None => self.lease_changed.notified().await,
                 Some(d) => {
                     tokio::select! {
-                        _ = tokio::time::sleep_until(d) => self.expire_lease_if_due(),
+                        _ = tokio::time::sleep_until(d) => {
+                            if let Some(w) = self.expire_lease_if_due() {
+                                self.demote_now(&w).await;
+                            }
+                        }
                         _ = self.lease_changed.notified() => {}
                     }
                 }
@@ -252,20 +270,37 @@ impl Agent {
         }
     }
 
-    fn expire_lease_if_due(&self) {
+    /// Ends an expired lease. Returns the writer role to demote from now: the desired state
+    /// still wanted it (the monitor went silent; it loses the role, so no pass grants it
+    /// again), or the monitor asked for the demotion but it has not finished.
+    fn expire_lease_if_due(&self) -> Option<RoleIp> {
         let now = Instant::now();
         let mut g = self.lock();
         if !g.lease.expired(now) {
-            return;
+            return None;
         }
         let len = g.lease.length_ms();
         g.lease.clear();
-        let Some(d) = g.desired.clone() else { return };
-        let Some(w) = d.writer().cloned() else { return };
+        let role = g.lease_role.take()?;
+        let d = g.desired.clone()?;
+        if d.writer().is_none() {
+            let unfinished = !g.converged || g.held.roles.iter().any(|r| r.ip == role.ip);
+            if unfinished {
+                tracing::error!(
+                    role = %role,
+                    "writer lease expired while the demotion the monitor asked for is still under way; forcing it now (remove {}, kill client connections, read_only=1)",
+                    role.ip
+                );
+                g.last_error =
+                    format!("writer lease expired after {len} ms during the demotion; forced");
+            }
+            drop(g);
+            return unfinished.then_some(role);
+        }
         tracing::error!(
-            role = %w,
-            "writer lease expired: no ApplyState from the monitor for {len} ms; demoting to protect against two writers (read_only=1, kill client connections, remove {})",
-            w.ip
+            role = %role,
+            "writer lease expired: no ApplyState from the monitor for {len} ms; demoting to protect against two writers (remove {}, kill client connections, read_only=1)",
+            role.ip
         );
         g.desired = Some(d.without_writer());
         g.desired_seq += 1;
@@ -275,6 +310,49 @@ impl Agent {
         g.last_error = format!("writer lease expired after {len} ms without renewal; demoted");
         drop(g);
         self.wake.notify_one();
+        Some(role)
+    }
+
+    /// The demotion on lease expiry. The monitor gives a new writer the role once the lease
+    /// *surely* expired (last send + agent_timeout + lease), so this must be done within
+    /// agent_timeout and cannot wait for a running pass (it may be stuck on a server that does
+    /// not answer) nor spare in-flight writes: on an isolated master they wait for a semi-sync
+    /// ACK that never comes, and `SET GLOBAL read_only = 1` waits behind them. So: the writer
+    /// IP goes first (no MySQL involved), then `read_only = 1` on one connection while every
+    /// client connection is killed on another. The converger's next pass finishes the rest.
+    async fn demote_now(&self, w: &RoleIp) {
+        let _gate = self.writer_gate.lock().await;
+        let dev = self.cfg.cluster_interface.clone();
+        let t = std::time::Instant::now();
+        let o = match ip::del(w.ip, &dev).await {
+            Ok(ip::Change::Done) => Outcome::ok(format!("ip -4 addr del {} dev {dev}", w.ip)),
+            Ok(ip::Change::AlreadyThere) => Outcome::ok(format!("{} was already absent", w.ip)),
+            Err(e) => Outcome::err(e),
+        };
+        self.record(&format!("remove ip {} ({})", w.ip, w.name), &o, t.elapsed());
+
+        let timeout = self.cfg.mysql_timeout.duration();
+        let mut deny_db = Db::new(&self.cfg.mysql, timeout);
+        let mut kill_db = Db::new(&self.cfg.mysql, timeout);
+        let t = std::time::Instant::now();
+        let connected = deny_db.ping().await;
+        let mut spare: Vec<u64> = deny_db.connection_id().into_iter().collect();
+        spare.push(self.apply_conn_id.load(Ordering::Relaxed));
+        let deny = async {
+            match connected {
+                Ok(()) => deny_db.deny_write().await,
+                Err(e) => Err(e),
+            }
+        };
+        let (deny, kill) = tokio::join!(deny, self.kill_connections(&mut kill_db, true, &spare));
+        let deny = Outcome::from(deny);
+        self.record("read_only=1", &deny, t.elapsed());
+        self.record("kill connections", &kill, t.elapsed());
+        if !deny.ok && kill.ok {
+            let t = std::time::Instant::now();
+            let retry = Outcome::from(deny_db.deny_write().await);
+            self.record("read_only=1 (retry after kill)", &retry, t.elapsed());
+        }
     }
 
     async fn converger(self: Arc<Self>) {
@@ -349,6 +427,11 @@ impl Agent {
         }
     }
 
+    /// Replication was verified for the active master `name` (see `Held::verified_master`).
+    fn verified(&self, name: &str) {
+        self.lock().held.verified_master = Some(name.to_string());
+    }
+
     fn target_changed(&self, target: u64) -> bool {
         *self.target_tx.borrow() != target
     }
@@ -377,7 +460,11 @@ impl Agent {
         };
         let t = std::time::Instant::now();
         let mysql = match observe(&mut db).await {
-            Ok(m) => Some(m),
+            Ok(m) => {
+                self.apply_conn_id
+                    .store(db.connection_id().unwrap_or(0), Ordering::Relaxed);
+                Some(m)
+            }
             Err(e) => {
                 self.record("read mysql state", &Outcome::err(e), t.elapsed());
                 all_ok = false;
@@ -415,9 +502,12 @@ impl Agent {
                 (s.io == Thread::Stopped || s.sql == Thread::Stopped)
                     && (!s.last_io_error.is_empty() || !s.last_sql_error.is_empty())
             });
-        let replication_step = steps
-            .iter()
-            .any(|s| matches!(s, Step::Repoint(_) | Step::StartSlave));
+        let replication_step = steps.iter().any(|s| {
+            matches!(
+                s,
+                Step::Repoint(_) | Step::StartSlave | Step::CheckSource(_)
+            )
+        });
         if let Some(am) = follow.as_ref().filter(|am| {
             !replication_step
                 && broken
@@ -450,6 +540,23 @@ impl Agent {
                 );
                 break;
             }
+            // Granting the writer (read_only=0, writer IP) holds the gate, and re-checks the
+            // target under it: a lease expiry demoting meanwhile changed it.
+            let mut gate = match step {
+                Step::AllowWrite | Step::AddIp(_) if step.is_writer_add(&writer_role) => {
+                    let g = self.writer_gate.lock().await;
+                    if self.target_changed(target) {
+                        aborted = true;
+                        self.record_skipped(
+                            &name,
+                            "not started: a newer desired state arrived; the next pass applies it",
+                        );
+                        break;
+                    }
+                    Some(g)
+                }
+                _ => None,
+            };
             if writer_group_failed && step.is_writer_add(&writer_role) {
                 self.record_skipped(
                     &name,
@@ -466,7 +573,7 @@ impl Agent {
                     o
                 }
                 Step::KillConnections => {
-                    let o = self.kill_connections(&mut db, deny_failed).await;
+                    let o = self.kill_connections(&mut db, deny_failed, &[]).await;
                     // read_only=1 may have been blocked by the connections just killed. When
                     // the kill failed too (server down or frozen) a retry would only delay the
                     // IP removal that follows by another timeout.
@@ -504,7 +611,13 @@ impl Agent {
                         None => Ok(None),
                     };
                     match check {
-                        Ok(None) => Outcome::from(self.start_slave(&mut db).await),
+                        Ok(None) => {
+                            let o = Outcome::from(self.start_slave(&mut db).await);
+                            if let Some(am) = follow.as_ref().filter(|am| o.ok && follows_now(am)) {
+                                self.verified(&am.name);
+                            }
+                            o
+                        }
                         Ok(Some(msg)) => {
                             all_ok = false;
                             self.record_refusal(&name, msg, t.elapsed());
@@ -518,6 +631,7 @@ impl Agent {
                         let o = Outcome::from(self.repoint(&mut db, m).await);
                         if o.ok {
                             self.lock().active_master = m.name.clone();
+                            self.verified(&m.name);
                         }
                         o
                     }
@@ -530,6 +644,25 @@ impl Agent {
                     }
                     Err(e) => Outcome::err(format!(
                         "not re-pointing to {}: could not compare GTID histories with it: {e}",
+                        m.name
+                    )),
+                },
+                Step::CheckSource(m) => match self.errant_check(&mut db, m).await {
+                    Ok(None) => {
+                        self.verified(&m.name);
+                        Outcome::ok(format!(
+                            "already replicating from {}; it has every transaction this host has",
+                            m.name
+                        ))
+                    }
+                    Ok(Some(msg)) => {
+                        let stopped = self.stop_running_slave(&mut db).await;
+                        all_ok = false;
+                        self.record_refusal(&name, format!("{msg}{stopped}"), t.elapsed());
+                        continue;
+                    }
+                    Err(e) => Outcome::err(format!(
+                        "could not compare GTID histories with {}: {e}",
                         m.name
                     )),
                 },
@@ -571,6 +704,7 @@ impl Agent {
                         }
                         Err(e) => Outcome::err(e),
                     };
+                    drop(gate.take()); // the announcement below takes ~0.5 s
                     if o.ok {
                         self.record(&name, &o, t.elapsed());
                         let t2 = std::time::Instant::now();
@@ -648,6 +782,7 @@ impl Agent {
             if let (Some(am), Some(m)) = (&desired.active_master, &mysql) {
                 if am.name == this {
                     g.active_master.clear();
+                    g.held.verified_master = Some(this.clone());
                 } else if m
                     .slave
                     .as_ref()
@@ -662,7 +797,8 @@ impl Agent {
 
     /// Kills client connections, sparing replication, system threads, the agent's own
     /// connections and (except on the final round) in-flight writes.
-    async fn kill_connections(&self, db: &mut Db, no_sparing: bool) -> Outcome {
+    /// `spare`: more connection ids of this agent's own.
+    async fn kill_connections(&self, db: &mut Db, no_sparing: bool, spare: &[u64]) -> Outcome {
         let retries = if no_sparing {
             0
         } else {
@@ -679,6 +815,7 @@ impl Agent {
             };
             let mut own = vec![self.status_conn_id.load(Ordering::Relaxed)];
             own.extend(db.connection_id());
+            own.extend_from_slice(spare);
             let mut spared = 0;
             for p in &list {
                 match sqltext::kill_decision(p, &own, final_round) {
@@ -1265,7 +1402,7 @@ impl Agent {
                 let deny_failed = !d.ok;
                 self.record("read_only=1", &d, t.elapsed());
                 let t = std::time::Instant::now();
-                let k = self.kill_connections(&mut db, deny_failed).await;
+                let k = self.kill_connections(&mut db, deny_failed, &[]).await;
                 self.record("kill connections", &k, t.elapsed());
                 if deny_failed && k.ok {
                     let t = std::time::Instant::now();

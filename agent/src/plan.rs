@@ -8,6 +8,11 @@
 //!    REPLICATION_DELAY — F8), and stopped threads are started when the state changes (agent
 //!    start, leaving ADMIN_OFFLINE, entering ONLINE, returning from HARD_OFFLINE) and after
 //!    every re-point (F14) — but not on ONLINE → REPLICATION_*, the fault being reported.
+//!    A host already replicating from the active master is re-pointed anyway when the active
+//!    master changed since the agent last verified it (the old writer of a master-master
+//!    pair: its IO thread may hang on a connection closed while it was unreachable), and its
+//!    GTID history is checked once after agent start. Replication is (re)started only after
+//!    the GTID check found nothing the master lacks.
 //! 3. **Reader IPs** added (they never wait for the writer's relay-log sync).
 //! 4. **Writer add**: relay-log sync gate (unless already synced/writable) → `read_only=0` →
 //!    writer IP (+ gratuitous ARP).
@@ -32,6 +37,14 @@ pub enum Step {
     RemoveIp(RoleIp),
     StopSlave,
     StartSlave,
+    /// Replication already points at the active master but the agent has not verified it since
+    /// it started: compare GTID histories (no errant transaction), without touching the threads.
+    CheckSource(Master),
+    /// `STOP SLAVE`, GTID check, `CHANGE MASTER TO` the master, `START SLAVE`. Also planned
+    /// when replication already points there but the active master *changed* since the last
+    /// verification (a master-master peer that was the writer): its IO thread may sit on a
+    /// connection the new master closed while this host was unreachable, and it must not keep
+    /// replicating before its history was checked.
     Repoint(Master),
     /// Relay-log sync gate before becoming writable.
     WaitRelayLog,
@@ -59,6 +72,10 @@ pub struct Held {
     pub writer_synced: bool,
     /// Desired state of the last completed pass (`None` after agent start).
     pub applied_state: Option<HostState>,
+    /// The active master this host's replication was last verified for: re-pointed at it or its
+    /// GTID history checked against it (this host's own name while it is the active master).
+    /// `None` after agent start.
+    pub verified_master: Option<String>,
 }
 
 /// The server's state as observed at the start of a pass.
@@ -179,8 +196,14 @@ pub fn plan(desired: &Desired, held: &Held, actual: &Actual, this: &str) -> Vec<
             match (source, &m.slave) {
                 (Some(am), slave) if repoint_state(desired.state) => match slave {
                     Some(s) if s.is_from(&am.ip.to_string(), am.port) => {
-                        if stopped(s) && (transition || left_admin_offline) {
-                            steps.push(Step::StartSlave);
+                        let start = stopped(s) && (transition || left_admin_offline);
+                        let verified = held.verified_master.as_deref();
+                        if verified.is_some_and(|v| v != am.name) {
+                            steps.push(Step::Repoint(am.clone()));
+                        } else if start {
+                            steps.push(Step::StartSlave); // checks the GTID history itself
+                        } else if verified.is_none() {
+                            steps.push(Step::CheckSource(am.clone()));
                         }
                     }
                     _ => steps.push(Step::Repoint(am.clone())),
@@ -292,7 +315,12 @@ mod tests {
             roles,
             writer_synced: synced,
             applied_state: st,
+            verified_master: None,
         }
+    }
+    fn verified(mut h: Held, master: &str) -> Held {
+        h.verified_master = Some(master.into());
+        h
     }
     const ON: HostState = HostState::Online;
 
@@ -324,7 +352,8 @@ mod tests {
             false,
             Some(slave_of("10.0.0.12", Thread::Running, Thread::Running)),
         );
-        let steps = plan(&d, &held(vec![w(), r1()], true, Some(ON)), &a, "db1");
+        let h = verified(held(vec![w(), r1()], true, Some(ON)), "db2");
+        let steps = plan(&d, &h, &a, "db1");
         assert_eq!(
             steps,
             vec![
@@ -353,7 +382,8 @@ mod tests {
             true,
             Some(slave_of("10.0.0.11", Thread::Running, Thread::Running)),
         );
-        assert!(plan(&d, &held(vec![r2()], false, Some(ON)), &a, "db3").is_empty());
+        let h = verified(held(vec![r2()], false, Some(ON)), "db1");
+        assert!(plan(&d, &h, &a, "db3").is_empty());
         // Demoted already: no second kill.
         let d = desired(ON, vec![], Some(master("db2", 12)));
         let a = actual(
@@ -361,7 +391,62 @@ mod tests {
             true,
             Some(slave_of("10.0.0.12", Thread::Running, Thread::Running)),
         );
-        assert!(plan(&d, &held(vec![], false, Some(ON)), &a, "db1").is_empty());
+        let h = verified(held(vec![], false, Some(ON)), "db2");
+        assert!(plan(&d, &h, &a, "db1").is_empty());
+    }
+
+    #[test]
+    fn old_writer_is_repointed_at_the_peer_it_already_follows() {
+        // db1 was the active master, replicating from its master-master peer db2; db2 took
+        // over. db1's IO thread may hang on a connection db2 closed while db1 was cut off, and
+        // db1 may hold a write db2 never got: re-point (GTID check, fresh connection).
+        let d = desired(ON, vec![], Some(master("db2", 12)));
+        let a = actual(
+            vec![w()],
+            true,
+            Some(slave_of("10.0.0.12", Thread::Running, Thread::Running)),
+        );
+        let h = verified(held(vec![w()], true, Some(ON)), "db1");
+        assert_eq!(
+            plan(&d, &h, &a, "db1"),
+            vec![
+                Step::KillConnections,
+                Step::RemoveIp(w()),
+                Step::Repoint(master("db2", 12))
+            ]
+        );
+        // Once verified for db2: nothing more.
+        let a = actual(
+            vec![],
+            true,
+            Some(slave_of("10.0.0.12", Thread::Running, Thread::Running)),
+        );
+        let h = verified(held(vec![], false, Some(ON)), "db2");
+        assert!(plan(&d, &h, &a, "db1").is_empty());
+    }
+
+    #[test]
+    fn agent_start_checks_the_history_without_touching_running_threads() {
+        let d = desired(ON, vec![], Some(master("db1", 11)));
+        let a = actual(
+            vec![],
+            true,
+            Some(slave_of("10.0.0.11", Thread::Running, Thread::Running)),
+        );
+        assert_eq!(
+            plan(&d, &Held::default(), &a, "db3"),
+            vec![Step::CheckSource(master("db1", 11))]
+        );
+        // Stopped threads at agent start: StartSlave (which checks the history first).
+        let a = actual(
+            vec![],
+            true,
+            Some(slave_of("10.0.0.11", Thread::Stopped, Thread::Stopped)),
+        );
+        assert_eq!(
+            plan(&d, &Held::default(), &a, "db3"),
+            vec![Step::StartSlave]
+        );
     }
 
     #[test]
@@ -450,7 +535,8 @@ mod tests {
             vec![Step::StartSlave]
         );
         // A renewal of the same ONLINE state: the operator's STOP SLAVE is respected.
-        assert!(plan(&d, &held(vec![], false, Some(ON)), &a, "db3").is_empty());
+        let h = verified(held(vec![], false, Some(ON)), "db1");
+        assert!(plan(&d, &h, &a, "db3").is_empty());
     }
 
     #[test]
@@ -463,10 +549,8 @@ mod tests {
         for st in [HostState::ReplicationFail, HostState::ReplicationDelay] {
             let d = desired(st, vec![], Some(master("db1", 11)));
             // ONLINE → REPLICATION_*: the stop is the fault being reported; leave it.
-            assert!(
-                plan(&d, &held(vec![], false, Some(ON)), &a, "db3").is_empty(),
-                "{st:?}"
-            );
+            let h = verified(held(vec![], false, Some(ON)), "db1");
+            assert!(plan(&d, &h, &a, "db3").is_empty(), "{st:?}");
             // Coming back from HARD_OFFLINE (recovery) or at agent start: start them.
             assert_eq!(
                 plan(
@@ -543,8 +627,9 @@ mod tests {
             false,
             Some(slave_of("10.0.0.11", Thread::Running, Thread::Running)),
         );
+        let h = verified(held(vec![r1()], false, Some(ON)), "db1");
         assert_eq!(
-            plan(&d, &held(vec![r1()], false, Some(ON)), &a, "db3"),
+            plan(&d, &h, &a, "db3"),
             vec![Step::DenyWrite, Step::KillConnections]
         );
     }

@@ -70,6 +70,163 @@ fn writer_lease_expiry_demotes() {
     eprintln!("lease test took {:?}", t0.elapsed());
 }
 
+/// An isolated writer whose last commit waits for a semi-sync ACK that never comes (the only
+/// replica's cable is out). `SET GLOBAL read_only = 1` waits behind such a commit, so a demotion
+/// that starts with it takes mysql_timeout at least — longer than the monitor's margin
+/// (agent_timeout) after the lease. On expiry the agent drops the writer IP first and kills the
+/// waiting client while read_only=1 runs: read_only=1 succeeds at its first try, the client
+/// gets an error (its write was never acknowledged).
+#[test]
+fn lease_expiry_demotes_past_a_commit_waiting_for_semi_sync() {
+    let lab = Lab::start(LabOptions::hosts(2)).expect("lab");
+    let a1 = start_agent(&lab, "db1", &AgentOpts::default());
+    let _logs = LogsOnPanic(vec![a1.clone()]);
+    let c = Cluster::of(&lab);
+    lab.sql(
+        "db1",
+        "CREATE TABLE IF NOT EXISTS hatest.lease_t (id INT PRIMARY KEY)",
+    )
+    .expect("create table (acknowledged by db2)");
+    let mut r = c.req("db1", vec![c.writer_role()], Some("db1"), 1);
+    r.writer_lease_ms = 3000;
+    let st = apply(&lab, "db1", r).expect("apply");
+    assert!(st.converged && !st.read_only, "{st:#?}");
+    let granted = Instant::now();
+
+    lab.link_down("db2").expect("link down");
+    std::thread::scope(|scope| {
+        let insert = scope.spawn(|| lab.sql("db1", "INSERT INTO hatest.lease_t VALUES (1)"));
+        let waiting = wait_until(
+            "the INSERT waits for a semi-sync ACK",
+            Duration::from_secs(10),
+            || {
+                let n = lab.sql_value(
+                    "db1",
+                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+                     WHERE INFO LIKE 'INSERT INTO hatest.lease_t%'",
+                )?;
+                Ok((n.as_deref() == Some("1")).then_some(()))
+            },
+        );
+        waiting.expect("the commit is in flight");
+        assert!(
+            !insert.is_finished(),
+            "the commit must be waiting for db2's ACK"
+        );
+
+        wait_until("db1 demotes itself", Duration::from_secs(20), || {
+            Ok((lab.read_only("db1")? && !has_ip(&lab, "db1", c.writer)).then_some(()))
+        })
+        .unwrap();
+        eprintln!(
+            "demoted {:?} after the grant (lease 3 s)",
+            granted.elapsed()
+        );
+        let res = insert.join().expect("insert thread");
+        assert!(
+            res.is_err(),
+            "the waiting client was killed, its write never acknowledged: {res:?}"
+        );
+    });
+    let log = a1.log();
+    let line = |needle: &str| {
+        log.lines()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("agent log has no {needle:?}:\n{log}"))
+    };
+    let expired = line("writer lease expired");
+    let ip_gone = line(&format!("ip -4 addr del {}", c.writer));
+    let ro = line("SET GLOBAL read_only = 1");
+    assert!(
+        expired < ip_gone && ip_gone < ro,
+        "expiry, then the writer IP, then read_only=1:\n{log}"
+    );
+    assert!(
+        !log.contains("retry after kill") && !log.contains("operation=\"read_only=1\" failed"),
+        "read_only=1 did not wait behind the commit:\n{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("operation=\"kill connections\"") && !l.contains("killed 0 ")),
+        "the waiting client was killed:\n{log}"
+    );
+    lab.link_up("db2").expect("link up");
+}
+
+/// The monitor asks an isolated-from-its-replica writer to demote (planned demotion), but
+/// `read_only = 1` waits behind a commit that waits for a semi-sync ACK: the planned pass would
+/// hold the writer IP until mysql_timeout (8 s here). The lease the monitor granted keeps
+/// running through the demotion and its expiry forces it (writer IP, kill, read_only=1) —
+/// the monitor may give the role to another host from then on.
+#[test]
+fn lease_expiry_forces_a_demotion_stuck_behind_a_commit() {
+    let lab = Lab::start(LabOptions::hosts(2)).expect("lab");
+    let opts = AgentOpts {
+        mysql_timeout: 8.0,
+        ..AgentOpts::default()
+    };
+    let a1 = start_agent(&lab, "db1", &opts);
+    let _logs = LogsOnPanic(vec![a1.clone()]);
+    let c = Cluster::of(&lab);
+    lab.sql(
+        "db1",
+        "CREATE TABLE IF NOT EXISTS hatest.lease_t (id INT PRIMARY KEY)",
+    )
+    .expect("create table (acknowledged by db2)");
+    let mut r = c.req("db1", vec![c.writer_role()], Some("db1"), 1);
+    r.writer_lease_ms = 3000;
+    let st = apply(&lab, "db1", r).expect("apply");
+    assert!(st.converged && !st.read_only, "{st:#?}");
+
+    lab.link_down("db2").expect("link down");
+    std::thread::scope(|scope| {
+        let insert = scope.spawn(|| lab.sql("db1", "INSERT INTO hatest.lease_t VALUES (2)"));
+        wait_until(
+            "the INSERT waits for a semi-sync ACK",
+            Duration::from_secs(10),
+            || {
+                let n = lab.sql_value(
+                    "db1",
+                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+                     WHERE INFO LIKE 'INSERT INTO hatest.lease_t%'",
+                )?;
+                Ok((n.as_deref() == Some("1")).then_some(()))
+            },
+        )
+        .expect("the commit is in flight");
+        // The planned demotion: same epoch, no writer role. The reply comes back before the
+        // pass ends (it is stuck on read_only=1).
+        let _ = apply(&lab, "db1", c.req("db1", vec![], Some("db1"), 1));
+        wait_until("db1 demoted", Duration::from_secs(20), || {
+            Ok((lab.read_only("db1")? && !has_ip(&lab, "db1", c.writer)).then_some(()))
+        })
+        .unwrap();
+        let log = a1.log();
+        assert!(
+            log.contains(
+                "writer lease expired while the demotion the monitor asked for is still under way"
+            ),
+            "the expiry says it forces the demotion:\n{log}"
+        );
+        assert!(
+            !log.contains("did not finish within 8.0 s"),
+            "demoted by the lease expiry, before the planned read_only=1 timed out:\n{log}"
+        );
+        let res = insert.join().expect("insert thread");
+        assert!(res.is_err(), "the waiting client was killed: {res:?}");
+    });
+    // The planned pass finishes too (its read_only=1 got through once the commit was killed).
+    let st = wait_status(
+        &lab,
+        "db1",
+        "demotion converged",
+        Duration::from_secs(20),
+        |s| s.converged && s.roles.is_empty(),
+    );
+    assert!(st.read_only, "{st:#?}");
+    lab.link_up("db2").expect("link up");
+}
+
 /// A promotion whose relay log cannot be applied (SQL thread stopped with unapplied events)
 /// leaves the host read-only and says why; once the SQL thread runs again the retry promotes.
 #[test]

@@ -23,6 +23,7 @@ pub struct AgentOpts {
     pub sync_timeout: f64,
     pub repoint_timeout: f64,
     pub max_kill_retries: u32,
+    pub mysql_timeout: f64,
     pub uptime_file: Option<PathBuf>,
 }
 
@@ -32,6 +33,7 @@ impl Default for AgentOpts {
             sync_timeout: 10.0,
             repoint_timeout: 10.0,
             max_kill_retries: 2,
+            mysql_timeout: 3.0,
             uptime_file: None,
         }
     }
@@ -44,13 +46,14 @@ pub fn start_agent(lab: &Lab, host: &str, opts: &AgentOpts) -> ProcHandle {
         "this: {host}\nlisten: {ip}:{AGENT_PORT}\ncluster_interface: eth0\n\
          mysql:\n  host: 127.0.0.1\n  port: {MYSQL_PORT}\n  user: {au}\n  password: {ap}\n\
          replication:\n  user: {ru}\n  password: {rp}\n\
-         max_kill_retries: {k}\nmysql_timeout: 3\nsync_timeout: {s}\nrepoint_timeout: {r}\n",
+         max_kill_retries: {k}\nmysql_timeout: {m}\nsync_timeout: {s}\nrepoint_timeout: {r}\n",
         ip = h.ip,
         au = creds::AGENT_USER,
         ap = creds::AGENT_PASSWORD,
         ru = creds::REPL_USER,
         rp = creds::REPL_PASSWORD,
         k = opts.max_kill_retries,
+        m = opts.mysql_timeout,
         s = opts.sync_timeout,
         r = opts.repoint_timeout,
     );
