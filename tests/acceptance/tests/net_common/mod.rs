@@ -63,9 +63,11 @@ fn binlog_state(c: &Cluster, host: &str) -> BTreeMap<(u32, u32), u64> {
 /// Errant transactions of `host` with respect to `writer` (the agent's rule, read
 /// independently here): (domain, server_id) pairs where `host` has a newer GTID than `writer`.
 pub fn errant(c: &Cluster, host: &str, writer: &str) -> Vec<String> {
+    // The host first: the writer keeps committing (the probe) and the host replicates it, so
+    // reading the writer first could make its newest transaction look like the host's own.
+    let h = binlog_state(c, host);
     let w = binlog_state(c, writer);
-    binlog_state(c, host)
-        .into_iter()
+    h.into_iter()
         .filter(|(k, seq)| w.get(k).is_none_or(|m| seq > m))
         .map(|((d, srv), seq)| {
             format!(
