@@ -16,6 +16,9 @@ pub struct KillOutcome {
     pub output: String,
 }
 
+/// Wait before running the hook again when it was busy being written (ETXTBSY).
+const TEXT_BUSY_RETRY: Duration = Duration::from_millis(50);
+
 /// Runs the hook with a deadline; a hook that hangs is killed and counts as failed.
 pub async fn run(bin: &str, host: &str, ping_ok: bool, deadline: Duration) -> KillOutcome {
     if bin.is_empty() {
@@ -33,12 +36,32 @@ pub async fn run(bin: &str, host: &str, ping_ok: bool, deadline: Duration) -> Ki
             output: format!("Could not kill host '{host}': kill_host_bin {bin} does not exist"),
         };
     }
-    let mut cmd = Command::new(bin);
-    cmd.arg(host)
-        .arg(if ping_ok { "1" } else { "0" })
-        .kill_on_drop(true)
-        .stdin(std::process::Stdio::null());
-    match tokio::time::timeout(deadline, cmd.output()).await {
+    let started = tokio::time::Instant::now();
+    let attempt = || {
+        let mut cmd = Command::new(bin);
+        cmd.arg(host)
+            .arg(if ping_ok { "1" } else { "0" })
+            .kill_on_drop(true)
+            .stdin(std::process::Stdio::null());
+        async move { cmd.output().await }
+    };
+    let result = tokio::time::timeout(deadline, async {
+        loop {
+            match attempt().await {
+                // ETXTBSY: the hook was just written and a file descriptor for writing it is
+                // still open somewhere (an operator's deploy, a fork in progress): brief.
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                    if started.elapsed() + TEXT_BUSY_RETRY >= deadline {
+                        return Err(e);
+                    }
+                    tokio::time::sleep(TEXT_BUSY_RETRY).await;
+                }
+                other => return other,
+            }
+        }
+    })
+    .await;
+    match result {
         Err(_) => KillOutcome {
             ok: false,
             output: format!("kill_host_bin {bin} {host} did not finish within {deadline:?}"),
