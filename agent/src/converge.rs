@@ -43,6 +43,14 @@ const THREAD_POLL: Duration = Duration::from_millis(250);
 /// before the master is asked again: passes run on every ApplyState (every agent_period).
 const ERRANT_CACHE: Duration = Duration::from_secs(5);
 
+/// The temporary named replication connection a promotion catches up over (MariaDB
+/// multi-source): the default connection is left as it is.
+const CATCH_UP_CONNECTION: &str = "ha_catchup";
+
+/// Bound of asking one other host for its GTID state during a promotion: an unreachable host
+/// must not hold the promotion up for long.
+const CATCH_UP_PROBE: Duration = Duration::from_secs(1);
+
 /// Why an ApplyState was refused before anything was recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
@@ -667,7 +675,15 @@ impl Agent {
                     )),
                 },
                 Step::WaitRelayLog => {
-                    let r = self.sync_gate(&mut db, target).await;
+                    let r = match self.sync_gate(&mut db, target).await {
+                        Ok(m) => match self.catch_up(&mut db, &desired.cluster_hosts, target).await
+                        {
+                            Ok(None) => Ok(m),
+                            Ok(Some(c)) => Ok(format!("{m}; {c}")),
+                            Err(e) => Err(e),
+                        },
+                        Err(e) => Err(e),
+                    };
                     match r {
                         Ok(m) => {
                             synced = true;
@@ -873,6 +889,153 @@ impl Agent {
     /// wait for an ACK that never comes. Live replicas reconnect within their connect retry;
     /// the dead peer's session is gone, and with `rpl_semi_sync_master_wait_no_slave=OFF` the
     /// host commits asynchronously only while no semi-sync replica is connected at all.
+    /// Before a promotion, after the relay-log sync (MariaDB, GTID): another replica may have
+    /// received transactions from the old master that this host never got — MariaDB sends binlog
+    /// events to every replica before the semi-sync ACK, so a replica that does not acknowledge
+    /// can be ahead of the one that does. Promoted as is, this host would leave that replica
+    /// with transactions its new master lacks, unable to replicate from it ever again. So every
+    /// other cluster host except the old master (the source this host replicated from) is asked
+    /// for its GTID state (bounded by [`CATCH_UP_PROBE`], in parallel); the one furthest ahead
+    /// in streams this host follows is replicated from over a temporary named connection until
+    /// this host has what it had. Those transactions were never acknowledged to a client (I2
+    /// does not need them); they are taken so no replica is left diverged.
+    async fn catch_up(
+        &self,
+        db: &mut Db,
+        hosts: &[Master],
+        target: u64,
+    ) -> Result<Option<String>, String> {
+        let info = db.info().await?;
+        if info.flavor != Flavor::MariaDb {
+            return Ok(None);
+        }
+        let Some(s) = db.slave_status().await? else {
+            return Ok(None);
+        };
+        if !s.uses_gtid() {
+            return Ok(None);
+        }
+        let others: Vec<Master> = hosts
+            .iter()
+            .filter(|h| h.name != self.cfg.this && !s.is_from(&h.ip.to_string(), h.port))
+            .cloned()
+            .collect();
+        if others.is_empty() {
+            return Ok(None);
+        }
+        let (local_id, local) = server_state(db).await?;
+        let mut probes = tokio::task::JoinSet::new();
+        for h in others {
+            let mut ep = self.cfg.mysql.clone();
+            ep.host = h.ip.to_string();
+            ep.port = h.port;
+            ep.socket = None;
+            ep.user = self.cfg.replication.user.clone();
+            ep.password = self.cfg.replication.password.clone();
+            probes.spawn(async move {
+                let mut remote = Db::new(&ep, CATCH_UP_PROBE);
+                let r = tokio::time::timeout(CATCH_UP_PROBE, server_state(&mut remote))
+                    .await
+                    .unwrap_or_else(|_| Err(format!("no answer within {CATCH_UP_PROBE:?}")));
+                (h, r)
+            });
+        }
+        let mut best: Option<(Master, Vec<gtid::Errant>)> = None;
+        while let Some(joined) = probes.join_next().await {
+            let Ok((h, r)) = joined else { continue };
+            match r {
+                Ok((id, state)) => {
+                    let ahead = gtid::mariadb_ahead(&state, &local, id, local_id);
+                    let gap = |a: &[gtid::Errant]| a.iter().map(gtid::Errant::at_most).sum::<u64>();
+                    if !ahead.is_empty()
+                        && best.as_ref().is_none_or(|(_, b)| gap(&ahead) > gap(b))
+                    {
+                        best = Some((h, ahead));
+                    }
+                }
+                Err(e) => tracing::warn!(
+                    "before the promotion: could not read the GTID state of {} ({e}); a replica ahead of this host there would not be caught up",
+                    h.name
+                ),
+            }
+        }
+        let Some((src, ahead)) = best else {
+            return Ok(None);
+        };
+        let pos = gtid::wait_position(&ahead);
+        if !sqltext::valid_gtid_text(&pos) {
+            return Err(format!("unexpected catch-up position {pos:?}"));
+        }
+        let p = db.gtid_positions().await?;
+        if p.current != p.slave {
+            return Err(format!(
+                "{} is ahead of this host ({pos}) but this host has writes of its own (gtid_current_pos {} != gtid_slave_pos {}): cannot catch up from it by GTID; promote {} instead or force the move",
+                src.name, p.current, p.slave, src.name
+            ));
+        }
+        tracing::info!(
+            "{} received {} transaction(s) at most that this host has not ({}): catching up from it before becoming writable",
+            src.name,
+            ahead.iter().map(gtid::Errant::at_most).sum::<u64>(),
+            pos
+        );
+        let conn = CATCH_UP_CONNECTION;
+        let _ = db.exec(&format!("STOP SLAVE '{conn}'")).await;
+        let _ = db.exec(&format!("RESET SLAVE '{conn}' ALL")).await;
+        let creds = &self.cfg.replication;
+        db.exec(&format!(
+            "CHANGE MASTER '{conn}' TO MASTER_HOST={}, MASTER_PORT={}, MASTER_USER={}, MASTER_PASSWORD={}, MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=slave_pos",
+            quote(&src.ip.to_string()),
+            src.port,
+            quote(&creds.user),
+            quote(&creds.password)
+        ))
+        .await?;
+        let wait = self.cfg.sync_timeout.duration();
+        let started = std::time::Instant::now();
+        let r = match db.exec(&format!("START SLAVE '{conn}'")).await {
+            Err(e) => Err(e),
+            Ok(()) => {
+                let sql = format!(
+                    "SELECT MASTER_GTID_WAIT({}, {:.3}) AS r",
+                    quote(&pos),
+                    wait.as_secs_f64()
+                );
+                let mut target_rx = self.target_tx.subscribe();
+                tokio::select! {
+                    r = db.wait_value(&sql, wait) => r,
+                    _ = target_rx.wait_for(|t| *t != target) => {
+                        db.reset();
+                        Err("a newer desired state arrived".to_string())
+                    }
+                }
+            }
+        };
+        let stop = db.exec(&format!("STOP SLAVE '{conn}'")).await;
+        let reset = db.exec(&format!("RESET SLAVE '{conn}' ALL")).await;
+        let cleanup = match (stop, reset) {
+            (Ok(()), Ok(())) => String::new(),
+            (a, b) => format!(
+                "; could not remove the temporary connection '{conn}' ({}): run STOP SLAVE '{conn}'; RESET SLAVE '{conn}' ALL",
+                [a.err(), b.err()].into_iter().flatten().collect::<Vec<_>>().join("; ")
+            ),
+        };
+        let took = started.elapsed().as_secs_f64();
+        match r.as_ref().map(|v| v.as_deref()) {
+            Ok(Some("0")) if cleanup.is_empty() => Ok(Some(format!(
+                "caught up from {} to {pos} in {took:.1} s (transactions it had received from the old master and this host had not)",
+                src.name
+            ))),
+            Ok(Some("0")) => Err(format!("caught up from {} to {pos}{cleanup}", src.name)),
+            Ok(other) => Err(format!(
+                "could not catch up from {} to {pos} within sync_timeout {:.1} s (MASTER_GTID_WAIT returned {other:?}){cleanup}",
+                src.name,
+                wait.as_secs_f64()
+            )),
+            Err(e) => Err(format!("catching up from {} to {pos} failed: {e}{cleanup}", src.name)),
+        }
+    }
+
     async fn drop_binlog_dump_sessions(&self, db: &mut Db) -> String {
         let list = match db.processlist().await {
             Ok(l) => l,
@@ -1441,6 +1604,22 @@ async fn observe(db: &mut Db) -> Result<MysqlActual, String> {
         super_read_only: ro.super_read_only,
         slave,
     })
+}
+
+/// `@@server_id` and `@@gtid_binlog_state` (MariaDB).
+async fn server_state(db: &mut Db) -> Result<(u32, String), String> {
+    let rows = db
+        .rows("SELECT @@GLOBAL.server_id AS id, @@GLOBAL.gtid_binlog_state AS g")
+        .await?;
+    let r = rows.first().cloned().unwrap_or_default();
+    let id = r
+        .get("id")
+        .cloned()
+        .flatten()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("no server_id from {}", db.endpoint()))?;
+    let g = r.get("g").cloned().flatten().unwrap_or_default();
+    Ok((id, g))
 }
 
 #[cfg(test)]

@@ -132,6 +132,39 @@ fn refusal(host: &str, master: &str, count: &str, detail: &str) -> String {
     )
 }
 
+/// What a replica (`remote_state`, server `remote_id`) received from another server that this
+/// host (`local_state`, server `local_id`) has not, in (domain, server) streams this host
+/// already follows: the replica is *ahead* of this host, not diverged (its own writes and
+/// streams this host never saw are left out). Before a promotion such a difference is
+/// replicated from that replica first (see `converge.rs`, catch-up).
+pub fn mariadb_ahead(
+    remote_state: &str,
+    local_state: &str,
+    remote_id: u32,
+    local_id: u32,
+) -> Vec<Errant> {
+    mariadb_errant(remote_state, local_state)
+        .into_iter()
+        .filter(|e| e.master_seq.is_some() && e.server_id != remote_id && e.server_id != local_id)
+        .collect()
+}
+
+/// The `MASTER_GTID_WAIT` position that covers `ahead`: per domain, its highest GTID.
+pub fn wait_position(ahead: &[Errant]) -> String {
+    let mut by_domain: BTreeMap<u32, &Errant> = BTreeMap::new();
+    for e in ahead {
+        let best = by_domain.entry(e.domain).or_insert(e);
+        if e.local_seq > best.local_seq {
+            *best = e;
+        }
+    }
+    by_domain
+        .values()
+        .map(|e| e.local_gtid())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +250,53 @@ mod tests {
             m.contains("GTIDs 3e11fa47-71ca-11e1-9e33-c80aa9429562:57"),
             "{m}"
         );
+    }
+
+    #[test]
+    fn a_replica_ahead_in_the_old_masters_stream() {
+        // db3 (server 3) got 0-1-7 from the old master (server 1); db2 (server 2) stopped at
+        // 0-1-6. db3's own write 0-3-2 and its stream 1-5-9 that db2 never saw are not
+        // "ahead": they would be errant, not caught up.
+        let db3 = "0-1-7,0-3-2,1-5-9";
+        let db2 = "0-1-6,0-3-1";
+        let ahead = mariadb_ahead(db3, db2, 3, 2);
+        assert_eq!(
+            ahead,
+            vec![Errant {
+                domain: 0,
+                server_id: 1,
+                local_seq: 7,
+                master_seq: Some(6)
+            }]
+        );
+        assert_eq!(wait_position(&ahead), "0-1-7");
+        // Equal histories, or db2 ahead: nothing.
+        assert!(mariadb_ahead("0-1-6", "0-1-6", 3, 2).is_empty());
+        assert!(mariadb_ahead("0-1-5", "0-1-6", 3, 2).is_empty());
+    }
+
+    #[test]
+    fn wait_position_takes_the_highest_per_domain() {
+        let ahead = [
+            Errant {
+                domain: 0,
+                server_id: 1,
+                local_seq: 7,
+                master_seq: Some(6),
+            },
+            Errant {
+                domain: 0,
+                server_id: 4,
+                local_seq: 9,
+                master_seq: Some(2),
+            },
+            Errant {
+                domain: 2,
+                server_id: 1,
+                local_seq: 3,
+                master_seq: Some(1),
+            },
+        ];
+        assert_eq!(wait_position(&ahead), "0-4-9,2-1-3");
     }
 }

@@ -18,9 +18,10 @@ pub const AGENT_PASSWORD: &str = "lab-agent-pw";
 /// Grants of [`AGENT_USER`]: `SET GLOBAL read_only` (READ_ONLY ADMIN), `KILL` of application
 /// connections (CONNECTION ADMIN) which it must first see in the process list (PROCESS),
 /// `STOP/START SLAVE` and `CHANGE MASTER` (REPLICATION SLAVE ADMIN), `SHOW SLAVE STATUS`
-/// (SLAVE MONITOR), `SHOW MASTER STATUS` / `SHOW BINARY LOGS` (BINLOG MONITOR).
+/// (SLAVE MONITOR), `SHOW MASTER STATUS` / `SHOW BINARY LOGS` (BINLOG MONITOR), `RESET SLAVE
+/// 'ha_catchup' ALL` after a promotion's catch-up from a replica ahead of it (RELOAD).
 pub const AGENT_GRANTS: &str = "READ_ONLY ADMIN, CONNECTION ADMIN, PROCESS, \
-REPLICATION SLAVE ADMIN, SLAVE MONITOR, BINLOG MONITOR";
+REPLICATION SLAVE ADMIN, SLAVE MONITOR, BINLOG MONITOR, RELOAD";
 
 /// Account ha-monitor uses for its checks over the network.
 pub const MONITOR_USER: &str = "ha_monitor";
