@@ -104,6 +104,8 @@ struct Inner {
     operations: Vec<OperationResult>,
     last_errors: LastErrors,
     last_error: String,
+    /// See `AgentStatus.promotion_error`.
+    promotion_error: String,
     converged: bool,
     completed_seq: u64,
     errant: Option<ErrantCheck>,
@@ -230,6 +232,8 @@ impl Agent {
         }
         let same = g.desired.as_ref().is_some_and(|old| old.same_target(&d));
         if !same {
+            // A new attempt: an earlier promotion failure no longer describes it.
+            g.promotion_error.clear();
             g.target_seq += 1;
             self.target_tx.send_replace(g.target_seq);
             tracing::info!(
@@ -535,6 +539,7 @@ impl Agent {
 
         let writer_role = desired.writer_role.clone();
         let mut writer_group_failed = false;
+        let mut promotion_failure: Option<String> = None;
         let mut deny_failed = false;
         let mut synced = held.writer_synced;
         let mut aborted = false;
@@ -746,6 +751,9 @@ impl Agent {
             };
             if !o.ok {
                 all_ok = false;
+                if writer_group_failed && promotion_failure.is_none() {
+                    promotion_failure = Some(format!("{name}: {}", o.message));
+                }
                 if matches!(step, Step::WaitRelayLog)
                     && !desired.force
                     && self.target_changed(target)
@@ -793,6 +801,13 @@ impl Agent {
             if all_ok && !aborted {
                 g.held.applied_state = Some(desired.state);
                 g.last_error.clear();
+            }
+            if writer_wanted.is_none() {
+                g.promotion_error.clear();
+            } else if let Some(f) = promotion_failure {
+                g.promotion_error = f;
+            } else if !aborted {
+                g.promotion_error.clear();
             }
             // The master this host replicates from, when it is the desired one.
             if let (Some(am), Some(m)) = (&desired.active_master, &mysql) {
@@ -1370,7 +1385,7 @@ impl Agent {
     /// Reads the live status (bounded by mysql_timeout overall).
     pub async fn status(&self) -> AgentStatus {
         let now = Instant::now();
-        let (desired, held, lease_ms, ops, last_errors, last_error, converged, epoch, am) = {
+        let (desired, held, lease_ms, ops, last_errors, last_error, converged, epoch, am, pe) = {
             let g = self.lock();
             (
                 g.desired.clone(),
@@ -1382,6 +1397,7 @@ impl Agent {
                 g.converged,
                 g.max_epoch,
                 g.active_master.clone(),
+                g.promotion_error.clone(),
             )
         };
         let mut st = AgentStatus {
@@ -1400,6 +1416,7 @@ impl Agent {
             operations: ops,
             last_errors,
             converged,
+            promotion_error: pe,
             ..Default::default()
         };
         let mut errors: Vec<String> = Vec::new();
@@ -1428,8 +1445,21 @@ impl Agent {
             .as_ref()
             .map(|d| d.cluster_hosts.clone())
             .unwrap_or_default();
-        let mut db = self.status_db.lock().await;
-        let r = tokio::time::timeout(self.cfg.mysql_timeout.duration() * 2, async {
+        // The shared status connection, unless another reader holds it for long: then a fresh
+        // connection, so a status reply never waits behind another one.
+        let t = self.cfg.mysql_timeout.duration();
+        let mut shared = tokio::time::timeout(t, self.status_db.lock()).await.ok();
+        let mut own = None;
+        let db: &mut Db = match shared.as_deref_mut() {
+            Some(d) => d,
+            None => {
+                tracing::warn!(
+                    "the status connection is busy for over {t:?}: reading the status on a fresh one"
+                );
+                own.insert(Db::new(&self.cfg.mysql, t))
+            }
+        };
+        let r = tokio::time::timeout(t * 2, async {
             let ro = db.read_only().await?;
             self.status_conn_id
                 .store(db.connection_id().unwrap_or(0), Ordering::Relaxed);
@@ -1508,8 +1538,21 @@ impl Agent {
             .as_ref()
             .map(|d| d.cluster_hosts.clone())
             .unwrap_or_default();
-        let mut db = self.status_db.lock().await;
-        let r = tokio::time::timeout(self.cfg.mysql_timeout.duration() * 2, async {
+        // The shared status connection, unless another reader holds it for long: then a fresh
+        // connection, so a status reply never waits behind another one.
+        let t = self.cfg.mysql_timeout.duration();
+        let mut shared = tokio::time::timeout(t, self.status_db.lock()).await.ok();
+        let mut own = None;
+        let db: &mut Db = match shared.as_deref_mut() {
+            Some(d) => d,
+            None => {
+                tracing::warn!(
+                    "the status connection is busy for over {t:?}: reading the status on a fresh one"
+                );
+                own.insert(Db::new(&self.cfg.mysql, t))
+            }
+        };
+        let r = tokio::time::timeout(t * 2, async {
             let ro = db.read_only().await?;
             let slave = db.slave_status().await?;
             Ok::<_, String>((ro, slave))

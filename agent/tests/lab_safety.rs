@@ -302,6 +302,12 @@ fn unfinished_sync_keeps_the_host_read_only() {
         st.last_error
     );
     assert!(
+        st.promotion_error.starts_with("relay-log sync: ")
+            && st.promotion_error.contains("SQL thread is stopped"),
+        "the contract says why the promotion failed: {:?}",
+        st.promotion_error
+    );
+    assert!(
         st.operations
             .iter()
             .any(|o| o.operation == "read_only=0" && !o.ok && o.message.starts_with("skipped")),
@@ -327,6 +333,7 @@ fn unfinished_sync_keeps_the_host_read_only() {
         |s| s.converged && s.writer_synced && !s.read_only,
     );
     assert!(st.roles.iter().any(|r| r.name == "writer"));
+    assert!(st.promotion_error.is_empty(), "{:?}", st.promotion_error);
     assert!(has_ip(&lab, "db2", c.writer));
     assert_eq!(lab.row_count("db2", "hatest.t").unwrap(), 5);
     eprintln!("sync-gate test took {:?}", t0.elapsed());
@@ -435,6 +442,10 @@ fn garbage_and_mysql_down_get_clear_errors() {
     )
     .expect("apply while mysqld is down");
     assert!(!st.converged && !st.writer_synced, "{st:#?}");
+    assert!(
+        !st.promotion_error.is_empty(),
+        "a writer that cannot be granted (mysqld down) is a promotion error: {st:#?}"
+    );
     assert!(
         st.roles.iter().all(|r| r.name != "writer"),
         "{:?}",

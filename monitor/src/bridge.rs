@@ -113,10 +113,6 @@ fn thread_running(t: i32) -> bool {
 /// can still write) is decided in the core (`AgentFacts::cannot_write`).
 pub fn agent_facts(s: &pb::AgentStatus) -> AgentFacts {
     let repl = s.replication.clone().unwrap_or_default();
-    let writer_failed = !s.writer_synced
-        && s.operations
-            .iter()
-            .any(|o| !o.ok && (o.operation.contains("sync") || o.operation.contains("promot")));
     AgentFacts {
         uptime_secs: s.uptime_seconds,
         epoch: s.epoch,
@@ -125,13 +121,7 @@ pub fn agent_facts(s: &pb::AgentStatus) -> AgentFacts {
         mysql_down: !s.mysql_reachable,
         ips_present: s.ips_present.clone(),
         writer_synced: s.writer_synced && s.mysql_reachable && !s.read_only,
-        promotion_error: writer_failed.then(|| {
-            if s.last_error.is_empty() {
-                "the agent could not complete the promotion".to_string()
-            } else {
-                s.last_error.clone()
-            }
-        }),
+        promotion_error: (!s.promotion_error.is_empty()).then(|| s.promotion_error.clone()),
         replicating_from: (repl.configured && !repl.source_name.is_empty())
             .then(|| repl.source_name.clone()),
         io_running: thread_running(repl.io_thread),
@@ -392,18 +382,22 @@ mod tests {
     #[test]
     fn failed_sync_is_a_promotion_error() {
         let mut s = status(true, true, &[], &[]);
-        s.last_error = "relay-log sync: SQL thread is stopped".into();
-        s.operations = vec![pb::OperationResult {
-            operation: "relay-log sync".into(),
-            ok: false,
-            message: "SQL thread is stopped".into(),
-            duration_ms: 1,
-        }];
+        s.promotion_error = "relay-log sync: SQL thread is stopped".into();
         let f = agent_facts(&s);
         assert_eq!(
             f.promotion_error.as_deref(),
             Some("relay-log sync: SQL thread is stopped")
         );
+        // Any other failed step (e.g. a reader IP) is not a promotion failure.
+        let mut s = status(true, true, &[], &[]);
+        s.last_error = "add ip 10.0.0.161 (reader): Cannot find device".into();
+        s.operations = vec![pb::OperationResult {
+            operation: "add ip 10.0.0.161 (reader)".into(),
+            ok: false,
+            message: "Cannot find device".into(),
+            duration_ms: 1,
+        }];
+        assert_eq!(agent_facts(&s).promotion_error, None);
     }
 
     #[test]
