@@ -49,6 +49,15 @@ impl AgentLink {
         })
     }
 
+    /// A request carrying the deadline as its `grpc-timeout` header: the agent sizes how long
+    /// ApplyState waits for its pass from it (the channel's own timeout sends no header, and an
+    /// agent waiting longer than the caller would answer after the caller gave up).
+    fn request<T>(&self, msg: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(msg);
+        r.set_timeout(self.deadline);
+        r
+    }
+
     pub fn host(&self) -> &str {
         &self.host
     }
@@ -79,7 +88,7 @@ impl AgentLink {
         let req = AgentPingRequest {
             host: self.host.clone(),
         };
-        self.call("Ping", c.ping(req)).await
+        self.call("Ping", c.ping(self.request(req))).await
     }
 
     pub async fn apply(&self, mut req: ApplyStateRequest) -> Result<AgentStatus, String> {
@@ -90,7 +99,8 @@ impl AgentLink {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        self.call("ApplyState", c.apply_state(req)).await
+        self.call("ApplyState", c.apply_state(self.request(req)))
+            .await
     }
 
     pub async fn status(&self) -> Result<AgentStatus, String> {
@@ -98,7 +108,8 @@ impl AgentLink {
         let req = AgentStatusRequest {
             host: self.host.clone(),
         };
-        self.call("GetStatus", c.get_status(req)).await
+        self.call("GetStatus", c.get_status(self.request(req)))
+            .await
     }
 
     pub async fn system_status(&self) -> Result<SystemStatus, String> {
@@ -106,7 +117,8 @@ impl AgentLink {
         let req = AgentStatusRequest {
             host: self.host.clone(),
         };
-        self.call("GetSystemStatus", c.get_system_status(req)).await
+        self.call("GetSystemStatus", c.get_system_status(self.request(req)))
+            .await
     }
 
     pub async fn clear_bad_roles(
@@ -114,6 +126,7 @@ impl AgentLink {
         req: ClearBadRolesRequest,
     ) -> Result<ClearBadRolesReply, String> {
         let mut c = self.client.clone();
-        self.call("ClearBadRoles", c.clear_bad_roles(req)).await
+        self.call("ClearBadRoles", c.clear_bad_roles(self.request(req)))
+            .await
     }
 }
