@@ -158,6 +158,15 @@ impl Outcome {
     }
 }
 
+/// `ip -4 addr del` of a role IP as a step outcome ("already absent" is a success).
+async fn remove_ip(ip: std::net::Ipv4Addr, dev: &str) -> Outcome {
+    match ip::del(ip, dev).await {
+        Ok(ip::Change::Done) => Outcome::ok(format!("ip -4 addr del {ip} dev {dev}")),
+        Ok(ip::Change::AlreadyThere) => Outcome::ok(format!("{ip} was already absent")),
+        Err(e) => Outcome::err(e),
+    }
+}
+
 fn thread_state(t: Thread) -> ThreadState {
     match t {
         Thread::Running => ThreadState::Running,
@@ -336,11 +345,7 @@ impl Agent {
         let _gate = self.writer_gate.lock().await;
         let dev = self.cfg.cluster_interface.clone();
         let t = std::time::Instant::now();
-        let o = match ip::del(w.ip, &dev).await {
-            Ok(ip::Change::Done) => Outcome::ok(format!("ip -4 addr del {} dev {dev}", w.ip)),
-            Ok(ip::Change::AlreadyThere) => Outcome::ok(format!("{} was already absent", w.ip)),
-            Err(e) => Outcome::err(e),
-        };
+        let o = remove_ip(w.ip, &dev).await;
         self.record(&format!("remove ip {} ({})", w.ip, w.name), &o, t.elapsed());
 
         let timeout = self.cfg.mysql_timeout.duration();
@@ -437,6 +442,24 @@ impl Agent {
         if new {
             tracing::error!(operation = name, "refused: {message}");
         }
+    }
+
+    /// Another cluster host's MySQL over TCP, with this agent's account.
+    fn endpoint_of(&self, m: &Master) -> ha_config::MysqlEndpoint {
+        let mut ep = self.cfg.mysql.clone();
+        ep.host = m.ip.to_string();
+        ep.port = m.port;
+        ep.socket = None;
+        ep
+    }
+
+    /// Another cluster host's MySQL with the replication account (reading its GTID state needs
+    /// no privilege, and every host has that account).
+    fn replication_endpoint(&self, m: &Master) -> ha_config::MysqlEndpoint {
+        let mut ep = self.endpoint_of(m);
+        ep.user = self.cfg.replication.user.clone();
+        ep.password = self.cfg.replication.password.clone();
+        ep
     }
 
     /// Replication was verified for the active master `name` (see `Held::verified_master`).
@@ -602,15 +625,7 @@ impl Agent {
                     }
                     o
                 }
-                Step::RemoveIp(r) => match ip::del(r.ip, &dev).await {
-                    Ok(ip::Change::Done) => {
-                        Outcome::ok(format!("ip -4 addr del {} dev {dev}", r.ip))
-                    }
-                    Ok(ip::Change::AlreadyThere) => {
-                        Outcome::ok(format!("{} was already absent", r.ip))
-                    }
-                    Err(e) => Outcome::err(e),
-                },
+                Step::RemoveIp(r) => remove_ip(r.ip, &dev).await,
                 Step::StopSlave => Outcome::from(
                     db.exec("STOP SLAVE")
                         .await
@@ -895,15 +910,6 @@ impl Agent {
         }
     }
 
-    /// Ends every binlog dump session on this host before it is promoted.
-    ///
-    /// Semi-sync makes a host wait for an ACK from its connected semi-sync replicas both for
-    /// client commits and — with log_slave_updates — for the replicated events its SQL thread
-    /// logs. When the old writer died or was cut off, its dump session here still looks
-    /// connected (TCP has not noticed), so the relay-log sync below and every later write would
-    /// wait for an ACK that never comes. Live replicas reconnect within their connect retry;
-    /// the dead peer's session is gone, and with `rpl_semi_sync_master_wait_no_slave=OFF` the
-    /// host commits asynchronously only while no semi-sync replica is connected at all.
     /// Before a promotion, after the relay-log sync (MariaDB, GTID): another replica may have
     /// received transactions from the old master that this host never got — MariaDB sends binlog
     /// events to every replica before the semi-sync ACK, so a replica that does not acknowledge
@@ -938,18 +944,13 @@ impl Agent {
         if others.is_empty() {
             return Ok(None);
         }
-        let (local_id, local) = server_state(db).await?;
+        let (local_id, local) = db.server_state().await?;
         let mut probes = tokio::task::JoinSet::new();
         for h in others {
-            let mut ep = self.cfg.mysql.clone();
-            ep.host = h.ip.to_string();
-            ep.port = h.port;
-            ep.socket = None;
-            ep.user = self.cfg.replication.user.clone();
-            ep.password = self.cfg.replication.password.clone();
+            let ep = self.replication_endpoint(&h);
             probes.spawn(async move {
                 let mut remote = Db::new(&ep, CATCH_UP_PROBE);
-                let r = tokio::time::timeout(CATCH_UP_PROBE, server_state(&mut remote))
+                let r = tokio::time::timeout(CATCH_UP_PROBE, remote.server_state())
                     .await
                     .unwrap_or_else(|_| Err(format!("no answer within {CATCH_UP_PROBE:?}")));
                 (h, r)
@@ -1016,14 +1017,9 @@ impl Agent {
                     quote(&pos),
                     wait.as_secs_f64()
                 );
-                let mut target_rx = self.target_tx.subscribe();
-                tokio::select! {
-                    r = db.wait_value(&sql, wait) => r,
-                    _ = target_rx.wait_for(|t| *t != target) => {
-                        db.reset();
-                        Err("a newer desired state arrived".to_string())
-                    }
-                }
+                self.wait_unless_retargeted(db, &sql, wait, target)
+                    .await
+                    .unwrap_or_else(|| Err("a newer desired state arrived".to_string()))
             }
         };
         let stop = db.exec(&format!("STOP SLAVE '{conn}'")).await;
@@ -1051,6 +1047,15 @@ impl Agent {
         }
     }
 
+    /// Ends every binlog dump session on this host before it is promoted.
+    ///
+    /// Semi-sync makes a host wait for an ACK from its connected semi-sync replicas both for
+    /// client commits and — with log_slave_updates — for the replicated events its SQL thread
+    /// logs. When the old writer died or was cut off, its dump session here still looks
+    /// connected (TCP has not noticed), so the relay-log sync below and every later write would
+    /// wait for an ACK that never comes. Live replicas reconnect within their connect retry;
+    /// the dead peer's session is gone, and with `rpl_semi_sync_master_wait_no_slave=OFF` the
+    /// host commits asynchronously only while no semi-sync replica is connected at all.
     async fn drop_binlog_dump_sessions(&self, db: &mut Db) -> String {
         let list = match db.processlist().await {
             Ok(l) => l,
@@ -1079,6 +1084,26 @@ impl Agent {
                 "; could not end binlog dump session(s) {}",
                 failed.join(", ")
             )
+        }
+    }
+
+    /// Runs a wait statement (`MASTER_GTID_WAIT` …) bounded by `wait`, unless the desired
+    /// target changes meanwhile: then `None`, and the connection is dropped (the wait is still
+    /// running on it).
+    async fn wait_unless_retargeted(
+        &self,
+        db: &mut Db,
+        sql: &str,
+        wait: Duration,
+        target: u64,
+    ) -> Option<Result<Option<String>, String>> {
+        let mut target_rx = self.target_tx.subscribe();
+        tokio::select! {
+            r = db.wait_value(sql, wait) => Some(r),
+            _ = target_rx.wait_for(|t| *t != target) => {
+                db.reset();
+                None
+            }
         }
     }
 
@@ -1162,15 +1187,14 @@ impl Agent {
             ),
             _ => return Ok("nothing received from any master yet: nothing to apply".into()),
         };
-        let mut target_rx = self.target_tx.subscribe();
         let started = std::time::Instant::now();
-        let r = tokio::select! {
-            r = db.wait_value(&sql, wait) => r,
-            _ = target_rx.wait_for(|t| *t != target) => {
-                db.reset(); // the wait is still running on that connection: drop it
-                return Err(format!("relay-log sync to {what} abandoned after {:.1} s: a newer desired state arrived", started.elapsed().as_secs_f64()));
-            }
-        }?;
+        let Some(r) = self.wait_unless_retargeted(db, &sql, wait, target).await else {
+            return Err(format!(
+                "relay-log sync to {what} abandoned after {:.1} s: a newer desired state arrived",
+                started.elapsed().as_secs_f64()
+            ));
+        };
+        let r = r?;
         let took = started.elapsed().as_secs_f64();
         match r.as_deref() {
             Some(v) if ok_when(v) => Ok(format!("applied everything received ({what}) in {took:.1} s")),
@@ -1215,12 +1239,7 @@ impl Agent {
                 return Ok(c.finding.clone());
             }
         }
-        let mut ep = self.cfg.mysql.clone();
-        ep.host = m.ip.to_string();
-        ep.port = m.port;
-        ep.socket = None;
-        ep.user = self.cfg.replication.user.clone();
-        ep.password = self.cfg.replication.password.clone();
+        let ep = self.replication_endpoint(m);
         let timeout = self.cfg.mysql_timeout.duration();
         let mut remote = Db::new(&ep, timeout);
         let (rflavor, master, master_logs) =
@@ -1369,10 +1388,7 @@ impl Agent {
 
     /// `SHOW MASTER STATUS` on the new master (file/pos re-pointing, MySQL without GTID).
     async fn remote_master_status(&self, m: &Master) -> Result<(String, u64), String> {
-        let mut ep = self.cfg.mysql.clone();
-        ep.host = m.ip.to_string();
-        ep.port = m.port;
-        ep.socket = None;
+        let ep = self.endpoint_of(m);
         let mut remote = Db::new(&ep, self.cfg.mysql_timeout.duration());
         remote.master_status().await?.ok_or_else(|| {
             format!(
@@ -1445,21 +1461,8 @@ impl Agent {
             .as_ref()
             .map(|d| d.cluster_hosts.clone())
             .unwrap_or_default();
-        // The shared status connection, unless another reader holds it for long: then a fresh
-        // connection, so a status reply never waits behind another one.
-        let t = self.cfg.mysql_timeout.duration();
-        let mut shared = tokio::time::timeout(t, self.status_db.lock()).await.ok();
-        let mut own = None;
-        let db: &mut Db = match shared.as_deref_mut() {
-            Some(d) => d,
-            None => {
-                tracing::warn!(
-                    "the status connection is busy for over {t:?}: reading the status on a fresh one"
-                );
-                own.insert(Db::new(&self.cfg.mysql, t))
-            }
-        };
-        let r = tokio::time::timeout(t * 2, async {
+        let mut db = self.status_db.lock().await;
+        let r = tokio::time::timeout(self.cfg.mysql_timeout.duration() * 2, async {
             let ro = db.read_only().await?;
             self.status_conn_id
                 .store(db.connection_id().unwrap_or(0), Ordering::Relaxed);
@@ -1538,21 +1541,8 @@ impl Agent {
             .as_ref()
             .map(|d| d.cluster_hosts.clone())
             .unwrap_or_default();
-        // The shared status connection, unless another reader holds it for long: then a fresh
-        // connection, so a status reply never waits behind another one.
-        let t = self.cfg.mysql_timeout.duration();
-        let mut shared = tokio::time::timeout(t, self.status_db.lock()).await.ok();
-        let mut own = None;
-        let db: &mut Db = match shared.as_deref_mut() {
-            Some(d) => d,
-            None => {
-                tracing::warn!(
-                    "the status connection is busy for over {t:?}: reading the status on a fresh one"
-                );
-                own.insert(Db::new(&self.cfg.mysql, t))
-            }
-        };
-        let r = tokio::time::timeout(t * 2, async {
+        let mut db = self.status_db.lock().await;
+        let r = tokio::time::timeout(self.cfg.mysql_timeout.duration() * 2, async {
             let ro = db.read_only().await?;
             let slave = db.slave_status().await?;
             Ok::<_, String>((ro, slave))
@@ -1647,22 +1637,6 @@ async fn observe(db: &mut Db) -> Result<MysqlActual, String> {
         super_read_only: ro.super_read_only,
         slave,
     })
-}
-
-/// `@@server_id` and `@@gtid_binlog_state` (MariaDB).
-async fn server_state(db: &mut Db) -> Result<(u32, String), String> {
-    let rows = db
-        .rows("SELECT @@GLOBAL.server_id AS id, @@GLOBAL.gtid_binlog_state AS g")
-        .await?;
-    let r = rows.first().cloned().unwrap_or_default();
-    let id = r
-        .get("id")
-        .cloned()
-        .flatten()
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| format!("no server_id from {}", db.endpoint()))?;
-    let g = r.get("g").cloned().flatten().unwrap_or_default();
-    Ok((id, g))
 }
 
 #[cfg(test)]

@@ -386,6 +386,23 @@ impl Db {
         Ok((info.flavor, g, b))
     }
 
+    /// `@@server_id` and `@@gtid_binlog_state` (MariaDB): whose history this is, and the
+    /// history.
+    pub async fn server_state(&mut self) -> Result<(u32, String), String> {
+        let rows = self
+            .rows("SELECT @@GLOBAL.server_id AS id, @@GLOBAL.gtid_binlog_state AS g")
+            .await?;
+        let r = rows.first().cloned().unwrap_or_default();
+        let id = r
+            .get("id")
+            .cloned()
+            .flatten()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("no server_id from {}", self.endpoint()))?;
+        let g = r.get("g").cloned().flatten().unwrap_or_default();
+        Ok((id, g))
+    }
+
     /// Current binlog coordinates (`SHOW MASTER STATUS`), for file/pos re-pointing.
     pub async fn master_status(&mut self) -> Result<Option<(String, u64)>, String> {
         let rows = self.rows("SHOW MASTER STATUS").await?;

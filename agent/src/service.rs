@@ -61,15 +61,6 @@ pub fn apply_wait(grpc_timeout: Option<Duration>) -> Duration {
     }
 }
 
-/// Reads the status on its own task: a caller that gives up (its deadline passed) must not
-/// cancel the reading half-way and leave the status connection or its lock in between.
-async fn status_detached(agent: &Arc<Agent>) -> Result<AgentStatus, Status> {
-    let a = Arc::clone(agent);
-    tokio::spawn(async move { a.status().await })
-        .await
-        .map_err(|e| Status::internal(format!("reading the status failed: {e}")))
-}
-
 impl AgentService {
     pub fn new(agent: Arc<Agent>) -> Self {
         AgentService { agent }
@@ -172,7 +163,7 @@ impl AgentRpc for AgentService {
             }
         })?;
         self.agent.wait_done(seq, apply_wait(timeout)).await;
-        Ok(Response::new(status_detached(&self.agent).await?))
+        Ok(Response::new(self.agent.status().await))
     }
 
     async fn get_status(
@@ -180,7 +171,7 @@ impl AgentRpc for AgentService {
         request: Request<AgentStatusRequest>,
     ) -> Result<Response<AgentStatus>, Status> {
         self.check_host(&request.get_ref().host)?;
-        Ok(Response::new(status_detached(&self.agent).await?))
+        Ok(Response::new(self.agent.status().await))
     }
 
     async fn get_system_status(

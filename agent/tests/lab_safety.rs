@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ha_lab::{wait_until, Lab, LabOptions};
+use ha_lab::{wait_until, Lab, LabOptions, ProcHandle};
 use ha_proto::{AgentStatusRequest, ClearBadRolesRequest, HostState, Role};
 
 /// A writer whose lease is not renewed demotes itself; renewals keep it writable.
@@ -70,17 +70,11 @@ fn writer_lease_expiry_demotes() {
     eprintln!("lease test took {:?}", t0.elapsed());
 }
 
-/// An isolated writer whose last commit waits for a semi-sync ACK that never comes (the only
-/// replica's cable is out). `SET GLOBAL read_only = 1` waits behind such a commit, so a demotion
-/// that starts with it takes mysql_timeout at least — longer than the monitor's margin
-/// (agent_timeout) after the lease. On expiry the agent drops the writer IP first and kills the
-/// waiting client while read_only=1 runs: read_only=1 succeeds at its first try, the client
-/// gets an error (its write was never acknowledged).
-#[test]
-fn lease_expiry_demotes_past_a_commit_waiting_for_semi_sync() {
+/// A 2-host lab: db1 the writer with a 3 s lease (its agent started with `opts`), table
+/// `hatest.lease_t` created while db2 still acknowledges.
+fn writer_with_lease(opts: &AgentOpts) -> (Lab, ProcHandle, Cluster) {
     let lab = Lab::start(LabOptions::hosts(2)).expect("lab");
-    let a1 = start_agent(&lab, "db1", &AgentOpts::default());
-    let _logs = LogsOnPanic(vec![a1.clone()]);
+    let a1 = start_agent(&lab, "db1", opts);
     let c = Cluster::of(&lab);
     lab.sql(
         "db1",
@@ -91,24 +85,42 @@ fn lease_expiry_demotes_past_a_commit_waiting_for_semi_sync() {
     r.writer_lease_ms = 3000;
     let st = apply(&lab, "db1", r).expect("apply");
     assert!(st.converged && !st.read_only, "{st:#?}");
+    (lab, a1, c)
+}
+
+/// Waits until an `INSERT INTO hatest.lease_t` is running on db1 (waiting for its ACK).
+fn wait_insert_in_flight(lab: &Lab) {
+    wait_until(
+        "the INSERT waits for a semi-sync ACK",
+        Duration::from_secs(10),
+        || {
+            let n = lab.sql_value(
+                "db1",
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+                 WHERE INFO LIKE 'INSERT INTO hatest.lease_t%'",
+            )?;
+            Ok((n.as_deref() == Some("1")).then_some(()))
+        },
+    )
+    .expect("the commit is in flight");
+}
+
+/// An isolated writer whose last commit waits for a semi-sync ACK that never comes (the only
+/// replica's cable is out). `SET GLOBAL read_only = 1` waits behind such a commit, so a demotion
+/// that starts with it takes mysql_timeout at least — longer than the monitor's margin
+/// (agent_timeout) after the lease. On expiry the agent drops the writer IP first and kills the
+/// waiting client while read_only=1 runs: read_only=1 succeeds at its first try, the client
+/// gets an error (its write was never acknowledged).
+#[test]
+fn lease_expiry_demotes_past_a_commit_waiting_for_semi_sync() {
+    let (lab, a1, c) = writer_with_lease(&AgentOpts::default());
+    let _logs = LogsOnPanic(vec![a1.clone()]);
     let granted = Instant::now();
 
     lab.link_down("db2").expect("link down");
     std::thread::scope(|scope| {
         let insert = scope.spawn(|| lab.sql("db1", "INSERT INTO hatest.lease_t VALUES (1)"));
-        let waiting = wait_until(
-            "the INSERT waits for a semi-sync ACK",
-            Duration::from_secs(10),
-            || {
-                let n = lab.sql_value(
-                    "db1",
-                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
-                     WHERE INFO LIKE 'INSERT INTO hatest.lease_t%'",
-                )?;
-                Ok((n.as_deref() == Some("1")).then_some(()))
-            },
-        );
-        waiting.expect("the commit is in flight");
+        wait_insert_in_flight(&lab);
         assert!(
             !insert.is_finished(),
             "the commit must be waiting for db2's ACK"
@@ -160,40 +172,16 @@ fn lease_expiry_demotes_past_a_commit_waiting_for_semi_sync() {
 /// the monitor may give the role to another host from then on.
 #[test]
 fn lease_expiry_forces_a_demotion_stuck_behind_a_commit() {
-    let lab = Lab::start(LabOptions::hosts(2)).expect("lab");
-    let opts = AgentOpts {
+    let (lab, a1, c) = writer_with_lease(&AgentOpts {
         mysql_timeout: 8.0,
         ..AgentOpts::default()
-    };
-    let a1 = start_agent(&lab, "db1", &opts);
+    });
     let _logs = LogsOnPanic(vec![a1.clone()]);
-    let c = Cluster::of(&lab);
-    lab.sql(
-        "db1",
-        "CREATE TABLE IF NOT EXISTS hatest.lease_t (id INT PRIMARY KEY)",
-    )
-    .expect("create table (acknowledged by db2)");
-    let mut r = c.req("db1", vec![c.writer_role()], Some("db1"), 1);
-    r.writer_lease_ms = 3000;
-    let st = apply(&lab, "db1", r).expect("apply");
-    assert!(st.converged && !st.read_only, "{st:#?}");
 
     lab.link_down("db2").expect("link down");
     std::thread::scope(|scope| {
         let insert = scope.spawn(|| lab.sql("db1", "INSERT INTO hatest.lease_t VALUES (2)"));
-        wait_until(
-            "the INSERT waits for a semi-sync ACK",
-            Duration::from_secs(10),
-            || {
-                let n = lab.sql_value(
-                    "db1",
-                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
-                     WHERE INFO LIKE 'INSERT INTO hatest.lease_t%'",
-                )?;
-                Ok((n.as_deref() == Some("1")).then_some(()))
-            },
-        )
-        .expect("the commit is in flight");
+        wait_insert_in_flight(&lab);
         // The planned demotion: same epoch, no writer role. The reply comes back before the
         // pass ends (it is stuck on read_only=1).
         let _ = apply(&lab, "db1", c.req("db1", vec![], Some("db1"), 1));

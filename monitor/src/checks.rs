@@ -254,14 +254,35 @@ trait Attempt: Send + Sized + 'static {
 
 impl Attempt for Runner {
     fn fresh(&self) -> Self {
-        Runner::fresh(self)
+        Runner {
+            target: self.target.clone(),
+            kind: self.kind,
+            period: self.period,
+            timeout: self.timeout,
+            max_backlog: self.max_backlog,
+            pinger: self.pinger.clone(),
+            conn: None,
+            syntax: StatusSyntax::Slave,
+        }
     }
     fn attempt(&mut self, seq: u16) -> impl std::future::Future<Output = Outcome> + Send {
         self.check_once(seq)
     }
+    /// mysql-mmm's texts; a connect timeout when the attempt had no connection yet.
     fn timeout_text(&self) -> String {
-        Runner::timeout_text(self)
+        let t = self.timeout;
+        match self.kind {
+            CheckKind::Ping => format!(
+                "ERROR: Could not ping {} (no answer within {t:?})",
+                self.target.ip
+            ),
+            _ if self.conn.is_none() => {
+                format!("ERROR: {} Timeout after {t:?}", self.connect_text())
+            }
+            _ => format!("ERROR: Timeout after {t:?}"),
+        }
     }
+
     async fn close(&mut self) {
         if let Some(conn) = self.conn.take() {
             let _ = timeout(Duration::from_millis(200), conn.close()).await;
@@ -357,20 +378,6 @@ impl StatusSyntax {
 }
 
 impl Runner {
-    /// The same check for the same host, without a connection (one per parallel attempt).
-    fn fresh(&self) -> Runner {
-        Runner {
-            target: self.target.clone(),
-            kind: self.kind,
-            period: self.period,
-            timeout: self.timeout,
-            max_backlog: self.max_backlog,
-            pinger: self.pinger.clone(),
-            conn: None,
-            syntax: StatusSyntax::Slave,
-        }
-    }
-
     async fn check_once(&mut self, seq: u16) -> Outcome {
         match self.kind {
             CheckKind::Ping => ping(&self.pinger, self.target.ip, seq, self.timeout).await,
@@ -383,22 +390,6 @@ impl Runner {
     /// connection: well past the run's `timeout`, see [`run_check`].
     fn op_deadline(&self) -> Duration {
         (self.timeout * LATE_WAIT_FACTOR).max(MIN_LATE_WAIT)
-    }
-
-    /// The failure text of a run whose attempt did not answer within `timeout`: mysql-mmm's
-    /// texts, a connect timeout when the attempt had no connection yet.
-    fn timeout_text(&self) -> String {
-        let t = self.timeout;
-        match self.kind {
-            CheckKind::Ping => format!(
-                "ERROR: Could not ping {} (no answer within {t:?})",
-                self.target.ip
-            ),
-            _ if self.conn.is_none() => {
-                format!("ERROR: {} Timeout after {t:?}", self.connect_text())
-            }
-            _ => format!("ERROR: Timeout after {t:?}"),
-        }
     }
 
     fn addr(&self) -> String {
