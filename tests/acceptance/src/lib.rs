@@ -224,21 +224,8 @@ impl Cluster {
     /// Lab + agents + monitor, then waits until every host is ONLINE, the writer role is held,
     /// its host is writable and the writer IP answers.
     pub fn start(opts: ClusterOptions) -> Result<Cluster> {
-        let bins = Bins::locate()?;
-        let lab = Lab::start(opts.lab.clone()).map_err(|e| format!("lab: {e}"))?;
-        let cluster = Cluster {
-            lab,
-            bins,
-            opts,
-            agents: Mutex::new(BTreeMap::new()),
-            monitor: Mutex::new(None),
-        };
-        for h in cluster.lab.host_names() {
-            cluster.start_agent(&h)?;
-        }
-        cluster.start_monitor()?;
-        let timeout = cluster.opts.converge_timeout;
-        cluster.wait_converged(timeout)?;
+        let cluster = Cluster::launch(opts)?;
+        cluster.wait_converged(cluster.opts.converge_timeout)?;
         Ok(cluster)
     }
 
@@ -246,6 +233,13 @@ impl Cluster {
     /// slow settings (mysql-mmm's 5 s / 10 s checks) where the first `show` comes before the
     /// monitor has heard from every agent.
     pub fn start_patient(opts: ClusterOptions) -> Result<Cluster> {
+        let cluster = Cluster::launch(opts)?;
+        cluster.wait_converged_patiently(cluster.opts.converge_timeout)?;
+        Ok(cluster)
+    }
+
+    /// Lab, an agent on every host, the monitor; nothing waited for.
+    fn launch(opts: ClusterOptions) -> Result<Cluster> {
         let bins = Bins::locate()?;
         let lab = Lab::start(opts.lab.clone()).map_err(|e| format!("lab: {e}"))?;
         let cluster = Cluster {
@@ -259,8 +253,6 @@ impl Cluster {
             cluster.start_agent(&h)?;
         }
         cluster.start_monitor()?;
-        let timeout = cluster.opts.converge_timeout;
-        cluster.wait_converged_patiently(timeout)?;
         Ok(cluster)
     }
 
