@@ -11,7 +11,7 @@
 //!
 //! A pass that did not converge is retried with backoff (2 s doubling to 30 s), so a MySQL
 //! server that was down is handled as soon as it is back. The writer lease is watched by its
-//! own task (see [`crate::lease`]).
+//! own task, which fences the host on its own (see [`crate::lease::guard`]).
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -27,7 +27,8 @@ use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 use crate::desired::{Desired, Master, RoleIp};
-use crate::lease::Lease;
+use crate::lease::store::{Persisted, Store};
+use crate::lease::{clock, Lease};
 use crate::mysql::{Db, Flavor};
 use crate::plan::{plan, Actual, Held, MysqlActual, Step};
 use crate::sqltext::{self, quote, KillDecision, SlaveStatus, Thread};
@@ -54,7 +55,16 @@ const CATCH_UP_PROBE: Duration = Duration::from_secs(1);
 /// Why an ApplyState was refused before anything was recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    StaleEpoch { got: u64, highest: u64 },
+    StaleEpoch {
+        got: u64,
+        highest: u64,
+    },
+    /// An epoch absurdly far above the highest applied one (corrupt or hostile): accepting it
+    /// would lock the real monitor out.
+    AbsurdEpoch {
+        got: u64,
+        highest: u64,
+    },
 }
 
 impl std::fmt::Display for Refusal {
@@ -62,16 +72,24 @@ impl std::fmt::Display for Refusal {
         match self {
             Refusal::StaleEpoch { got, highest } => write!(
                 f,
-                "stale epoch {got} < {highest}: a stale monitor must not win (this agent already applied epoch {highest})"
+                "stale epoch {got} < {highest}: a stale monitor must not win (this agent holds epoch {highest})"
+            ),
+            Refusal::AbsurdEpoch { got, highest } => write!(
+                f,
+                "epoch {got} is absurdly far above the {highest} this agent holds (more than {} ahead); refused",
+                ha_lease::EPOCH_JUMP_LIMIT
             ),
         }
     }
 }
 
-/// Pure epoch rule: an epoch older than the highest applied one is refused; equal is a re-send.
+/// Pure epoch rule: an epoch older than the highest applied one is refused; equal is a re-send;
+/// an absurd jump is refused too (crate ha-lease, `plausible_epoch`).
 pub fn check_epoch(got: u64, highest: u64) -> Result<(), Refusal> {
     if got < highest {
         Err(Refusal::StaleEpoch { got, highest })
+    } else if !ha_lease::plausible_epoch(highest, got) {
+        Err(Refusal::AbsurdEpoch { got, highest })
     } else {
         Ok(())
     }
@@ -87,26 +105,29 @@ struct ErrantCheck {
 }
 
 #[derive(Default)]
-struct Inner {
-    desired: Option<Desired>,
+pub(crate) struct Inner {
+    pub(crate) desired: Option<Desired>,
     /// Bumped by every accepted ApplyState and by lease expiry.
-    desired_seq: u64,
+    pub(crate) desired_seq: u64,
     /// Bumped when the *target* changes (not for renewals): aborts waits of a running pass.
-    target_seq: u64,
-    max_epoch: u64,
-    lease: Lease,
-    /// The writer role the running lease covers. A lease keeps running when the monitor
-    /// asks for the demotion: if that demotion has not finished when the lease ends (writes
-    /// in flight, a server that does not answer), the expiry forces it.
-    lease_role: Option<RoleIp>,
-    held: Held,
+    pub(crate) target_seq: u64,
+    pub(crate) max_epoch: u64,
+    /// The writer lease and the role it covers. A lease keeps running when the monitor asks for
+    /// the demotion: if that demotion has not finished when the lease ends (writes in flight, a
+    /// server that does not answer), the expiry forces it.
+    pub(crate) lease: Lease,
+    /// The cluster's writer-role IPs as last told by the monitor (fenced without its word).
+    pub(crate) writer_ips: Vec<std::net::Ipv4Addr>,
+    /// Number of the latest state-file snapshot (an older one never overwrites a newer).
+    pub(crate) persist_seq: u64,
+    pub(crate) held: Held,
     active_master: String,
     operations: Vec<OperationResult>,
     last_errors: LastErrors,
-    last_error: String,
+    pub(crate) last_error: String,
     /// See `AgentStatus.promotion_error`.
     promotion_error: String,
-    converged: bool,
+    pub(crate) converged: bool,
     completed_seq: u64,
     errant: Option<ErrantCheck>,
 }
@@ -114,27 +135,32 @@ struct Inner {
 /// The agent: configuration, state and the two MySQL connections.
 pub struct Agent {
     pub cfg: AgentConfig,
-    inner: Mutex<Inner>,
-    wake: Notify,
-    lease_changed: Notify,
-    target_tx: watch::Sender<u64>,
+    pub(crate) inner: Mutex<Inner>,
+    pub(crate) wake: Notify,
+    pub(crate) lease_changed: Notify,
+    pub(crate) target_tx: watch::Sender<u64>,
     done_tx: watch::Sender<u64>,
     apply_db: tokio::sync::Mutex<Db>,
     status_db: tokio::sync::Mutex<Db>,
     change_lock: tokio::sync::Mutex<()>,
     /// Held while the writer is granted (`read_only=0`, writer IP added) and while the lease
-    /// expiry demotes: an expiry never interleaves with a grant already under way.
-    writer_gate: tokio::sync::Mutex<()>,
-    status_conn_id: AtomicU64,
-    /// Connection id of `apply_db` (spared by the lease-expiry kill, which does not wait for
-    /// a running pass).
-    apply_conn_id: AtomicU64,
+    /// guard fences: a fence never interleaves with a grant already under way.
+    pub(crate) writer_gate: tokio::sync::Mutex<()>,
+    pub(crate) status_conn_id: AtomicU64,
+    /// Connection id of `apply_db` (spared by the fence, which does not wait for a running
+    /// pass).
+    pub(crate) apply_conn_id: AtomicU64,
+    /// This boot of the host: lease tokens of other boots grant nothing.
+    pub(crate) boot_id: String,
+    pub(crate) store: Store,
+    /// The last state-file error logged (logged once until it changes).
+    store_error: Mutex<Option<String>>,
 }
 
 /// Outcome of one executed step.
-struct Outcome {
-    ok: bool,
-    message: String,
+pub(crate) struct Outcome {
+    pub(crate) ok: bool,
+    pub(crate) message: String,
 }
 
 impl Outcome {
@@ -144,13 +170,13 @@ impl Outcome {
             message: m.into(),
         }
     }
-    fn err(m: impl Into<String>) -> Outcome {
+    pub(crate) fn err(m: impl Into<String>) -> Outcome {
         Outcome {
             ok: false,
             message: m.into(),
         }
     }
-    fn from(r: Result<String, String>) -> Outcome {
+    pub(crate) fn from(r: Result<String, String>) -> Outcome {
         match r {
             Ok(m) => Outcome::ok(m),
             Err(e) => Outcome::err(e),
@@ -159,7 +185,7 @@ impl Outcome {
 }
 
 /// `ip -4 addr del` of a role IP as a step outcome ("already absent" is a success).
-async fn remove_ip(ip: std::net::Ipv4Addr, dev: &str) -> Outcome {
+pub(crate) async fn remove_ip(ip: std::net::Ipv4Addr, dev: &str) -> Outcome {
     match ip::del(ip, dev).await {
         Ok(ip::Change::Done) => Outcome::ok(format!("ip -4 addr del {ip} dev {dev}")),
         Ok(ip::Change::AlreadyThere) => Outcome::ok(format!("{ip} was already absent")),
@@ -192,6 +218,7 @@ fn step_name(s: &Step) -> String {
 
 impl Agent {
     pub fn new(cfg: AgentConfig) -> Arc<Agent> {
+        let cfg_state_dir = cfg.state_dir.clone();
         let t = cfg.mysql_timeout.duration();
         let apply_db = Db::new(&cfg.mysql, t);
         let status_db = Db::new(&cfg.mysql, t);
@@ -210,33 +237,158 @@ impl Agent {
             writer_gate: tokio::sync::Mutex::new(()),
             status_conn_id: AtomicU64::new(0),
             apply_conn_id: AtomicU64::new(0),
+            boot_id: clock::boot_id(),
+            store: Store::new(&cfg_state_dir),
+            store_error: Mutex::new(None),
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave Inner half-updated in a way that matters
         // more than stopping the agent would; keep serving.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts the converger and the lease watchdog.
+    /// Restores what the state file kept (epoch, a still valid writer lease), then starts the
+    /// converger and the lease guard. A host that may be writable without a valid lease is
+    /// fenced at once.
     pub fn spawn(self: &Arc<Self>) {
+        let restored = self.restore();
         let a = Arc::clone(self);
         tokio::spawn(async move { a.converger().await });
         let a = Arc::clone(self);
         tokio::spawn(async move { a.lease_watchdog().await });
+        if !restored {
+            let a = Arc::clone(self);
+            tokio::spawn(async move { a.startup_fence().await });
+        }
+    }
+
+    /// Loads the state file. Returns whether a valid writer lease was restored.
+    fn restore(&self) -> bool {
+        let stored = match self.store.load() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("{e}; starting without a stored epoch or lease (the host is fenced if it is writable)");
+                None
+            }
+        };
+        let Some(st) = stored else {
+            return false;
+        };
+        let now = clock::now_ms();
+        let mut g = self.lock();
+        g.max_epoch = st.epoch;
+        g.writer_ips = st.writer_ips.clone();
+        if let Some(r) = st.lease.role() {
+            if !g.writer_ips.contains(&r.ip) {
+                g.writer_ips.push(r.ip);
+            }
+        }
+        let valid = st.boot_id == self.boot_id && st.lease.valid_at(now);
+        if valid {
+            tracing::info!(
+                epoch = st.epoch,
+                "restored the writer lease of {} from {}: {} ms left until fencing",
+                st.lease.role().map(|r| r.to_string()).unwrap_or_default(),
+                self.store.path().display(),
+                st.lease.remaining_ms(now)
+            );
+            g.lease = st.lease;
+        } else {
+            if st.lease.running() {
+                tracing::warn!(
+                    "the writer lease in {} is over (or from another boot): fencing if this host is writable",
+                    self.store.path().display()
+                );
+            }
+            tracing::info!(
+                epoch = st.epoch,
+                "restored epoch {} from {}",
+                st.epoch,
+                self.store.path().display()
+            );
+        }
+        valid
+    }
+
+    /// Writes the state file (epoch, lease, writer IPs) as it is now.
+    pub(crate) fn persist(&self) {
+        let (seq, snapshot) = {
+            let mut g = self.lock();
+            g.persist_seq += 1;
+            (
+                g.persist_seq,
+                Persisted {
+                    boot_id: self.boot_id.clone(),
+                    epoch: g.max_epoch,
+                    lease: g.lease.clone(),
+                    writer_ips: g.writer_ips.clone(),
+                },
+            )
+        };
+        let result = self.store.save(seq, &snapshot);
+        let mut last = self.store_error.lock().unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok(()) => {
+                if last.take().is_some() {
+                    tracing::info!(
+                        "agent state file {} written again",
+                        self.store.path().display()
+                    );
+                }
+            }
+            Err(e) => {
+                if last.as_deref() != Some(e.as_str()) {
+                    tracing::error!("{e}; a restart of this agent would lose its epoch and lease (and fence the host if it is writable)");
+                }
+                *last = Some(e);
+            }
+        }
     }
 
     /// Records a validated desired state. Returns the sequence number to wait for.
-    pub fn accept(&self, d: Desired) -> Result<u64, Refusal> {
-        let now = Instant::now();
+    pub fn accept(&self, mut d: Desired) -> Result<u64, Refusal> {
+        let now = clock::now_ms();
         let mut g = self.lock();
         check_epoch(d.epoch, g.max_epoch)?;
         g.max_epoch = d.epoch;
-        if let Some(w) = d.writer() {
-            g.lease.renew(now, d.writer_lease_ms);
-            g.lease_role = (d.writer_lease_ms > 0).then(|| w.clone());
-        } else if g.lease_role.is_none() {
+        let writer_ips: Vec<std::net::Ipv4Addr> = d
+            .all_roles
+            .iter()
+            .filter(|r| !d.writer_role.is_empty() && r.name == d.writer_role)
+            .map(|r| r.ip)
+            .collect();
+        if !writer_ips.is_empty() {
+            g.writer_ips = writer_ips;
+        }
+        if let Some(w) = d.writer().cloned() {
+            if d.writer_lease_ms == 0 {
+                g.lease.clear();
+            } else {
+                let budget = ms(self.cfg.fence_budget.duration());
+                match Lease::deadline_for(
+                    d.lease_token.as_ref(),
+                    &self.boot_id,
+                    now,
+                    d.writer_lease_ms,
+                    budget,
+                ) {
+                    Ok(deadline) => g.lease.grant(&w, deadline, d.writer_lease_ms),
+                    Err(why) if g.lease.role() == Some(&w) && g.lease.valid_at(now) => {
+                        tracing::debug!("writer lease not renewed by this request ({why}); the running lease stays");
+                    }
+                    Err(why) => {
+                        if why == crate::lease::NoGrant::NoToken {
+                            tracing::info!("writer role requested without a lease token (the monitor's first contact); staying read-only until a request carries one");
+                        } else {
+                            tracing::warn!("writer role not taken: {why}; staying read-only");
+                        }
+                        d = d.without_writer();
+                    }
+                }
+            }
+        } else if g.lease.role().is_none() {
             g.lease.clear();
         }
         let same = g.desired.as_ref().is_some_and(|old| old.same_target(&d));
@@ -259,6 +411,8 @@ impl Agent {
         g.converged = false;
         let seq = g.desired_seq;
         drop(g);
+        // On disk before anything happens on the host: a restart must know of the lease.
+        self.persist();
         self.lease_changed.notify_one();
         self.wake.notify_one();
         Ok(seq)
@@ -270,106 +424,6 @@ impl Agent {
         tokio::time::timeout(bound, rx.wait_for(|done| *done >= seq))
             .await
             .is_ok_and(|r| r.is_ok())
-    }
-
-    async fn lease_watchdog(self: Arc<Self>) {
-        loop {
-            let deadline = self.lock().lease.deadline();
-            match deadline {
-                None => self.lease_changed.notified().await,
-                Some(d) => {
-                    tokio::select! {
-                        _ = tokio::time::sleep_until(d) => {
-                            if let Some(w) = self.expire_lease_if_due() {
-                                self.demote_now(&w).await;
-                            }
-                        }
-                        _ = self.lease_changed.notified() => {}
-                    }
-                }
-            }
-        }
-    }
-
-    /// Ends an expired lease. Returns the writer role to demote from now: the desired state
-    /// still wanted it (the monitor went silent; it loses the role, so no pass grants it
-    /// again), or the monitor asked for the demotion but it has not finished.
-    fn expire_lease_if_due(&self) -> Option<RoleIp> {
-        let now = Instant::now();
-        let mut g = self.lock();
-        if !g.lease.expired(now) {
-            return None;
-        }
-        let len = g.lease.length_ms();
-        g.lease.clear();
-        let role = g.lease_role.take()?;
-        let d = g.desired.clone()?;
-        if d.writer().is_none() {
-            let unfinished = !g.converged || g.held.roles.iter().any(|r| r.ip == role.ip);
-            if unfinished {
-                tracing::error!(
-                    role = %role,
-                    "writer lease expired while the demotion the monitor asked for is still under way; forcing it now (remove {}, kill client connections, read_only=1)",
-                    role.ip
-                );
-                g.last_error =
-                    format!("writer lease expired after {len} ms during the demotion; forced");
-            }
-            drop(g);
-            return unfinished.then_some(role);
-        }
-        tracing::error!(
-            role = %role,
-            "writer lease expired: no ApplyState from the monitor for {len} ms; demoting to protect against two writers (remove {}, kill client connections, read_only=1)",
-            role.ip
-        );
-        g.desired = Some(d.without_writer());
-        g.desired_seq += 1;
-        g.converged = false;
-        g.target_seq += 1;
-        self.target_tx.send_replace(g.target_seq);
-        g.last_error = format!("writer lease expired after {len} ms without renewal; demoted");
-        drop(g);
-        self.wake.notify_one();
-        Some(role)
-    }
-
-    /// The demotion on lease expiry. The monitor gives a new writer the role once the lease
-    /// *surely* expired (last send + agent_timeout + lease), so this must be done within
-    /// agent_timeout and cannot wait for a running pass (it may be stuck on a server that does
-    /// not answer) nor spare in-flight writes: on an isolated master they wait for a semi-sync
-    /// ACK that never comes, and `SET GLOBAL read_only = 1` waits behind them. So: the writer
-    /// IP goes first (no MySQL involved), then `read_only = 1` on one connection while every
-    /// client connection is killed on another. The converger's next pass finishes the rest.
-    async fn demote_now(&self, w: &RoleIp) {
-        let _gate = self.writer_gate.lock().await;
-        let dev = self.cfg.cluster_interface.clone();
-        let t = std::time::Instant::now();
-        let o = remove_ip(w.ip, &dev).await;
-        self.record(&format!("remove ip {} ({})", w.ip, w.name), &o, t.elapsed());
-
-        let timeout = self.cfg.mysql_timeout.duration();
-        let mut deny_db = Db::new(&self.cfg.mysql, timeout);
-        let mut kill_db = Db::new(&self.cfg.mysql, timeout);
-        let t = std::time::Instant::now();
-        let connected = deny_db.ping().await;
-        let mut spare: Vec<u64> = deny_db.connection_id().into_iter().collect();
-        spare.push(self.apply_conn_id.load(Ordering::Relaxed));
-        let deny = async {
-            match connected {
-                Ok(()) => deny_db.deny_write().await,
-                Err(e) => Err(e),
-            }
-        };
-        let (deny, kill) = tokio::join!(deny, self.kill_connections(&mut kill_db, true, &spare));
-        let deny = Outcome::from(deny);
-        self.record("read_only=1", &deny, t.elapsed());
-        self.record("kill connections", &kill, t.elapsed());
-        if !deny.ok && kill.ok {
-            let t = std::time::Instant::now();
-            let retry = Outcome::from(deny_db.deny_write().await);
-            self.record("read_only=1 (retry after kill)", &retry, t.elapsed());
-        }
     }
 
     async fn converger(self: Arc<Self>) {
@@ -384,10 +438,22 @@ impl Agent {
                 continue;
             };
             let converged = self.pass(&desired, target).await;
-            {
+            let demoted = {
                 let mut g = self.lock();
                 g.completed_seq = g.completed_seq.max(seq);
                 g.converged = converged && g.desired_seq == seq;
+                // The demotion the monitor asked for is complete (read_only=1, writer IP
+                // gone): the lease ends with it, so the monitor's next reply shows no lease.
+                let done = g.converged && desired.writer().is_none() && g.lease.running();
+                if done {
+                    tracing::info!("demotion complete: writer lease ended");
+                    g.lease.clear();
+                }
+                done
+            };
+            if demoted {
+                self.persist();
+                self.lease_changed.notify_one();
             }
             self.done_tx.send_replace(seq);
             if self.lock().desired_seq != seq {
@@ -414,7 +480,7 @@ impl Agent {
             .push(op(name, false, why.to_string(), Duration::ZERO));
     }
 
-    fn record(&self, name: &str, o: &Outcome, took: Duration) {
+    pub(crate) fn record(&self, name: &str, o: &Outcome, took: Duration) {
         let r = op(name, o.ok, o.message.clone(), took);
         if o.ok {
             tracing::info!(operation = name, "{}", o.message);
@@ -586,6 +652,16 @@ impl Agent {
                         self.record_skipped(
                             &name,
                             "not started: a newer desired state arrived; the next pass applies it",
+                        );
+                        break;
+                    }
+                    let lease_ok =
+                        desired.writer_lease_ms == 0 || self.lock().lease.valid_at(clock::now_ms());
+                    if !lease_ok {
+                        aborted = true;
+                        self.record_skipped(
+                            &name,
+                            "not started: the writer lease is not valid (any more); the host stays read-only",
                         );
                         break;
                     }
@@ -844,7 +920,12 @@ impl Agent {
     /// Kills client connections, sparing replication, system threads, the agent's own
     /// connections and (except on the final round) in-flight writes.
     /// `spare`: more connection ids of this agent's own.
-    async fn kill_connections(&self, db: &mut Db, no_sparing: bool, spare: &[u64]) -> Outcome {
+    pub(crate) async fn kill_connections(
+        &self,
+        db: &mut Db,
+        no_sparing: bool,
+        spare: &[u64],
+    ) -> Outcome {
         let retries = if no_sparing {
             0
         } else {
@@ -864,7 +945,7 @@ impl Agent {
             own.extend_from_slice(spare);
             let mut spared = 0;
             for p in &list {
-                match sqltext::kill_decision(p, &own, final_round) {
+                match sqltext::kill_decision(p, &own, &self.cfg.spare_users, final_round) {
                     KillDecision::Keep => {}
                     KillDecision::Wait => spared += 1,
                     KillDecision::Kill => match db.kill(p.id).await {
@@ -1400,7 +1481,7 @@ impl Agent {
 
     /// Reads the live status (bounded by mysql_timeout overall).
     pub async fn status(&self) -> AgentStatus {
-        let now = Instant::now();
+        let now = clock::now_ms();
         let (desired, held, lease_ms, ops, last_errors, last_error, converged, epoch, am, pe) = {
             let g = self.lock();
             (
@@ -1517,6 +1598,12 @@ impl Agent {
                 format!("{}; {e}", st.last_error)
             };
         }
+        st.fence_budget_ms = ms(self.cfg.fence_budget.duration());
+        // Read last, right before the reply leaves: the monitor counts from its receipt.
+        st.lease_token = Some(ha_proto::LeaseToken {
+            boot_id: self.boot_id.clone(),
+            at_ms: clock::now_ms(),
+        });
         st
     }
 
@@ -1628,6 +1715,11 @@ impl Agent {
     }
 }
 
+/// A duration in whole milliseconds.
+pub(crate) fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Reads what the plan needs from MySQL.
 async fn observe(db: &mut Db) -> Result<MysqlActual, String> {
     let ro = db.read_only().await?;
@@ -1650,7 +1742,12 @@ mod tests {
         let e = check_epoch(4, 5).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "stale epoch 4 < 5: a stale monitor must not win (this agent already applied epoch 5)"
+            "stale epoch 4 < 5: a stale monitor must not win (this agent holds epoch 5)"
         );
+        assert!(matches!(
+            check_epoch(u64::MAX, 5),
+            Err(Refusal::AbsurdEpoch { .. })
+        ));
+        assert!(check_epoch(5 + ha_lease::EPOCH_JUMP_LIMIT, 5).is_ok());
     }
 }

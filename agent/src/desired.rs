@@ -7,7 +7,9 @@ use std::net::Ipv4Addr;
 use ha_proto::{ApplyStateRequest, HostState, MasterInfo, Role};
 
 /// A role instance with a parsed IPv4 address.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct RoleIp {
     pub name: String,
     pub ip: Ipv4Addr,
@@ -45,6 +47,8 @@ pub struct Desired {
     pub active_master: Option<Master>,
     pub epoch: u64,
     pub writer_lease_ms: u64,
+    /// The lease token the monitor echoes: the writer lease counts from it (crate ha-lease).
+    pub lease_token: Option<ha_lease::LeaseToken>,
     pub force: bool,
     /// Every role instance of the cluster (the IPs ha manages), sorted.
     pub all_roles: Vec<RoleIp>,
@@ -176,6 +180,10 @@ impl Desired {
             active_master,
             epoch: req.epoch,
             writer_lease_ms: req.writer_lease_ms,
+            lease_token: req.lease_token.as_ref().map(|t| ha_lease::LeaseToken {
+                boot_id: t.boot_id.clone(),
+                at_ms: t.at_ms,
+            }),
             force: req.force,
             all_roles,
             cluster_hosts,
@@ -190,7 +198,7 @@ impl Desired {
     }
 
     /// True when `other` asks for the same host configuration (renewals differ only in epoch,
-    /// lease and force, and must not interrupt a pass in progress).
+    /// lease, lease token and force, and must not interrupt a pass in progress).
     pub fn same_target(&self, other: &Desired) -> bool {
         self.state == other.state
             && self.roles == other.roles
@@ -239,7 +247,7 @@ mod tests {
             writer_lease_ms: 3000,
             writer_role: "writer".into(),
             force: false,
-            sent_unix_ms: 0,
+            lease_token: None,
             all_roles: vec![
                 Role::new("writer", "10.0.0.100"),
                 Role::new("reader", "10.0.0.101"),

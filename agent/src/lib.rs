@@ -19,7 +19,9 @@
 //!   lacks (pure, unit tested); the agent refuses to replicate into such a divergence.
 //! * [`ip`] – role IPs via the `ip` command (why not netlink: see the module docs).
 //! * [`arp`] – gratuitous ARP with pnet.
-//! * [`lease`] – the writer lease arithmetic (monotonic clock).
+//! * [`lease`] – the writer lease: its state ([`lease::Lease`]), the lease clock
+//!   (`CLOCK_BOOTTIME` + boot id), the state file that keeps epoch and lease across restarts,
+//!   and the guard that fences the host when the lease runs out.
 //! * [`uptime`] – host uptime (`/proc/uptime`, or `HA_AGENT_UPTIME_FILE` in the lab).
 //! * [`status`] – operation records and the per-kind last errors.
 

@@ -277,6 +277,7 @@ mod tests {
             active_master: am,
             epoch: 1,
             writer_lease_ms: 0,
+            lease_token: None,
             force: false,
             all_roles: vec![w(), r1(), r2()],
             cluster_hosts: vec![],

@@ -137,29 +137,21 @@ impl AgentRpc for AgentService {
             .and_then(parse_grpc_timeout);
         let req = request.into_inner();
         self.check_host(&req.host)?;
-        let mut desired = Desired::from_request(&req, &self.agent.cfg.this).map_err(|e| {
+        let desired = Desired::from_request(&req, &self.agent.cfg.this).map_err(|e| {
             tracing::warn!("refused ApplyState: {e}");
             Status::invalid_argument(e)
         })?;
-        if desired.writer().is_some() {
-            let now = crate::lease::unix_ms_now();
-            match crate::lease::left_on_arrival(desired.writer_lease_ms, req.sent_unix_ms, now) {
-                Some(ms) => desired.writer_lease_ms = ms,
-                None => {
-                    tracing::warn!(
-                        epoch = req.epoch,
-                        "ApplyState sent {} ms ago: its writer lease ({} ms) expired in transit; not taking the writer role",
-                        now.saturating_sub(req.sent_unix_ms),
-                        desired.writer_lease_ms
-                    );
-                    desired = desired.without_writer();
-                }
-            }
-        }
         let seq = self.agent.accept(desired).map_err(|r| {
             tracing::warn!("refused ApplyState: {r}");
             match r {
-                Refusal::StaleEpoch { .. } => Status::failed_precondition(r.to_string()),
+                Refusal::StaleEpoch { highest, .. } => {
+                    let mut s = Status::failed_precondition(r.to_string());
+                    if let Ok(v) = highest.to_string().parse() {
+                        s.metadata_mut().insert(ha_proto::HELD_EPOCH_METADATA, v);
+                    }
+                    s
+                }
+                Refusal::AbsurdEpoch { .. } => Status::invalid_argument(r.to_string()),
             }
         })?;
         self.agent.wait_done(seq, apply_wait(timeout)).await;

@@ -198,13 +198,20 @@ pub enum KillDecision {
     Kill,
 }
 
-/// Decides the fate of `p`; `own` are the agent's own connection ids.
-pub fn kill_decision(p: &Process, own: &[u64], final_round: bool) -> KillDecision {
+/// Decides the fate of `p`; `own` are the agent's own connection ids, `spare_users` the
+/// configured users whose sessions are never killed (the monitor's check account).
+pub fn kill_decision(
+    p: &Process,
+    own: &[u64],
+    spare_users: &[String],
+    final_round: bool,
+) -> KillDecision {
     if own.contains(&p.id)
         || SPARED_COMMANDS
             .iter()
             .any(|c| p.command.eq_ignore_ascii_case(c))
         || SPARED_USERS.iter().any(|u| p.user.eq_ignore_ascii_case(u))
+        || spare_users.iter().any(|u| p.user == *u)
     {
         return KillDecision::Keep;
     }
@@ -358,7 +365,7 @@ mod tests {
     fn kill_filter_spares_replication_system_and_own() {
         let own = [7];
         assert_eq!(
-            kill_decision(&p(7, "ha", "Query", "SHOW"), &own, true),
+            kill_decision(&p(7, "ha", "Query", "SHOW"), &own, &[], true),
             KillDecision::Keep
         );
         for c in [
@@ -369,26 +376,27 @@ mod tests {
             "Daemon",
         ] {
             assert_eq!(
-                kill_decision(&p(1, "repl", c, ""), &own, true),
+                kill_decision(&p(1, "repl", c, ""), &own, &[], true),
                 KillDecision::Keep
             );
         }
         assert_eq!(
-            kill_decision(&p(2, "system user", "Connect", ""), &own, true),
+            kill_decision(&p(2, "system user", "Connect", ""), &own, &[], true),
             KillDecision::Keep
         );
         assert_eq!(
-            kill_decision(&p(3, "app", "Sleep", ""), &own, false),
+            kill_decision(&p(3, "app", "Sleep", ""), &own, &[], false),
             KillDecision::Kill
         );
         assert_eq!(
-            kill_decision(&p(4, "app", "Query", "SELECT 1"), &own, false),
+            kill_decision(&p(4, "app", "Query", "SELECT 1"), &own, &[], false),
             KillDecision::Kill
         );
         assert_eq!(
             kill_decision(
                 &p(5, "app", "Query", "/* x */ insert into t values (1)"),
                 &own,
+                &[],
                 false
             ),
             KillDecision::Wait
@@ -397,8 +405,19 @@ mod tests {
             kill_decision(
                 &p(5, "app", "Query", "INSERT INTO t VALUES (1)"),
                 &own,
+                &[],
                 true
             ),
+            KillDecision::Kill
+        );
+        // The monitor's check account is spared when configured.
+        let spare = ["ha_monitor".to_string()];
+        assert_eq!(
+            kill_decision(&p(6, "ha_monitor", "Sleep", ""), &own, &spare, true),
+            KillDecision::Keep
+        );
+        assert_eq!(
+            kill_decision(&p(6, "ha_monitor", "Sleep", ""), &own, &[], true),
             KillDecision::Kill
         );
     }

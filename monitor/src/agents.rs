@@ -12,6 +12,26 @@ use ha_proto::{
     ClearBadRolesRequest, SystemStatus,
 };
 
+/// Why an agent call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentError {
+    /// The agent refused the request: it already applied epoch `held` (higher than ours).
+    StaleEpoch { held: u64, message: String },
+    /// Timeout, connect error, any other error reply: one line saying which host, which call
+    /// and why (F12: every failure is a failure).
+    Failed(String),
+}
+
+impl std::fmt::Display for AgentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AgentError::StaleEpoch { message, .. } | AgentError::Failed(message) => {
+                f.write_str(message)
+            }
+        }
+    }
+}
+
 /// A connection to one host's agent.
 #[derive(Clone)]
 pub struct AgentLink {
@@ -67,18 +87,40 @@ impl AgentLink {
     where
         F: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
+        self.call_typed(what, fut).await.map_err(|e| e.to_string())
+    }
+
+    /// As [`AgentLink::call`], telling a stale-epoch refusal apart (the agent names the epoch
+    /// it holds in the `ha-held-epoch` metadata).
+    async fn call_typed<T, F>(&self, what: &str, fut: F) -> Result<T, AgentError>
+    where
+        F: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
         match tokio::time::timeout(self.deadline, fut).await {
-            Err(_) => Err(format!(
+            Err(_) => Err(AgentError::Failed(format!(
                 "{what} to agent on host '{}' ({}) timed out after {:?}",
                 self.host, self.addr, self.deadline
-            )),
-            Ok(Err(status)) => Err(format!(
-                "{what} to agent on host '{}' ({}) failed: {}: {}",
-                self.host,
-                self.addr,
-                status.code(),
-                status.message()
-            )),
+            ))),
+            Ok(Err(status)) => {
+                let message = format!(
+                    "{what} to agent on host '{}' ({}) failed: {}: {}",
+                    self.host,
+                    self.addr,
+                    status.code(),
+                    status.message()
+                );
+                let held = status
+                    .metadata()
+                    .get(ha_proto::HELD_EPOCH_METADATA)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok());
+                match held {
+                    Some(held) if status.code() == tonic::Code::FailedPrecondition => {
+                        Err(AgentError::StaleEpoch { held, message })
+                    }
+                    _ => Err(AgentError::Failed(message)),
+                }
+            }
             Ok(Ok(resp)) => Ok(resp.into_inner()),
         }
     }
@@ -91,15 +133,9 @@ impl AgentLink {
         self.call("Ping", c.ping(self.request(req))).await
     }
 
-    pub async fn apply(&self, mut req: ApplyStateRequest) -> Result<AgentStatus, String> {
+    pub async fn apply(&self, req: ApplyStateRequest) -> Result<AgentStatus, AgentError> {
         let mut c = self.client.clone();
-        // The agent counts the writer lease from this instant (F9: a late delivery must not
-        // extend it past what the core assumes).
-        req.sent_unix_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        self.call("ApplyState", c.apply_state(self.request(req)))
+        self.call_typed("ApplyState", c.apply_state(self.request(req)))
             .await
     }
 

@@ -8,6 +8,7 @@ use ha_core::{
 };
 use ha_proto as pb;
 
+use crate::agents::AgentError;
 use crate::checks::{CheckReport, Outcome};
 use crate::control::Snapshot;
 use crate::kill::KillOutcome;
@@ -126,13 +127,22 @@ pub fn agent_facts(s: &pb::AgentStatus) -> AgentFacts {
             .then(|| repl.source_name.clone()),
         io_running: thread_running(repl.io_thread),
         sql_running: thread_running(repl.sql_thread),
+        lease_token: s.lease_token.as_ref().map(|t| ha_core::LeaseToken {
+            boot_id: t.boot_id.clone(),
+            at_ms: t.at_ms,
+        }),
+        fence_budget: std::time::Duration::from_millis(s.fence_budget_ms),
+        lease_remaining: u64::try_from(s.writer_lease_remaining_ms)
+            .ok()
+            .map(std::time::Duration::from_millis),
     }
 }
 
-pub fn agent_input(host: &str, result: &Result<pb::AgentStatus, String>) -> Input {
+pub fn agent_input(host: &str, result: &Result<pb::AgentStatus, AgentError>) -> Input {
     let report = match result {
         Ok(s) => AgentReport::Status(agent_facts(s)),
-        Err(e) => AgentReport::Unreachable { error: e.clone() },
+        Err(AgentError::StaleEpoch { held, .. }) => AgentReport::StaleEpoch { held: *held },
+        Err(AgentError::Failed(e)) => AgentReport::Unreachable { error: e.clone() },
     };
     Input::AgentReport {
         host: host.to_string(),
@@ -160,6 +170,7 @@ pub fn startup_info(
             )
         }),
         agent_epoch: agent.as_ref().map(|a| a.epoch),
+        facts: agent.as_ref().map(agent_facts),
         system: system
             .filter(|s| s.error.is_empty() || s.mysql_reachable)
             .map(|s| {
@@ -205,7 +216,10 @@ pub fn apply_request(cfg: &MonitorConfig, host: &str, d: &DesiredState) -> pb::A
         writer_lease_ms: d.writer_lease.as_millis() as u64,
         writer_role: cfg.active_master_role.clone(),
         force: d.force,
-        sent_unix_ms: 0, // stamped at the moment of sending (AgentLink::apply)
+        lease_token: d.lease_token.as_ref().map(|t| pb::LeaseToken {
+            boot_id: t.boot_id.clone(),
+            at_ms: t.at_ms,
+        }),
         all_roles: cfg
             .roles
             .iter()
@@ -410,6 +424,10 @@ mod tests {
             epoch: 9,
             writer_lease: std::time::Duration::from_secs(10),
             force: false,
+            lease_token: Some(ha_core::LeaseToken {
+                boot_id: "b".into(),
+                at_ms: 42,
+            }),
         };
         let r = apply_request(&c, "db3", &d);
         let m = r.active_master.expect("master");
@@ -421,5 +439,26 @@ mod tests {
         assert_eq!(r.all_roles.len(), 4);
         assert_eq!(r.cluster_hosts.len(), 3);
         assert_eq!(r.writer_role, "writer");
+        assert_eq!(r.lease_token.map(|t| t.at_ms), Some(42));
+    }
+
+    #[test]
+    fn lease_facts_come_through() {
+        let mut s = status(true, true, &[], &[]);
+        s.writer_lease_remaining_ms = -1;
+        s.fence_budget_ms = 250;
+        s.lease_token = Some(pb::LeaseToken {
+            boot_id: "b".into(),
+            at_ms: 7,
+        });
+        let f = agent_facts(&s);
+        assert_eq!(f.lease_remaining, None);
+        assert_eq!(f.fence_budget.as_millis(), 250);
+        assert_eq!(f.lease_token.map(|t| t.at_ms), Some(7));
+        s.writer_lease_remaining_ms = 900;
+        assert_eq!(
+            agent_facts(&s).lease_remaining.map(|d| d.as_millis()),
+            Some(900)
+        );
     }
 }

@@ -24,7 +24,7 @@ use ha_core::{Action, Core, DesiredState, Input};
 use ha_proto::monitor_server::MonitorServer;
 use ha_proto::CommandReply;
 
-use crate::agents::AgentLink;
+use crate::agents::{AgentError, AgentLink};
 use crate::bridge;
 use crate::checks::{self, CheckReport};
 use crate::clock::Clock;
@@ -35,7 +35,7 @@ use crate::status_file;
 /// A finished agent call on its way back to the main loop.
 struct AgentResult {
     host: String,
-    result: Result<ha_proto::AgentStatus, String>,
+    result: Result<ha_proto::AgentStatus, AgentError>,
 }
 
 /// Per-host bookkeeping of the agent driver.
@@ -88,7 +88,8 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
         links.insert(h.name.clone(), link);
     }
 
-    let mut core = startup(&cfg, spec, &links, &clock).await;
+    let mut status = StatusWriter::new(cfg.monitor.status_path.clone());
+    let mut core = startup(&cfg, spec, &links, &clock, &mut status).await;
     tracing::info!("Monitor started in {} mode.", core.mode().name());
 
     // Channels into the main loop.
@@ -130,7 +131,6 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
             .await
     });
 
-    let status_path = cfg.monitor.status_path.clone();
     let agent_period_ms = cfg.monitor.agent_period.duration().as_millis() as u64;
     let mut slots: HashMap<String, DriverSlot> = HashMap::new();
     let mut replies: HashMap<u64, oneshot::Sender<CommandReply>> = HashMap::new();
@@ -202,9 +202,7 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
             }
         }
         if save {
-            if let Err(e) = status_file::save(&status_path, &core.persisted(), now) {
-                tracing::error!("{e}");
-            }
+            status.save(&mut core, now);
         }
         let _ = snap_tx.send(bridge::snapshot(&cfg, &core));
 
@@ -218,7 +216,7 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
             if slot.in_flight {
                 continue;
             }
-            let changed = slot.last_sent.as_ref() != Some(&desired);
+            let changed = desired.needs_send(slot.last_sent.as_ref());
             if !changed && now.saturating_sub(slot.last_sent_at) < agent_period_ms {
                 continue;
             }
@@ -240,9 +238,7 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
     }
 
     tracing::info!("shutting down: saving the status file");
-    if let Err(e) = status_file::save(&status_path, &core.persisted(), clock.now_ms()) {
-        tracing::error!("{e}");
-    }
+    status.save(&mut core, clock.now_ms());
     for t in tasks {
         t.abort();
     }
@@ -282,12 +278,54 @@ async fn wait_for_network(
     }
 }
 
+/// Writes the status file for the core and tells the core whether it worked: the core sends a
+/// new writer its role only once the file records it (write-ahead), and retries a failed save.
+struct StatusWriter {
+    path: std::path::PathBuf,
+    /// The last save error logged (logged once until it changes or the save works again).
+    failing: Option<String>,
+}
+
+impl StatusWriter {
+    fn new(path: std::path::PathBuf) -> Self {
+        StatusWriter {
+            path,
+            failing: None,
+        }
+    }
+
+    fn save(&mut self, core: &mut Core, now_ms: u64) {
+        let snapshot = core.persisted();
+        let failing = &mut self.failing;
+        match status_file::save(&self.path, &snapshot, now_ms) {
+            Ok(()) => {
+                core.saved(&snapshot);
+                if failing.take().is_some() {
+                    tracing::info!("status file {} written again", self.path.display());
+                }
+            }
+            Err(e) => {
+                core.save_failed();
+                let text = e.to_string();
+                if failing.as_deref() != Some(text.as_str()) {
+                    tracing::error!(
+                        "{text}; retrying with every pass. Until it works no new writer is promoted \
+                         (a restarted monitor must know of every writer grant)"
+                    );
+                }
+                *failing = Some(text);
+            }
+        }
+    }
+}
+
 /// Start-up: status file + what every agent and host reports → the core's startup voting.
 async fn startup(
     cfg: &MonitorConfig,
     spec: ha_core::ClusterSpec,
     links: &HashMap<String, AgentLink>,
     clock: &Clock,
+    status: &mut StatusWriter,
 ) -> Core {
     let now = bridge::millis(clock.now_ms());
     match status_file::load::<ha_core::PersistedState>(&cfg.monitor.status_path) {
@@ -335,10 +373,12 @@ async fn startup(
         }
     }
     let now = bridge::millis(clock.now_ms());
-    let (core, actions) = Core::startup(spec, None, infos, now);
+    let (mut core, actions) = Core::startup(spec, None, infos, now);
     for action in actions {
-        if let Action::Log { level, message } = action {
-            bridge::log(level, &message);
+        match action {
+            Action::Log { level, message } => bridge::log(level, &message),
+            Action::SaveStatus => status.save(&mut core, clock.now_ms()),
+            _ => {}
         }
     }
     core
@@ -379,7 +419,7 @@ fn on_agent_result(
 fn log_agent_error(
     seen: &mut HashMap<String, String>,
     host: &str,
-    result: &Result<ha_proto::AgentStatus, String>,
+    result: &Result<ha_proto::AgentStatus, AgentError>,
 ) {
     let Ok(s) = result else { return };
     let prev = seen.get(host).map(String::as_str).unwrap_or("");

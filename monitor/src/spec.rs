@@ -55,7 +55,6 @@ pub fn cluster_spec(cfg: &MonitorConfig) -> ClusterSpec {
             MonitorMode::Passive => Mode::Passive,
         },
         writer_lease: m.writer_lease.duration(),
-        agent_timeout: m.agent_timeout.duration(),
         kill_host_configured: !m.kill_host_bin.is_empty(),
     }
 }

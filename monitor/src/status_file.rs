@@ -15,7 +15,11 @@ use serde::{Deserialize, Serialize};
 
 /// Marks our files so that a file of another program at the same path is not misread.
 const FORMAT: &str = "ha-monitor-status";
-const VERSION: u32 = 1;
+/// Version 2 added what a restart must not lose: per host the state timers, the uptime rule A3
+/// needs, failed promotions and writer exposure. Version 1 files still load (those fields take
+/// their defaults; an unknown exposure is treated as "may be writable").
+const VERSION: u32 = 2;
+const OLDEST_READABLE: u32 = 1;
 
 #[derive(Serialize, Deserialize)]
 struct Envelope<T> {
@@ -36,7 +40,7 @@ pub enum StatusFileError {
     Corrupt { path: PathBuf, reason: String },
     #[error("status file {path} is not an ha-monitor status file (format {found:?}); starting without stored status")]
     Foreign { path: PathBuf, found: String },
-    #[error("status file {path} has version {found}, this monitor reads version {VERSION}; starting without stored status")]
+    #[error("status file {path} has version {found}, this monitor reads versions {OLDEST_READABLE} to {VERSION}; starting without stored status")]
     Version { path: PathBuf, found: u32 },
     #[error("cannot write status file {path}: {step}: {source}")]
     Write {
@@ -75,7 +79,7 @@ pub fn load<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, StatusFileErr
         });
     }
     let version = value.get("version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
-    if version != VERSION {
+    if !(OLDEST_READABLE..=VERSION).contains(&version) {
         return Err(StatusFileError::Version {
             path: path.into(),
             found: version,

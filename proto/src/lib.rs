@@ -21,6 +21,10 @@ pub const DEFAULT_MONITOR_PORT: u16 = 9988;
 /// Default port of the agent service (as in mysql-mmm).
 pub const DEFAULT_AGENT_PORT: u16 = 9989;
 
+/// Metadata key of an agent's stale-epoch refusal (FAILED_PRECONDITION): the epoch the agent
+/// holds, in decimal, so the monitor can continue above it.
+pub const HELD_EPOCH_METADATA: &str = "ha-held-epoch";
+
 impl HostState {
     /// The name mysql-mmm prints (`ONLINE`, `HARD_OFFLINE`, …).
     pub fn mmm_name(self) -> &'static str {

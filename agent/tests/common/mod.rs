@@ -25,6 +25,7 @@ pub struct AgentOpts {
     pub max_kill_retries: u32,
     pub mysql_timeout: f64,
     pub uptime_file: Option<PathBuf>,
+    pub fence_budget: f64,
 }
 
 impl Default for AgentOpts {
@@ -35,6 +36,7 @@ impl Default for AgentOpts {
             max_kill_retries: 2,
             mysql_timeout: 3.0,
             uptime_file: None,
+            fence_budget: 0.25,
         }
     }
 }
@@ -46,8 +48,12 @@ pub fn start_agent(lab: &Lab, host: &str, opts: &AgentOpts) -> ProcHandle {
         "this: {host}\nlisten: {ip}:{AGENT_PORT}\ncluster_interface: eth0\n\
          mysql:\n  host: 127.0.0.1\n  port: {MYSQL_PORT}\n  user: {au}\n  password: {ap}\n\
          replication:\n  user: {ru}\n  password: {rp}\n\
-         max_kill_retries: {k}\nmysql_timeout: {m}\nsync_timeout: {s}\nrepoint_timeout: {r}\n",
+         max_kill_retries: {k}\nmysql_timeout: {m}\nsync_timeout: {s}\nrepoint_timeout: {r}\n\
+         state_dir: {state}\nfence_budget: {b}\nspare_users: [{mu}]\n",
         ip = h.ip,
+        state = lab.dir().join("agents").join(host).display(),
+        b = opts.fence_budget,
+        mu = creds::MONITOR_USER,
         au = creds::AGENT_USER,
         ap = creds::AGENT_PASSWORD,
         ru = creds::REPL_USER,
@@ -190,14 +196,23 @@ impl Cluster {
             writer_lease_ms: 0,
             writer_role: "writer".into(),
             force: false,
-            sent_unix_ms: 0,
+            lease_token: None,
             all_roles: self.all_roles(),
             cluster_hosts: self.hosts.clone(),
         }
     }
 }
 
-pub fn apply(lab: &Lab, host: &str, req: ApplyStateRequest) -> Result<AgentStatus, tonic::Status> {
+/// Sends `req`. A writer grant with a lease and no token gets a fresh one from the agent first,
+/// as the monitor echoes the newest token it received.
+pub fn apply(
+    lab: &Lab,
+    host: &str,
+    mut req: ApplyStateRequest,
+) -> Result<AgentStatus, tonic::Status> {
+    if req.writer_lease_ms > 0 && req.lease_token.is_none() {
+        req.lease_token = status(lab, host)?.lease_token;
+    }
     let addr = agent_addr(lab, host);
     call(lab, addr, move |mut c| async move {
         let mut r = tonic::Request::new(req);

@@ -5,7 +5,8 @@
 //! and instead of pinging the agent synchronously the core uses what it knows: an agent that is
 //! down or has never answered counts as unreachable.
 
-use crate::core::{log, Core};
+use crate::core::Core;
+use crate::io::log;
 use crate::io::{Action, AdminCommand, Level};
 use crate::spec::{Check, HostState, Mode, RoleMode};
 use crate::time::Millis;

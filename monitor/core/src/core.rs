@@ -4,35 +4,15 @@
 //! (state transitions), `commands.rs`, `failover.rs` (writer gate, remove-before-add, fencing),
 //! `startup.rs` (startup voting, persistence) and `views.rs` (read-only views).
 
+use crate::exposure::{Exposure, Fence};
 use crate::flap::Flap;
-use crate::io::{Action, AgentFacts, AgentReport, DesiredState, Input, Level};
+use crate::io::{log, Action, AgentFacts, AgentReport, DesiredState, Input, Level};
 use crate::roles::{MoveWhy, RoleTable};
 use crate::spec::{Check, ClusterSpec, HostState, Mode};
 use crate::time::Millis;
 use crate::traps::{CheckTrack, TrapEvent};
+use ha_lease::{next_epoch, plausible_epoch};
 use std::collections::BTreeSet;
-
-/// Upper bound of how long the writer role may still be in effect on a host.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum LeaseBound {
-    /// No lease (writer_lease = 0) or unknown origin: only a confirmation or a kill ends it.
-    Unbounded,
-    /// The agent demotes itself by this instant at the latest.
-    Until(Millis),
-}
-
-/// Progress of fencing a host whose roles were stripped (mmm's "send status, kill on failure").
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Fence {
-    Idle,
-    /// Roles were stripped; waiting to learn whether the agent got the news. `sent` becomes true
-    /// once a desired state was sent after the strip, so only a reply to it counts as delivery.
-    AwaitDelivery {
-        sent: bool,
-    },
-    /// A kill was requested and its result is outstanding.
-    Killing,
-}
 
 /// Runtime data of one host (mmm-reference §1 bookkeeping plus ha's safety tracking).
 #[derive(Clone, Debug, PartialEq)]
@@ -55,10 +35,8 @@ pub(crate) struct HostRt {
     /// Table entries the host may hold right now as far as we know (sent to it and not yet
     /// confirmed dropped). Remove-before-add is decided on this (F10).
     pub maybe_holds: BTreeSet<usize>,
-    /// The host may hold the writer role / be writable (sent or reported, not confirmed gone).
-    pub writer_exposed: bool,
-    pub lease_bound: LeaseBound,
-    pub fence: Fence,
+    /// Whether the host may be writable, until when, and its fencing (`exposure.rs`).
+    pub exposure: Exposure,
     /// The host refused a promotion at this instant (F6); it is skipped as writer candidate for
     /// [`crate::failover::PROMOTION_RETRY`].
     pub promotion_failed_at: Option<Millis>,
@@ -83,9 +61,7 @@ impl HostRt {
                 CheckTrack::new(),
             ],
             maybe_holds: BTreeSet::new(),
-            writer_exposed: false,
-            lease_bound: LeaseBound::Unbounded,
-            fence: Fence::Idle,
+            exposure: Exposure::default(),
             promotion_failed_at: None,
         }
     }
@@ -119,10 +95,11 @@ pub struct Core {
     pub(crate) gate_logged: Option<u64>,
     /// Persisted state changed since the last `SaveStatus`.
     pub(crate) dirty: bool,
-}
-
-pub(crate) fn log(out: &mut Vec<Action>, level: Level, message: String) {
-    out.push(Action::Log { level, message });
+    /// Per host: the last status file saved records it as possibly writable. The writer role is
+    /// only sent to a host on record, so a restarted monitor knows of every grant (write-ahead).
+    pub(crate) on_record: Vec<bool>,
+    /// Implausible epoch last refused (logged once per value).
+    pub(crate) refused_epoch: Option<u64>,
 }
 
 impl Core {
@@ -140,6 +117,7 @@ impl Core {
         } else {
             String::new()
         };
+        let n = spec.hosts.len();
         Core {
             hosts: spec.hosts.iter().map(|_| HostRt::new(state, now)).collect(),
             table: RoleTable::new(&spec),
@@ -152,6 +130,8 @@ impl Core {
             force_writer: None,
             gate_logged: None,
             dirty: false,
+            on_record: vec![false; n],
+            refused_epoch: None,
         }
     }
 
@@ -171,10 +151,14 @@ impl Core {
     /// 3. commands in arrival order, one reply each;
     /// 4. writer promotion progress (failed promotions, confirmations), role distribution
     ///    (not in PASSIVE, not while the network is down);
-    /// 5. `SaveStatus` if the persisted state changed (not in PASSIVE, not while isolated).
+    /// 5. `SaveStatus` if the persisted state changed (not in PASSIVE, not while isolated);
+    ///    the daemon answers with [`Core::saved`] or [`Core::save_failed`].
     pub fn step(&mut self, inputs: Vec<Input>, now: Millis) -> Vec<Action> {
         let mut out = Vec::new();
         let mut commands = Vec::new();
+        for rt in &mut self.hosts {
+            self.dirty |= rt.exposure.expire(now);
+        }
         for input in inputs {
             match input {
                 Input::Network { reachable } => self.apply_network(reachable, &mut out),
@@ -184,7 +168,9 @@ impl Core {
                     outcome,
                     message,
                 } => self.apply_check(&host, check, outcome, &message, now, &mut out),
-                Input::AgentReport { host, report } => self.apply_report(&host, report, &mut out),
+                Input::AgentReport { host, report } => {
+                    self.apply_report(&host, report, now, &mut out)
+                }
                 Input::KillResult { host, ok, output } => {
                     self.apply_kill_result(&host, ok, &output, &mut out)
                 }
@@ -261,7 +247,13 @@ impl Core {
         }
     }
 
-    fn apply_report(&mut self, host: &str, report: AgentReport, out: &mut Vec<Action>) {
+    fn apply_report(
+        &mut self,
+        host: &str,
+        report: AgentReport,
+        now: Millis,
+        out: &mut Vec<Action>,
+    ) {
         let Some(h) = self.spec.host_index(host) else {
             return;
         };
@@ -280,56 +272,108 @@ impl Core {
                         format!("Can't reach agent on host '{host}': {error}"),
                     );
                 }
-                if matches!(rt.fence, Fence::AwaitDelivery { .. }) {
+                if matches!(rt.exposure.fence(), Fence::AwaitDelivery { .. }) {
                     self.request_kill(h, out);
                 }
             }
+            AgentReport::StaleEpoch { held } => {
+                self.mark_reachable(h, out);
+                if self.adopt_epoch(host, held, out) {
+                    // Our orders must be newer than anything the agent applied.
+                    self.bump_epoch(out);
+                }
+            }
             AgentReport::Status(facts) => {
+                self.mark_reachable(h, out);
+                if facts.epoch > self.epoch {
+                    self.adopt_epoch(host, facts.epoch, out);
+                }
                 let writer_entry = self.table.writer_entry();
                 let held: BTreeSet<usize> = facts
                     .roles
                     .iter()
                     .filter_map(|r| self.table.find(&self.spec, &r.name, &r.ip))
                     .collect();
-                if facts.epoch > self.epoch {
-                    self.epoch = facts.epoch;
-                    self.dirty = true;
-                }
+                let writer_ip = writer_entry.map(|w| self.table.instance(&self.spec, w).ip);
+                let cannot_write = facts.cannot_write(false, writer_ip.as_deref());
                 let rt = &mut self.hosts[h];
-                rt.agent_seen = true;
-                if rt.agent_down {
-                    rt.agent_down = false;
-                    log(
-                        out,
-                        Level::Info,
-                        format!("Agent on host '{host}' is reachable again"),
-                    );
-                }
                 rt.uptime = facts.uptime_secs;
+                // Saved with the next state change, which is when rule A3 needs it.
                 if rt.state == HostState::Online {
                     rt.last_uptime = facts.uptime_secs;
                 }
                 rt.maybe_holds = held;
                 let holds_writer = writer_entry.is_some_and(|w| rt.maybe_holds.contains(&w));
-                if holds_writer && !rt.writer_exposed {
-                    // Writer we did not send (e.g. stale agent memory): no known lease origin.
-                    rt.writer_exposed = true;
-                    rt.lease_bound = LeaseBound::Unbounded;
-                } else if !holds_writer
-                    && facts.cannot_write(
-                        false,
-                        writer_entry
-                            .map(|w| self.table.instance(&self.spec, w).ip)
-                            .as_deref(),
-                    )
-                {
-                    rt.writer_exposed = false;
-                }
-                if rt.fence == (Fence::AwaitDelivery { sent: true }) {
-                    rt.fence = Fence::Idle;
-                }
+                let was = rt.exposure.marked();
+                rt.exposure
+                    .on_status(&facts, holds_writer, cannot_write, now);
+                self.dirty |= was != rt.exposure.marked();
                 rt.facts = Some(facts);
             }
+        }
+    }
+
+    /// A reply arrived: the agent is reachable (again).
+    fn mark_reachable(&mut self, h: usize, out: &mut Vec<Action>) {
+        let name = self.host_name(h).to_string();
+        let rt = &mut self.hosts[h];
+        rt.agent_seen = true;
+        if rt.agent_down {
+            rt.agent_down = false;
+            log(
+                out,
+                Level::Info,
+                format!("Agent on host '{name}' is reachable again"),
+            );
+        }
+    }
+
+    /// Continues at an epoch an agent reports above ours, unless the value is absurd (a corrupt
+    /// or hostile agent must not make every later epoch wrap). Returns whether it was adopted.
+    pub(crate) fn adopt_epoch(&mut self, host: &str, reported: u64, out: &mut Vec<Action>) -> bool {
+        if reported <= self.epoch {
+            return true;
+        }
+        if !plausible_epoch(self.epoch, reported) {
+            if self.refused_epoch != Some(reported) {
+                self.refused_epoch = Some(reported);
+                log(
+                    out,
+                    Level::Error,
+                    format!(
+                        "Agent on host '{host}' reports epoch {reported}, absurdly far above ours ({}); ignored. \
+                         If that agent's state file is corrupt, stop the agent and remove it; otherwise find out who else sends it orders.",
+                        self.epoch
+                    ),
+                );
+            }
+            return false;
+        }
+        log(
+            out,
+            Level::Warn,
+            format!(
+                "Agent on host '{host}' already applied epoch {reported} (ours was {}); continuing above it",
+                self.epoch
+            ),
+        );
+        self.epoch = reported;
+        self.dirty = true;
+        true
+    }
+
+    /// Moves to the next epoch (never wraps: at the end of the range it stays and says so).
+    pub(crate) fn bump_epoch(&mut self, out: &mut Vec<Action>) {
+        match next_epoch(self.epoch) {
+            Some(e) => {
+                self.epoch = e;
+                self.dirty = true;
+            }
+            None => log(
+                out,
+                Level::Error,
+                "The epoch is at its maximum and cannot grow; agents may refuse new orders. Reset the cluster's epochs (status file and agent state files).".into(),
+            ),
         }
     }
 
@@ -338,11 +382,12 @@ impl Core {
             return;
         };
         let rt = &mut self.hosts[h];
-        rt.fence = Fence::Idle;
+        rt.exposure.set_fence(Fence::Idle);
         if ok {
             // A fenced host holds nothing any more: its IPs and writability are gone.
             rt.maybe_holds.clear();
-            rt.writer_exposed = false;
+            rt.exposure.killed();
+            self.dirty = true;
             log(out, Level::Info, format!("Killed host '{host}': {output}"));
         } else {
             log(
@@ -402,7 +447,9 @@ impl Core {
             self.confirmed_writer = None;
             self.force_writer = None;
             if to.is_some() {
-                self.epoch += 1;
+                // Never wraps: epochs above `u64::MAX - 1` are refused as implausible, so the
+                // end of the range is never reached in practice.
+                self.epoch = next_epoch(self.epoch).unwrap_or(self.epoch);
             }
         }
     }
@@ -447,21 +494,6 @@ impl Core {
         }
     }
 
-    pub(crate) fn eligible(&self, r: usize, h: usize, now: Millis) -> bool {
-        let Some(rt) = self.hosts.get(h) else {
-            return false;
-        };
-        if !self.spec.can_hold(r, h) || rt.state != HostState::Online || rt.agent_down {
-            return false;
-        }
-        if Some(r) == self.spec.writer_role() {
-            if let Some(at) = rt.promotion_failed_at {
-                return now.reached(at, crate::failover::PROMOTION_RETRY);
-            }
-        }
-        true
-    }
-
     /// What to send to `host`'s agent now. `None` = send nothing: PASSIVE mode, the monitor is
     /// isolated, or the host is unknown.
     pub fn desired_state(&self, host: &str, now: Millis) -> Option<DesiredState> {
@@ -473,8 +505,12 @@ impl Core {
         let mut roles = Vec::new();
         let mut has_writer = false;
         for e in self.table.owned_by(h) {
-            if self.released_for(e, h, now) {
-                has_writer |= self.table.is_writer(e);
+            let writer = self.table.is_writer(e);
+            // The writer role goes out only once the status file records the host as possibly
+            // writable: a monitor restarted after the send must know of the grant.
+            let on_record = self.on_record.get(h).copied().unwrap_or(false);
+            if self.released_for(e, h, now) && (!writer || on_record) {
+                has_writer |= writer;
                 roles.push(self.table.instance(&self.spec, e));
             }
         }
@@ -491,12 +527,13 @@ impl Core {
             epoch: self.epoch,
             writer_lease: self.spec.writer_lease,
             force: has_writer && self.force_writer == Some(h),
+            lease_token: rt.exposure.token(),
         })
     }
 
     /// The daemon calls this when it sends `desired` to `host` at `now` (before the reply).
     /// Everything sent may now be held by the host; a writer role sent now may stay in effect
-    /// until `now + agent_timeout + writer_lease` (or forever without a lease).
+    /// until the echoed token's receipt + lease + the agent's fence budget (`exposure.rs`).
     pub fn note_sent(&mut self, host: &str, desired: &DesiredState, now: Millis) {
         let Some(h) = self.spec.host_index(host) else {
             return;
@@ -507,33 +544,37 @@ impl Core {
             .iter()
             .filter_map(|r| self.table.find(&self.spec, &r.name, &r.ip))
             .collect();
-        let bound = if desired.writer_lease.is_zero() {
-            LeaseBound::Unbounded
-        } else {
-            LeaseBound::Until(now.plus(self.spec.agent_timeout).plus(desired.writer_lease))
-        };
+        let grants_writer = writer_entry.is_some_and(|w| entries.contains(&w));
         let rt = &mut self.hosts[h];
         for &e in &entries {
             rt.maybe_holds.insert(e);
         }
-        if writer_entry.is_some_and(|w| entries.contains(&w)) {
-            rt.lease_bound = if rt.writer_exposed {
-                later(rt.lease_bound, bound)
-            } else {
-                bound
-            };
-            rt.writer_exposed = true;
-        }
-        if rt.fence == (Fence::AwaitDelivery { sent: false }) {
-            rt.fence = Fence::AwaitDelivery { sent: true };
+        let was = rt.exposure.marked();
+        rt.exposure.on_sent(
+            grants_writer,
+            desired.lease_token.as_ref(),
+            desired.writer_lease,
+            now,
+        );
+        self.dirty |= was != rt.exposure.marked();
+    }
+
+    /// The status file now holds `saved` (the value [`Core::persisted`] returned): hosts it
+    /// records as possibly writable may be granted the writer role.
+    pub fn saved(&mut self, saved: &crate::io::PersistedState) {
+        for (h, spec) in self.spec.hosts.iter().enumerate() {
+            let on = saved.hosts.iter().any(|p| {
+                p.name == spec.name && p.exposure.as_ref().and_then(|x| x.may_write) == Some(true)
+            });
+            if let Some(r) = self.on_record.get_mut(h) {
+                *r = on;
+            }
         }
     }
-}
 
-/// The later of two lease bounds (unbounded wins).
-fn later(a: LeaseBound, b: LeaseBound) -> LeaseBound {
-    match (a, b) {
-        (LeaseBound::Until(x), LeaseBound::Until(y)) => LeaseBound::Until(x.max(y)),
-        _ => LeaseBound::Unbounded,
+    /// Saving the status file failed: it is retried after the next step, and no new writer is
+    /// granted meanwhile.
+    pub fn save_failed(&mut self) {
+        self.dirty = true;
     }
 }

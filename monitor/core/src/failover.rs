@@ -4,9 +4,10 @@
 //!
 //! 1. **Demote** — the old writer's desired state no longer contains the writer role.
 //! 2. **Wait** — the new owner's desired state gets the writer role only when no other host may
-//!    still be writable: each one either confirmed its demotion (reported no writer role and
-//!    read_only), or its writer lease surely expired (last send + `agent_timeout` +
-//!    `writer_lease`), or it was killed successfully.
+//!    still be writable (`exposure.rs`): each one either confirmed its demotion, or its writer
+//!    lease surely ended (last acknowledgement + `writer_lease` + its fence budget), or it was
+//!    killed successfully — and only once the status file records the new owner as possibly
+//!    writable.
 //! 3. **Sync and promote** — the agent applies the relay log before it becomes writable; if it
 //!    cannot (`promotion_error`), the writer role is orphaned again, the failure is logged and the
 //!    next eligible candidate is tried (the failed one is skipped for [`PROMOTION_RETRY`]).
@@ -17,9 +18,10 @@
 //! owner once the old owner confirmed dropping it, or is unreachable (ping failed or agent
 //! down), or was killed (F10).
 
-use crate::core::{log, Core, Fence, LeaseBound};
-use crate::io::{Action, Level};
-use crate::spec::Check;
+use crate::core::Core;
+use crate::exposure::Fence;
+use crate::io::{log, Action, Level};
+use crate::spec::{Check, HostState};
 use crate::time::Millis;
 use std::time::Duration;
 
@@ -31,14 +33,26 @@ pub const PROMOTION_RETRY: Duration = Duration::from_secs(30);
 impl Core {
     /// Whether host `h` may still be writable / hold the writer IP at `now`.
     pub(crate) fn may_write(&self, h: usize, now: Millis) -> bool {
+        self.hosts
+            .get(h)
+            .is_some_and(|rt| rt.exposure.may_write(now))
+    }
+
+    /// Whether host `h` may get role `r` now: ONLINE, agent reachable, listed for the role, and
+    /// for the writer not a recently failed promotion candidate.
+    pub(crate) fn eligible(&self, r: usize, h: usize, now: Millis) -> bool {
         let Some(rt) = self.hosts.get(h) else {
             return false;
         };
-        rt.writer_exposed
-            && match rt.lease_bound {
-                LeaseBound::Unbounded => true,
-                LeaseBound::Until(t) => now < t,
+        if !self.spec.can_hold(r, h) || rt.state != HostState::Online || rt.agent_down {
+            return false;
+        }
+        if Some(r) == self.spec.writer_role() {
+            if let Some(at) = rt.promotion_failed_at {
+                return now.reached(at, PROMOTION_RETRY);
             }
+        }
+        true
     }
 
     /// Whether table entry `e` may be handed to host `to` now: nobody else may still hold it.
@@ -63,10 +77,10 @@ impl Core {
         let Some(rt) = self.hosts.get_mut(h) else {
             return;
         };
-        if rt.fence == Fence::Killing {
+        if rt.exposure.fence() == Fence::Killing {
             return;
         }
-        rt.fence = Fence::AwaitDelivery { sent: false };
+        rt.exposure.set_fence(Fence::AwaitDelivery { sent: false });
         if rt.check(Check::Ping).failed() || rt.agent_down {
             self.request_kill(h, out);
         }
@@ -83,14 +97,14 @@ impl Core {
             return;
         };
         if configured {
-            rt.fence = Fence::Killing;
+            rt.exposure.set_fence(Fence::Killing);
             let ping_ok = rt.check(Check::Ping).ok();
             out.push(Action::Kill {
                 host: name,
                 ping_ok,
             });
         } else {
-            rt.fence = Fence::Idle;
+            rt.exposure.set_fence(Fence::Idle);
             log(
                 out,
                 Level::Error,

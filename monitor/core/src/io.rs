@@ -4,6 +4,8 @@
 //! commands) and executes the actions; it holds no policy of its own.
 
 use crate::spec::{Check, CheckOutcome, HostState, Mode, RoleInstance};
+use crate::time::Millis;
+use ha_lease::LeaseToken;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -40,6 +42,10 @@ pub enum AgentReport {
     Unreachable { error: String },
     /// What the agent holds and what the host looks like after the call.
     Status(AgentFacts),
+    /// The agent refused the request because it already applied a higher epoch, `held` (a
+    /// monitor restarted from an old status file, or another monitor). The core continues above
+    /// it when the value is plausible (crate ha-lease, `plausible_epoch`).
+    StaleEpoch { held: u64 },
 }
 
 /// What an agent reported.
@@ -66,6 +72,13 @@ pub struct AgentFacts {
     pub replicating_from: Option<String>,
     pub io_running: bool,
     pub sql_running: bool,
+    /// The agent's lease clock read while it built the reply; echoed in writer grants.
+    pub lease_token: Option<LeaseToken>,
+    /// How long the agent's fencing may take; the monitor's lease bound includes it.
+    pub fence_budget: Duration,
+    /// The agent's writer lease has this long left until it starts fencing (`None`: no lease
+    /// running). Read together with `lease_token`.
+    pub lease_remaining: Option<Duration>,
 }
 
 impl AgentFacts {
@@ -103,6 +116,10 @@ pub enum AdminCommand {
     SetMode(Mode),
 }
 
+pub(crate) fn log(out: &mut Vec<Action>, level: Level, message: String) {
+    out.push(Action::Log { level, message });
+}
+
 /// Log severity. mmm logs every operator-relevant event as FATAL; ha grades them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Level {
@@ -135,10 +152,30 @@ pub struct DesiredState {
     /// is": it is only named once the new writer confirmed it is synced and writable (F7).
     pub active_master: Option<String>,
     pub epoch: u64,
-    /// Writer lease to grant from receipt (zero = no lease).
+    /// Writer lease, counted by the agent from `lease_token` (zero = no lease).
     pub writer_lease: Duration,
     /// Promote even if the relay-log sync fails (`move_role --force`).
     pub force: bool,
+    /// The newest lease token received from this host's agent (`None`: none yet). It changes
+    /// with every reply, so it is not part of what the host is asked to converge to.
+    pub lease_token: Option<LeaseToken>,
+}
+
+impl DesiredState {
+    /// Whether this must be sent now although the host was sent `last` less than an agent
+    /// period ago: the target changed, or the last send could carry no lease token and this one
+    /// can (the agent grants no writer lease without one; the first reply brings it).
+    pub fn needs_send(&self, last: Option<&DesiredState>) -> bool {
+        let Some(last) = last else { return true };
+        let target_changed = DesiredState {
+            lease_token: None,
+            ..self.clone()
+        } != DesiredState {
+            lease_token: None,
+            ..last.clone()
+        };
+        target_changed || (last.lease_token.is_none() && self.lease_token.is_some())
+    }
 }
 
 /// What the system of one host looks like at startup (`GetSystemStatus`, §7.3).
@@ -163,20 +200,49 @@ pub struct StartupHostInfo {
     pub agent_epoch: Option<u64>,
     /// What the host's system looks like (`None`: unknown).
     pub system: Option<SystemFacts>,
+    /// The agent's full report (lease token, running lease, fence budget), if it answered.
+    pub facts: Option<AgentFacts>,
 }
 
-/// Persisted part of one host (status file line plus flap data).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Whether a host may be writable, as the status file records it (see `exposure.rs`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersistedExposure {
+    /// `Some(false)`: it cannot write; `Some(true)`: it may (or is about to be granted the
+    /// writer role); `None`: unknown. A restarted monitor treats `Some(true)` and `None` as
+    /// exposed until restart + lease + fence budget.
+    pub may_write: Option<bool>,
+    /// The bound at the time of saving, on the saving monitor's clock (for operators; a restart
+    /// does not rely on it, its clock is another one).
+    pub until: Option<Millis>,
+    /// The agent's fence budget as last reported.
+    pub fence_budget_ms: Option<u64>,
+}
+
+/// Persisted part of one host: everything the core needs to continue after a restart as if it
+/// had not stopped (state timers, the uptime of rule A3, flapping, writer exposure).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PersistedHost {
     pub name: String,
     pub state: HostState,
     /// Roles of the host in the role table, sorted.
     pub roles: Vec<RoleInstance>,
     pub flap: crate::flap::Flap,
+    /// When the state last changed (`None` in files of older versions: the restart time).
+    #[serde(default)]
+    pub last_state_change: Option<Millis>,
+    /// Uptime the agent reported while the host was ONLINE (rule A3), 0 = unknown.
+    #[serde(default)]
+    pub last_uptime: f64,
+    /// A failed promotion (F6) at this instant keeps it from being retried at once.
+    #[serde(default)]
+    pub promotion_failed_at: Option<Millis>,
+    /// `None` in files of older versions: unknown.
+    #[serde(default)]
+    pub exposure: Option<PersistedExposure>,
 }
 
 /// What survives a monitor restart (the status file). Hosts in config order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PersistedState {
     /// Highest epoch ever handed out; a restarted monitor continues above it.
     pub epoch: u64,

@@ -48,6 +48,7 @@
 
 mod commands;
 mod core;
+mod exposure;
 mod failover;
 pub mod flap;
 mod io;
@@ -66,12 +67,15 @@ mod tests_commands;
 #[cfg(test)]
 mod tests_failover;
 #[cfg(test)]
+mod tests_lease;
+#[cfg(test)]
 mod tests_machine;
 #[cfg(test)]
 mod tests_startup;
 
 pub use crate::core::Core;
 pub use failover::PROMOTION_RETRY;
+pub use ha_lease::LeaseToken;
 pub use io::*;
 pub use machine::{PEER_GRACE, SHORT_OUTAGE_SECS};
 pub use spec::*;

@@ -9,7 +9,8 @@
 //!   (F3);
 //! * R4 fences only in ACTIVE mode (mmm also killed in MANUAL and PASSIVE).
 
-use crate::core::{log, Core};
+use crate::core::Core;
+use crate::io::log;
 use crate::io::{Action, Level};
 use crate::spec::{Check, HostMode, HostState, Mode};
 use crate::time::Millis;

@@ -267,10 +267,8 @@ pub struct ClusterSpec {
     /// Mode the monitor starts in (config `mode`).
     pub initial_mode: Mode,
     /// Writer lease sent to agents (F9); 0 = no lease (agents keep the writer role until told).
+    /// The agent counts it from the echoed lease token on its own clock (crate ha-lease).
     pub writer_lease: Duration,
-    /// Deadline of one agent RPC. A message may reach the agent up to this long after it was
-    /// sent, so a lease granted by a send at `t` may last until `t + agent_timeout + writer_lease`.
-    pub agent_timeout: Duration,
     /// Whether a `kill_host_bin` exists; without one fencing only logs that it could not kill.
     pub kill_host_configured: bool,
 }
@@ -294,7 +292,6 @@ impl ClusterSpec {
             careful_startup: true,
             initial_mode: Mode::Active,
             writer_lease: Duration::ZERO,
-            agent_timeout: Duration::from_secs(5),
             kill_host_configured: false,
         }
     }

@@ -1,12 +1,13 @@
 //! Monitor startup: restoring the status file (S10) and startup role voting (mmm-reference §7.4).
 //!
 //! Both start from what may already be true in the cluster, so the writer exposure of every host
-//! that might hold the writer role is set conservatively: a previous monitor instance may have
-//! renewed its lease right before it stopped, so it may last until `now + agent_timeout +
-//! writer_lease` (or forever without a lease).
+//! that might be writable is set conservatively (`exposure.rs`): a previous monitor instance may
+//! have renewed its lease right before it stopped, so it may last until `now + writer_lease +
+//! fence budget` (or forever without a lease), unless the host shows it cannot write.
 
-use crate::core::{log, Core, LeaseBound};
-use crate::io::{Action, Level, PersistedState, StartupHostInfo, SystemFacts};
+use crate::core::Core;
+use crate::exposure::Exposure;
+use crate::io::{log, Action, AgentFacts, Level, PersistedState, StartupHostInfo, SystemFacts};
 use crate::spec::{ClusterSpec, HostMode, HostState, Mode, RoleInstance};
 use crate::time::Millis;
 use std::collections::BTreeSet;
@@ -20,17 +21,30 @@ struct Evidence {
 }
 
 impl Core {
-    /// A core continuing from the status file, without role changes (S10). Unknown hosts and
-    /// roles in the file are ignored; hosts missing from it start AWAITING_RECOVERY.
+    /// A core continuing from the status file, without role changes (S10), and as if the
+    /// monitor had not stopped: state timers, the uptime of rule A3, flapping, failed
+    /// promotions and writer exposure come back. Unknown hosts and roles in the file are
+    /// ignored; hosts missing from it start AWAITING_RECOVERY.
     pub fn restore(spec: ClusterSpec, persisted: &PersistedState, now: Millis) -> Core {
         let mut core = Core::blank(spec, HostState::AwaitingRecovery, now);
-        for ph in &persisted.hosts {
-            let Some(h) = core.spec.host_index(&ph.name) else {
-                continue;
-            };
-            core.hosts[h].state = ph.state;
-            core.hosts[h].online_since = (ph.state == HostState::Online).then_some(now);
-            core.hosts[h].flap = ph.flap.clone();
+        for h in 0..core.hosts.len() {
+            let ph = persisted.hosts.iter().find(|p| p.name == core.host_name(h));
+            let exposure = ph.and_then(|p| p.exposure.as_ref());
+            core.hosts[h].exposure = Exposure::restored(
+                exposure,
+                core.can_be_active_master(h),
+                core.spec.writer_lease,
+                now,
+            );
+            core.on_record[h] = exposure.and_then(|x| x.may_write) == Some(true);
+            let Some(ph) = ph else { continue };
+            let rt = &mut core.hosts[h];
+            rt.state = ph.state;
+            rt.last_state_change = ph.last_state_change.unwrap_or(now);
+            rt.online_since = (ph.state == HostState::Online).then_some(rt.last_state_change);
+            rt.last_uptime = ph.last_uptime;
+            rt.flap = ph.flap.clone();
+            rt.promotion_failed_at = ph.promotion_failed_at;
             for r in &ph.roles {
                 let Some(e) = core.valid_entry(r, h) else {
                     continue;
@@ -41,8 +55,11 @@ impl Core {
                 core.hosts[h].maybe_holds.insert(e);
             }
         }
-        core.epoch = persisted.epoch.saturating_add(1);
-        core.expose_possible_writers(now, &[]);
+        let mut out = Vec::new();
+        core.epoch = persisted.epoch;
+        core.bump_epoch(&mut out);
+        // Rewrite the file at once: an older format gains its exposure records.
+        core.dirty = true;
         core
     }
 
@@ -54,23 +71,42 @@ impl Core {
             .then_some(e)
     }
 
-    /// Every host that holds or may hold the writer entry (or is writable) is exposed.
-    fn expose_possible_writers(&mut self, now: Millis, writable: &[usize]) {
-        let Some(w) = self.table.writer_entry() else {
-            return;
-        };
-        let bound = if self.spec.writer_lease.is_zero() {
-            LeaseBound::Unbounded
-        } else {
-            LeaseBound::Until(
-                now.plus(self.spec.agent_timeout)
-                    .plus(self.spec.writer_lease),
-            )
-        };
+    /// Startup without a status file: what each agent reported seeds its token and running
+    /// lease; every host that is not shown unable to write (agent answered: no writer role, no
+    /// lease, read_only; system: not writable, no writer IP) is exposed until `now + lease +
+    /// budget`.
+    fn seed_exposures(&mut self, infos: &[StartupHostInfo], now: Millis) {
+        let writer_ip = self
+            .table
+            .writer_entry()
+            .map(|w| self.table.instance(&self.spec, w).ip);
         for h in 0..self.hosts.len() {
-            if self.hosts[h].maybe_holds.contains(&w) || writable.contains(&h) {
-                self.hosts[h].writer_exposed = true;
-                self.hosts[h].lease_bound = bound;
+            let name = self.host_name(h).to_string();
+            let info = infos.iter().find(|i| i.host == name);
+            let facts: Option<&AgentFacts> = info.and_then(|i| i.facts.as_ref());
+            let system = info.and_then(|i| i.system.as_ref());
+            let holds_writer = facts.is_some_and(|f| {
+                f.roles
+                    .iter()
+                    .any(|r| r.name == self.spec.active_master_role)
+            });
+            let rt = &mut self.hosts[h];
+            if let Some(f) = facts {
+                let cannot = f.cannot_write(holds_writer, writer_ip.as_deref());
+                rt.exposure.on_status(f, holds_writer, cannot, now);
+            }
+            let shown_clear = facts.is_some_and(|f| {
+                !holds_writer
+                    && f.lease_remaining.is_none()
+                    && f.cannot_write(false, writer_ip.as_deref())
+            }) && system.is_some_and(|s| {
+                !s.writable
+                    && !writer_ip
+                        .as_ref()
+                        .is_some_and(|ip| s.ips_present.contains(ip))
+            });
+            if !shown_clear {
+                rt.exposure.expose_from(self.spec.writer_lease, now);
             }
         }
     }
@@ -266,16 +302,14 @@ impl Core {
                 .collect();
             core.hosts[h].maybe_holds = held;
         }
-        let writable: Vec<usize> = (0..n)
-            .filter(|&h| system(h).is_some_and(|s| s.writable))
-            .collect();
-        core.expose_possible_writers(now, &writable);
-        let agent_epoch = infos
-            .iter()
-            .filter_map(|i| i.agent_epoch)
-            .max()
-            .unwrap_or(0);
-        core.epoch = stored.epoch.max(agent_epoch).saturating_add(1);
+        core.seed_exposures(&infos, now);
+        core.epoch = stored.epoch;
+        for i in &infos {
+            if let Some(e) = i.agent_epoch {
+                core.adopt_epoch(&i.host, e, &mut out);
+            }
+        }
+        core.bump_epoch(&mut out);
 
         let table = core.startup_table(&ev, &infos, stored);
         log(&mut out, Level::Info, table.clone());

@@ -141,10 +141,23 @@ impl Kit {
         });
     }
 
+    /// One step; a `SaveStatus` is carried out at once (the daemon saves, then reports it).
     pub fn step(&mut self) -> &Vec<Action> {
         let inputs = std::mem::take(&mut self.queue);
         self.actions = self.core.step(inputs, Millis(self.now));
+        if self.actions.contains(&Action::SaveStatus) {
+            let saved = self.core.persisted();
+            self.core.saved(&saved);
+        }
         &self.actions
+    }
+
+    /// The lease token an agent on the kit's clock sends now.
+    pub fn token(&self) -> ha_lease::LeaseToken {
+        ha_lease::LeaseToken {
+            boot_id: "kit".into(),
+            at_ms: self.now,
+        }
     }
 
     /// Runs one command in its own step and returns the reply text.
@@ -181,17 +194,36 @@ impl Kit {
         let d = self.core.desired_state(h, self.now())?;
         self.core.note_sent(h, &d, self.now());
         if reply {
-            let writer = d.roles.iter().any(|r| r.name == "writer");
+            // Like the real agent, it takes no writer lease without a token to count from.
+            let no_token = !d.writer_lease.is_zero() && d.lease_token.is_none();
+            let mut roles = d.roles.clone();
+            if no_token {
+                roles.retain(|r| r.name != "writer");
+            }
+            let writer = roles.iter().any(|r| r.name == "writer");
+            // An obedient agent (fence budget 0): a granted writer runs its lease from the
+            // echoed token (its clock is the kit's); a demotion ends it.
+            let lease = d
+                .lease_token
+                .as_ref()
+                .filter(|_| writer && !d.writer_lease.is_zero())
+                .map(|t| {
+                    let dl =
+                        ha_lease::AgentDeadline::new(t.at_ms, d.writer_lease.as_millis() as u64, 0);
+                    Duration::from_millis(dl.fence_at_ms.saturating_sub(self.now))
+                });
             self.report(
                 h,
                 AgentFacts {
                     uptime_secs: 1000.0 + self.now as f64 / 1000.0,
                     epoch: d.epoch,
-                    roles: d.roles.clone(),
+                    roles,
                     read_only: !writer,
                     writer_synced: writer,
                     io_running: true,
                     sql_running: true,
+                    lease_token: Some(self.token()),
+                    lease_remaining: lease,
                     ..Default::default()
                 },
             );

@@ -86,27 +86,32 @@ fn failover_without_lease_or_kill_never_promotes_while_old_writer_may_write_f9()
 }
 
 #[test]
-fn failover_waits_for_the_writer_lease_to_expire_conservatively() {
+fn failover_waits_for_the_writer_lease_counted_from_the_last_acknowledgement() {
     let mut spec = spec3();
     spec.writer_lease = Duration::from_secs(10);
-    spec.agent_timeout = Duration::from_secs(2);
     let mut k = online(spec);
-    k.send_all(); // last renewal of db1's lease at t0
+    k.send_all(); // db1 acknowledges at t0 (its token is echoed in the next grant)
     k.step();
     let t0 = k.now;
+    k.at(1);
+    k.send("db1", false); // a renewal echoing t0's token, never acknowledged
+    k.step();
     k.checks("db1", [false, false, true, true]);
     k.step();
-    k.now = t0 + 11_999;
-    k.send("db1", false); // dead: no reply, and no writer role in what is sent now
+    k.now = t0 + 9_999;
+    k.send("db1", false);
     k.send("db2", true);
     k.step();
     assert!(
         !k.desired_has_writer("db2"),
-        "lease may be valid until t0 + timeout + lease"
+        "db1's lease may be valid until its last acknowledgement + lease"
     );
-    k.now = t0 + 12_000;
+    k.now = t0 + 10_000;
     k.step();
-    assert!(k.desired_has_writer("db2"));
+    assert!(
+        k.desired_has_writer("db2"),
+        "sends db1 never acknowledged do not extend the wait"
+    );
     assert_eq!(writer_count(&k), 1);
 }
 
@@ -165,9 +170,14 @@ fn failed_promotion_orphans_the_writer_and_tries_the_next_candidate_f6() {
     assert!(k.has_log(
         "Promotion of 'db2' to 'writer(10.0.0.100)' failed: relay log not applied within 30 s"
     ));
-    // The next eligible candidate (db1) gets it, with a higher epoch.
+    // The next eligible candidate (db1) gets it, with a higher epoch, once db2 confirmed that
+    // it let go: a reply to the promotion itself never counts as a demotion.
     assert_eq!(k.core.active_master(), Some("db1"));
     assert!(k.core.epoch() > d.epoch);
+    assert!(!k.desired_has_writer("db1"));
+    assert!(!k.desired_has_writer("db2"));
+    k.send("db2", true);
+    k.step();
     assert!(k.desired_has_writer("db1"));
     assert!(!k.desired_has_writer("db2"));
 }
@@ -256,7 +266,6 @@ fn unreachable_report_does_not_count_as_demotion_confirmation_f12() {
 fn restarted_monitor_assumes_recorded_writer_may_hold_a_lease() {
     let mut spec = spec3();
     spec.writer_lease = Duration::from_secs(10);
-    spec.agent_timeout = Duration::from_secs(2);
     let k = online(spec.clone());
     let persisted = k.core.persisted();
     let t = Millis(k.now + 5_000);
@@ -290,12 +299,20 @@ fn restarted_monitor_assumes_recorded_writer_may_hold_a_lease() {
             }),
         });
     }
-    core.step(ok_inputs, t);
+    let actions = core.step(ok_inputs, t);
     assert_eq!(core.active_master(), Some("db2"));
+    assert!(actions.contains(&Action::SaveStatus));
     let has_writer = |c: &Core, at: u64| {
         c.desired_state("db2", Millis(at))
             .is_some_and(|d| d.roles.iter().any(|r| r.name == "writer"))
     };
-    assert!(!has_writer(&core, t.0 + 11_999));
-    assert!(has_writer(&core, t.0 + 12_000));
+    assert!(
+        !has_writer(&core, t.0 + 20_000),
+        "not before the status file records db2 as possibly writable"
+    );
+    let saved = core.persisted();
+    core.saved(&saved);
+    // db1's fence budget was recorded as 0 by the kit's agents.
+    assert!(!has_writer(&core, t.0 + 9_999));
+    assert!(has_writer(&core, t.0 + 10_000));
 }

@@ -17,6 +17,7 @@ fn info(
         agent,
         agent_epoch: Some(7),
         system,
+        facts: None,
     }
 }
 
@@ -118,6 +119,10 @@ fn startup_state_is_the_worst_of_stored_and_agent_and_hard_offline_loses_the_wri
             state: HostState::HardOffline,
             roles: vec![ri("writer", W), ri("bogus", "1.1.1.1")],
             flap: Default::default(),
+            last_state_change: None,
+            last_uptime: 0.0,
+            promotion_failed_at: None,
+            exposure: None,
         }],
     };
     let infos = vec![

@@ -134,16 +134,25 @@ impl Core {
         self.confirmed_writer.map(|h| self.host_name(h))
     }
 
-    /// The status file content.
+    /// The status file content. The owner of the writer role is recorded as possibly writable
+    /// even before it is granted: the grant is only sent once this is saved (write-ahead).
     pub fn persisted(&self) -> PersistedState {
+        let writer = self.table.active_master();
         PersistedState {
             epoch: self.epoch,
             hosts: (0..self.hosts.len())
-                .map(|h| PersistedHost {
-                    name: self.host_name(h).to_string(),
-                    state: self.hosts[h].state,
-                    roles: self.table.roles_of(&self.spec, h),
-                    flap: self.hosts[h].flap.clone(),
+                .map(|h| {
+                    let rt = &self.hosts[h];
+                    PersistedHost {
+                        name: self.host_name(h).to_string(),
+                        state: rt.state,
+                        roles: self.table.roles_of(&self.spec, h),
+                        flap: rt.flap.clone(),
+                        last_state_change: Some(rt.last_state_change),
+                        last_uptime: rt.last_uptime,
+                        promotion_failed_at: rt.promotion_failed_at,
+                        exposure: Some(rt.exposure.persisted(writer == Some(h))),
+                    }
                 })
                 .collect(),
         }

@@ -81,17 +81,28 @@ fn input() -> impl Strategy<Value = Input> {
         any::<bool>(),
         any::<bool>(),
         any::<bool>(),
-        0u32..200,
+        (
+            0u32..200,
+            prop::option::of(0u64..100_000),
+            prop::option::of(0u64..20_000),
+        ),
     )
-        .prop_map(|(epoch, roles, read_only, synced, err, up)| AgentFacts {
-            uptime_secs: f64::from(up),
-            epoch,
-            roles,
-            read_only,
-            writer_synced: synced,
-            promotion_error: err.then(|| "sync failed".into()),
-            ..Default::default()
-        });
+        .prop_map(
+            |(epoch, roles, read_only, synced, err, (up, token, left))| AgentFacts {
+                uptime_secs: f64::from(up),
+                epoch,
+                roles,
+                read_only,
+                writer_synced: synced,
+                promotion_error: err.then(|| "sync failed".into()),
+                lease_token: token.map(|at_ms| ha_lease::LeaseToken {
+                    boot_id: "b".into(),
+                    at_ms,
+                }),
+                lease_remaining: left.map(Duration::from_millis),
+                ..Default::default()
+            },
+        );
     let command = prop_oneof![
         Just(AdminCommand::Ping),
         host().prop_map(AdminCommand::SetOnline),
@@ -144,6 +155,10 @@ fn run(spec: ClusterSpec, passes: &[(Vec<Input>, u64, bool)]) -> Vec<Vec<Action>
         let before = core.role_table();
         let mode_before = core.mode();
         let actions = core.step(inputs.clone(), Millis(now));
+        if actions.contains(&Action::SaveStatus) {
+            let saved = core.persisted();
+            core.saved(&saved);
+        }
         let after = core.role_table();
         for ((inst, old), (_, new)) in before.iter().zip(&after) {
             if let Some(n) = new {

@@ -56,8 +56,29 @@ pub struct AgentConfig {
     /// Deadline for IO and SQL threads to run after a re-point.
     #[serde(default = "secs::<10>")]
     pub repoint_timeout: Seconds,
+    /// Where the agent keeps what must survive its restart: the highest epoch applied and the
+    /// running writer lease (crate ha-lease). Must be on persistent storage.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    /// How long fencing (writer IP removed, client connections killed, read_only=1) may take.
+    /// The agent starts fencing this long before its writer lease ends and reports it to the
+    /// monitor, whose wait for a silent writer includes it.
+    #[serde(default = "default_fence_budget")]
+    pub fence_budget: Seconds,
+    /// MySQL users whose connections are never killed when the host stops being the writer
+    /// (the monitor's check account, so fencing does not make its checks fail). Their accounts
+    /// must not be able to write.
+    #[serde(default)]
+    pub spare_users: Vec<String>,
     #[serde(default)]
     pub tls: Option<Tls>,
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("/var/lib/ha")
+}
+fn default_fence_budget() -> Seconds {
+    Seconds::from_millis(250)
 }
 
 fn localhost() -> String {
@@ -106,6 +127,25 @@ impl AgentConfig {
         ] {
             if v.is_zero() {
                 c.error(field, "must be greater than 0");
+            }
+        }
+        let budget = cfg.fence_budget.duration();
+        let max = std::time::Duration::from_millis(ha_lease::MAX_FENCE_BUDGET_MS);
+        if budget < std::time::Duration::from_millis(10) || budget > max {
+            c.error(
+                "fence_budget",
+                format!(
+                    "must be between 0.01 and {} seconds (the monitor waits this much longer for a silent writer)",
+                    max.as_secs_f64()
+                ),
+            );
+        }
+        if cfg.state_dir.as_os_str().is_empty() || cfg.state_dir.is_relative() {
+            c.error("state_dir", "must be an absolute directory path");
+        }
+        for u in &cfg.spare_users {
+            if u.trim().is_empty() {
+                c.error("spare_users", "must not contain an empty user name");
             }
         }
         c.finish(cfg)

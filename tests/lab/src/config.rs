@@ -10,7 +10,8 @@ use crate::{creds, Lab, AGENT_PORT, MONITOR_PORT, MYSQL_PORT};
 
 impl Lab {
     /// `agent.yaml` for `host`: listens on `<host ip>:9989`, role IPs on `eth0`, local MySQL at
-    /// 127.0.0.1:3306 as the agent account, the lab's replication account.
+    /// 127.0.0.1:3306 as the agent account, the lab's replication account, its state directory
+    /// in the lab directory (`agents/<host>`), the monitor's account spared by fencing.
     pub fn agent_config_yaml(&self, host: &str) -> Result<String> {
         let h = self.host(host)?;
         Ok(format!(
@@ -33,9 +34,14 @@ max_kill_retries: 10
 mysql_timeout: 2
 sync_timeout: 30
 repoint_timeout: 10
+state_dir: {state}
+fence_budget: 0.25
+spare_users: [{mu}]
 ",
             name = h.name,
             ip = h.ip,
+            state = self.dir().join("agents").join(&h.name).display(),
+            mu = creds::MONITOR_USER,
             au = creds::AGENT_USER,
             ap = creds::AGENT_PASSWORD,
             ru = creds::REPL_USER,

@@ -1,0 +1,213 @@
+//! The lease guard: the task that fences this host when its writer lease runs out, on its own,
+//! whatever the converger is doing, and the fence itself.
+//!
+//! **Why it does not wait for the converger.** The monitor makes another host writable once
+//! this agent's lease surely ended (crate ha-lease: last acknowledgement + lease + this agent's
+//! fence budget). A converger pass may be stuck on a server that does not answer, and on an
+//! isolated master a commit waiting for a semi-sync ACK makes `SET GLOBAL read_only = 1` wait
+//! behind it. So the guard starts fencing `fence_budget` before the lease ends and does it in
+//! this order:
+//!
+//! 1. the writer IP goes (no MySQL involved: clients cannot reach the server through it);
+//! 2. on two fresh connections at once: `read_only = 1`, and every client connection killed
+//!    (replication threads, the agent's own connections and `spare_users` are spared) — the
+//!    kill releases commits blocked on the ACK, which lets `read_only = 1` through; those
+//!    clients get an error, never an OK;
+//! 3. `read_only = 1` once more if it failed before the kill.
+//!
+//! A fence that takes longer than the budget is logged as an error (the monitor's bound
+//! assumed the budget). The converger's next pass finishes the rest (reader IPs, replication).
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::converge::{remove_ip, Agent, Outcome};
+use crate::mysql::Db;
+
+use super::clock;
+
+/// The longest the guard sleeps before it re-reads the lease clock (see
+/// [`clock::sleep_towards`]).
+const WATCH_CAP: Duration = Duration::from_millis(100);
+
+impl Agent {
+    /// Waits for the fence instant of the running lease and fences then. Runs for the
+    /// lifetime of the agent.
+    pub(crate) async fn lease_watchdog(self: Arc<Self>) {
+        loop {
+            let fence_at = self.lock().lease.deadline().map(|d| d.fence_at_ms);
+            let Some(at) = fence_at else {
+                self.lease_changed.notified().await;
+                continue;
+            };
+            let now = clock::now_ms();
+            if now >= at {
+                if let Some(ips) = self.expire_lease_if_due(now) {
+                    self.fence_now(&ips, "writer lease expired").await;
+                }
+                continue;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(clock::sleep_towards(at, now, WATCH_CAP)) => {}
+                _ = self.lease_changed.notified() => {}
+            }
+        }
+    }
+
+    /// Ends a lease that is due. Returns the IPs to fence: the lease's writer IP, when the
+    /// desired state still wanted the writer (the monitor went silent; it loses the role, so no
+    /// pass grants it again), or the monitor asked for the demotion but it has not finished, or
+    /// no desired state arrived since the agent restarted.
+    fn expire_lease_if_due(&self, now: u64) -> Option<Vec<Ipv4Addr>> {
+        let mut g = self.lock();
+        if !g.lease.due(now) {
+            return None;
+        }
+        let len = g.lease.length_ms();
+        let role = g.lease.role().cloned();
+        g.lease.clear();
+        let role = role?;
+        let fence = match g.desired.clone() {
+            None => {
+                tracing::error!(
+                    role = %role,
+                    "writer lease restored at start-up expired with no word from the monitor; fencing (remove {}, kill client connections, read_only=1)",
+                    role.ip
+                );
+                g.last_error =
+                    format!("writer lease expired after {len} ms without renewal; fenced");
+                true
+            }
+            Some(d) if d.writer().is_none() => {
+                let unfinished = !g.converged || g.held.roles.iter().any(|r| r.ip == role.ip);
+                if unfinished {
+                    tracing::error!(
+                        role = %role,
+                        "writer lease expired while the demotion the monitor asked for is still under way; forcing it now (remove {}, kill client connections, read_only=1)",
+                        role.ip
+                    );
+                    g.last_error =
+                        format!("writer lease expired after {len} ms during the demotion; forced");
+                }
+                unfinished
+            }
+            Some(d) => {
+                tracing::error!(
+                    role = %role,
+                    "writer lease expired: no renewal from the monitor within {len} ms; fencing to protect against two writers (remove {}, kill client connections, read_only=1)",
+                    role.ip
+                );
+                g.desired = Some(d.without_writer());
+                g.desired_seq += 1;
+                g.converged = false;
+                g.target_seq += 1;
+                self.target_tx.send_replace(g.target_seq);
+                g.last_error =
+                    format!("writer lease expired after {len} ms without renewal; fenced");
+                true
+            }
+        };
+        drop(g);
+        self.persist();
+        self.wake.notify_one();
+        fence.then(|| vec![role.ip])
+    }
+
+    /// Fences the host now: the `ips` go first, then `read_only=1` while every client connection
+    /// is killed (see the module docs). Holds the writer gate, so it never interleaves with a
+    /// grant under way.
+    pub(crate) async fn fence_now(&self, ips: &[Ipv4Addr], why: &str) {
+        let _gate = self.writer_gate.lock().await;
+        let started = std::time::Instant::now();
+        let dev = self.cfg.cluster_interface.clone();
+        for ip in ips {
+            let t = std::time::Instant::now();
+            let o = remove_ip(*ip, &dev).await;
+            self.record(&format!("fence: remove ip {ip}"), &o, t.elapsed());
+        }
+
+        let timeout = self.cfg.mysql_timeout.duration();
+        let mut deny_db = Db::new(&self.cfg.mysql, timeout);
+        let mut kill_db = Db::new(&self.cfg.mysql, timeout);
+        let t = std::time::Instant::now();
+        let (deny_conn, kill_conn) = tokio::join!(deny_db.ping(), kill_db.ping());
+        let mut spare: Vec<u64> = deny_db.connection_id().into_iter().collect();
+        spare.extend(kill_db.connection_id());
+        spare.push(self.apply_conn_id.load(Ordering::Relaxed));
+        let deny = async {
+            match deny_conn {
+                Ok(()) => deny_db.deny_write().await,
+                Err(e) => Err(e),
+            }
+        };
+        let kill = async {
+            match kill_conn {
+                Ok(()) => self.kill_connections(&mut kill_db, true, &spare).await,
+                Err(e) => Outcome::err(format!("cannot connect to kill client connections: {e}")),
+            }
+        };
+        let (deny, kill) = tokio::join!(deny, kill);
+        let deny = Outcome::from(deny);
+        self.record("fence: read_only=1", &deny, t.elapsed());
+        self.record("fence: kill connections", &kill, t.elapsed());
+        if !deny.ok && kill.ok {
+            let t = std::time::Instant::now();
+            let retry = Outcome::from(deny_db.deny_write().await);
+            self.record("fence: read_only=1 (retry after kill)", &retry, t.elapsed());
+        }
+        let took = started.elapsed();
+        let budget = self.cfg.fence_budget.duration();
+        if took > budget {
+            tracing::error!(
+                "fence ({why}) took {} ms, more than fence_budget {} ms: the monitor may have made another host writable before this one was fenced; raise fence_budget",
+                took.as_millis(),
+                budget.as_millis()
+            );
+        } else {
+            tracing::info!("fence ({why}) done in {} ms", took.as_millis());
+        }
+    }
+
+    /// At start-up without a valid lease: a host that is writable or holds a writer IP was
+    /// left so by an earlier run (its lease is over, or unknown): fence it before anything else.
+    /// Skipped if the monitor granted a valid lease meanwhile.
+    pub(crate) async fn startup_fence(self: Arc<Self>) {
+        let dev = self.cfg.cluster_interface.clone();
+        let writer_ips = self.lock().writer_ips.clone();
+        let present: Vec<Ipv4Addr> = match crate::ip::list_v4(&dev).await {
+            Ok(v) => writer_ips.into_iter().filter(|ip| v.contains(ip)).collect(),
+            Err(e) => {
+                tracing::warn!("start-up check: cannot list the IPs on {dev}: {e}");
+                writer_ips
+            }
+        };
+        let mut db = Db::new(&self.cfg.mysql, self.cfg.mysql_timeout.duration());
+        let writable = match db.read_only().await {
+            Ok(ro) => !ro.read_only,
+            Err(e) => {
+                tracing::warn!(
+                    "start-up check: cannot read read_only ({e}); removing writer IPs only. The converger sets read_only=1 once MySQL answers (my.cnf must start it with read_only=1)"
+                );
+                false
+            }
+        };
+        if present.is_empty() && !writable {
+            return;
+        }
+        if self.lock().lease.valid_at(clock::now_ms()) {
+            return; // the monitor granted a lease meanwhile
+        }
+        tracing::error!(
+            "this host is {} without a valid writer lease (this agent restarted after its lease ended, or its state file was lost): fencing now",
+            match (writable, present.is_empty()) {
+                (true, false) => "writable and holds a writer IP",
+                (true, true) => "writable",
+                _ => "holding a writer IP",
+            }
+        );
+        self.fence_now(&present, "start-up without a valid lease")
+            .await;
+    }
+}
