@@ -79,6 +79,12 @@ pub fn start_agent(lab: &Lab, host: &str, opts: &AgentOpts) -> ProcHandle {
             &env_ref,
         )
         .expect("spawn ha-agent");
+    wait_agent_up(lab, host, &p);
+    p
+}
+
+/// Waits until the agent process `p` of `host` answers Ping (after a start or restart).
+pub fn wait_agent_up(lab: &Lab, host: &str, p: &ProcHandle) {
     let addr = agent_addr(lab, host);
     let name = host.to_string();
     let pc = p.clone();
@@ -100,7 +106,6 @@ pub fn start_agent(lab: &Lab, host: &str, opts: &AgentOpts) -> ProcHandle {
         },
     )
     .unwrap_or_else(|e| panic!("{e}\nagent log:\n{}", p.log_tail(40)));
-    p
 }
 
 pub fn agent_addr(lab: &Lab, host: &str) -> SocketAddr {

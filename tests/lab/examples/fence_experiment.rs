@@ -224,15 +224,13 @@ fn spawn_client(
                 }
                 let commit = exec(&mut c, "COMMIT").await;
                 let at = Instant::now();
-                let after = match tokio::time::timeout(
-                    Duration::from_secs(2),
-                    exec(&mut c, "SELECT 1"),
-                )
-                .await
-                {
-                    Ok(r) => r,
-                    Err(_) => Err("SELECT 1 after COMMIT: no answer in 2 s".into()),
-                };
+                let after =
+                    match tokio::time::timeout(Duration::from_secs(2), exec(&mut c, "SELECT 1"))
+                        .await
+                    {
+                        Ok(r) => r,
+                        Err(_) => Err("SELECT 1 after COMMIT: no answer in 2 s".into()),
+                    };
                 let _ = tx.send(ClientMsg::Done {
                     marker: marker.clone(),
                     commit,
@@ -251,25 +249,111 @@ fn spawn_client(
     .map_err(|e| e.to_string())
 }
 
+/// A client using the `mariadb` command-line client in `cli` (exact client-side error text):
+/// `SELECT CONNECTION_ID(); BEGIN; INSERT marker; COMMIT;`.
+fn spawn_cli_client(ns: &str, ip: String, marker: String, tx: mpsc::Sender<ClientMsg>) -> Res<()> {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "mariadb",
+            "--no-defaults",
+            "--batch",
+            "--unbuffered",
+            "--skip-column-names",
+            "--connect-timeout=5",
+        ])
+        .arg(format!("--host={ip}"))
+        .arg(format!("--user={}", creds::APP_USER))
+        .arg(format!("--password={}", creds::APP_PASSWORD))
+        .arg("--database=hatest")
+        .arg("-e")
+        .arg(format!(
+            "SELECT CONNECTION_ID(); BEGIN; INSERT INTO hatest.t (v) VALUES ('{marker}'); COMMIT;"
+        ))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("spawn mariadb CLI: {e}"))?;
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        match line.trim().parse::<u64>() {
+            Ok(id) => {
+                let _ = tx.send(ClientMsg::Ready {
+                    marker: marker.clone(),
+                    id,
+                });
+            }
+            Err(_) => {
+                let _ = tx.send(ClientMsg::Failed {
+                    marker: marker.clone(),
+                    err: format!("no id: {line:?}"),
+                });
+                return;
+            }
+        }
+        let out = child.wait_with_output();
+        let at = Instant::now();
+        let commit = match out {
+            Ok(o) if o.status.success() => Ok(()),
+            Ok(o) => Err(format!(
+                "mariadb CLI exit {}: {}",
+                o.status,
+                String::from_utf8_lossy(&o.stderr).trim()
+            )),
+            Err(e) => Err(e.to_string()),
+        };
+        let _ = tx.send(ClientMsg::Done {
+            marker,
+            commit,
+            at,
+            after: Err("(CLI client: n/a)".into()),
+        });
+    });
+    Ok(())
+}
+
 // ----- one trial ---------------------------------------------------------------------------------
 
+/// What the fencing side needs to start a late client (in `cli`).
+#[derive(Clone)]
+struct Env {
+    cli_ns: String,
+    db1ip: String,
+    name: String,
+    tx: mpsc::Sender<ClientMsg>,
+}
+
+impl Env {
+    fn late_client(&self, clock: &Clock) {
+        clock.ev("late client starts (BEGIN; INSERT; COMMIT as app)");
+        let r = spawn_client(
+            &self.cli_ns,
+            self.db1ip.clone(),
+            format!("{}-late", self.name),
+            None,
+            self.tx.clone(),
+        );
+        if let Err(e) = r {
+            clock.ev(format!("late client failed to start: {e}"));
+        }
+    }
+}
+
 struct Trial {
+    env: Env,
+    extra: Vec<String>,
     name: String,
     blocked: Vec<(String, u64)>,
     idle: Option<(String, u64, mpsc::Sender<()>)>,
     rx: mpsc::Receiver<ClientMsg>,
     log_offset: u64,
     snapshot: Vec<Vec<String>>,
-}
-
-impl Trial {
-    fn app_ids(&self) -> Vec<u64> {
-        let mut v: Vec<u64> = self.blocked.iter().map(|b| b.1).collect();
-        if let Some(i) = &self.idle {
-            v.push(i.1);
-        }
-        v
-    }
 }
 
 fn status_var(lab: &Lab, host: &str, var: &str) -> Option<String> {
@@ -303,23 +387,21 @@ fn heal_and_settle(lab: &Lab) -> Res<()> {
         lab.sql(h, "STOP SLAVE IO_THREAD").map_err(e)?;
         lab.sql(h, "START SLAVE IO_THREAD").map_err(e)?;
     }
-    wait_for("semi-sync master ON with a client on db1", Duration::from_secs(30), || {
-        let st = status_var(lab, "db1", "Rpl_semi_sync_master_status")?;
-        let cl: u32 = status_var(lab, "db1", "Rpl_semi_sync_master_clients")?
-            .parse()
-            .ok()?;
-        (st == "ON" && cl >= 1).then_some(())
-    })?;
+    wait_for(
+        "semi-sync master ON with a client on db1",
+        Duration::from_secs(30),
+        || {
+            let st = status_var(lab, "db1", "Rpl_semi_sync_master_status")?;
+            let cl: u32 = status_var(lab, "db1", "Rpl_semi_sync_master_clients")?
+                .parse()
+                .ok()?;
+            (st == "ON" && cl >= 1).then_some(())
+        },
+    )?;
     Ok(())
 }
 
-fn setup(
-    lab: &Lab,
-    name: &str,
-    n_blocked: usize,
-    with_idle: bool,
-    cut: bool,
-) -> Res<Trial> {
+fn setup(lab: &Lab, name: &str, n_blocked: usize, with_idle: bool, cut: bool) -> Res<Trial> {
     let e = |e: ha_lab::Error| e.to_string();
     heal_and_settle(lab)?;
     lab.make_writable("db1").map_err(e)?;
@@ -328,7 +410,13 @@ fn setup(
     let (tx, rx) = mpsc::channel();
     // Warm-up commit: proves the ACK path works (it waits for db2's ACK).
     let wt = Instant::now();
-    spawn_client(&cli_ns, db1ip.clone(), format!("{name}-warmup"), None, tx.clone())?;
+    spawn_client(
+        &cli_ns,
+        db1ip.clone(),
+        format!("{name}-warmup"),
+        None,
+        tx.clone(),
+    )?;
     let mut warm_ok = false;
     while let Ok(m) = rx.recv_timeout(Duration::from_secs(30)) {
         match m {
@@ -345,8 +433,10 @@ fn setup(
         return Err("warm-up commit did not finish in 30 s".into());
     }
     let warm_ms = ms(wt.elapsed());
-    lab.wait_caught_up("db2", "db1", Duration::from_secs(20)).map_err(e)?;
-    lab.wait_caught_up("db3", "db1", Duration::from_secs(20)).map_err(e)?;
+    lab.wait_caught_up("db2", "db1", Duration::from_secs(20))
+        .map_err(e)?;
+    lab.wait_caught_up("db3", "db1", Duration::from_secs(20))
+        .map_err(e)?;
     if cut {
         lab.cut("db1", "db2").map_err(e)?;
         lab.cut("db1", "db3").map_err(e)?;
@@ -355,6 +445,13 @@ fn setup(
         .map(|m| m.len())
         .unwrap_or(0);
     let mut trial = Trial {
+        env: Env {
+            cli_ns: cli_ns.clone(),
+            db1ip: db1ip.clone(),
+            name: name.to_string(),
+            tx: tx.clone(),
+        },
+        extra: Vec::new(),
         name: name.to_string(),
         blocked: Vec::new(),
         idle: None,
@@ -374,25 +471,45 @@ fn setup(
     };
     if with_idle {
         let (htx, hrx) = mpsc::channel();
-        spawn_client(&cli_ns, db1ip.clone(), format!("{name}-idle"), Some(hrx), tx.clone())?;
+        spawn_client(
+            &cli_ns,
+            db1ip.clone(),
+            format!("{name}-idle"),
+            Some(hrx),
+            tx.clone(),
+        )?;
         let (m, id) = ready(&trial)?;
         trial.idle = Some((m, id, htx));
     }
     for i in 0..n_blocked {
-        spawn_client(&cli_ns, db1ip.clone(), format!("{name}-c{i}"), None, tx.clone())?;
+        if i + 1 == n_blocked && n_blocked >= 2 {
+            spawn_cli_client(&cli_ns, db1ip.clone(), format!("{name}-c{i}"), tx.clone())?;
+        } else {
+            spawn_client(
+                &cli_ns,
+                db1ip.clone(),
+                format!("{name}-c{i}"),
+                None,
+                tx.clone(),
+            )?;
+        }
         let r = ready(&trial)?;
         trial.blocked.push(r);
         // Let this COMMIT reach the server before the next client starts.
         let id = trial.blocked.last().unwrap().1;
-        wait_for("blocked COMMIT in processlist", Duration::from_secs(10), || {
-            let r = lab
-                .sql(
-                    "db1",
-                    &format!("SELECT INFO FROM information_schema.PROCESSLIST WHERE ID={id}"),
-                )
-                .ok()?;
-            (r.first()?.first()? == "COMMIT").then_some(())
-        })?;
+        wait_for(
+            "blocked COMMIT in processlist",
+            Duration::from_secs(10),
+            || {
+                let r = lab
+                    .sql(
+                        "db1",
+                        &format!("SELECT INFO FROM information_schema.PROCESSLIST WHERE ID={id}"),
+                    )
+                    .ok()?;
+                (r.first()?.first()? == "COMMIT").then_some(())
+            },
+        )?;
     }
     if n_blocked > 0 {
         std::thread::sleep(Duration::from_millis(300));
@@ -435,6 +552,7 @@ fn finish(lab: &Lab, trial: Trial, clock: &Clock) -> Res<Vec<String>> {
     if let Some(i) = &trial.idle {
         pending.push(i.0.clone());
     }
+    pending.extend(trial.extra.iter().cloned());
     let end = Instant::now() + Duration::from_secs(8);
     let mut outcomes: BTreeMap<String, String> = BTreeMap::new();
     while !pending.is_empty() && Instant::now() < end {
@@ -497,9 +615,19 @@ fn finish(lab: &Lab, trial: Trial, clock: &Clock) -> Res<Vec<String>> {
     }
     let log = &lab.host("db1").map_err(e)?.error_log;
     if let Ok(s) = std::fs::read(log) {
-        let new = String::from_utf8_lossy(&s[(trial.log_offset as usize).min(s.len())..]).to_string();
+        let new =
+            String::from_utf8_lossy(&s[(trial.log_offset as usize).min(s.len())..]).to_string();
+        let mut dropped = 0;
         for l in new.lines() {
+            // Our own ha_agent connections dropped without COM_QUIT: noise.
+            if l.contains("Aborted connection") && l.contains("user: 'ha_agent'") {
+                dropped += 1;
+                continue;
+            }
             out.push(format!("db1 error.log: {l}"));
+        }
+        if dropped > 0 {
+            out.push(format!("db1 error.log: ({dropped} 'Aborted connection' warnings of our own dropped ha_agent connections omitted)"));
         }
     }
     let ro = lab.read_only("db1").map_err(e)?;
@@ -521,7 +649,11 @@ fn finish(lab: &Lab, trial: Trial, clock: &Clock) -> Res<Vec<String>> {
         .collect();
     out.push(format!(
         "after heal ({}): rows of this trial on db2: {:?}",
-        if caught.is_ok() { "db2 caught up" } else { "db2 NOT caught up" },
+        if caught.is_ok() {
+            "db2 caught up"
+        } else {
+            "db2 NOT caught up"
+        },
         on_db2
     ));
     Ok(out)
@@ -543,7 +675,10 @@ async fn poll_ro(clock: Clock, limit: Duration) {
             .await
             {
                 if r.first().and_then(|r| r.get("ro")).map(String::as_str) == Some("1") {
-                    clock.ev_metric("ro_visible", format!("read_only=1 seen on fresh connection (poll #{n})"));
+                    clock.ev_metric(
+                        "ro_visible",
+                        format!("read_only=1 seen on fresh connection (poll #{n})"),
+                    );
                     let _ = c.close().await;
                     return;
                 }
@@ -558,11 +693,7 @@ async fn poll_ro(clock: Clock, limit: Duration) {
 /// Waits until every id in `ids` is gone from the processlist; records each.
 async fn watch_gone(mut obs: MySqlConnection, clock: Clock, ids: Vec<u64>) {
     let mut left = ids.clone();
-    let list = ids
-        .iter()
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
+    let list = ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
     let mut last_states: BTreeMap<String, String> = BTreeMap::new();
     let start = Instant::now();
     while !left.is_empty() && start.elapsed() < Duration::from_secs(6) {
@@ -592,15 +723,19 @@ async fn watch_gone(mut obs: MySqlConnection, clock: Clock, ids: Vec<u64>) {
         }
         for id in left.clone() {
             if !present.contains(&id) {
-                clock.ev(format!("id {id} gone from PROCESSLIST"));
+                let t = clock.ev(format!("id {id} gone from PROCESSLIST"));
+                clock.metric("all_gone_from_processlist", t);
                 left.retain(|x| *x != id);
             }
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    if left.is_empty() {
-        clock.metric("all_gone_from_processlist", clock.now());
-    } else {
+    if !left.is_empty() {
+        clock
+            .metrics
+            .lock()
+            .unwrap()
+            .remove("all_gone_from_processlist");
         clock.ev(format!("still in PROCESSLIST after 6 s: {left:?}"));
     }
 }
@@ -608,14 +743,20 @@ async fn watch_gone(mut obs: MySqlConnection, clock: Clock, ids: Vec<u64>) {
 async fn set_ro(r: &mut MySqlConnection, clock: &Clock) -> Res<()> {
     clock.ev("SET GLOBAL read_only=1 sent");
     let res = exec(r, "SET GLOBAL read_only = 1").await;
-    clock.ev_metric("ro_returned", format!("SET GLOBAL read_only=1 returned: {res:?}"));
+    clock.ev_metric(
+        "ro_returned",
+        format!("SET GLOBAL read_only=1 returned: {res:?}"),
+    );
     res
 }
 
 /// The agent's kill step: SHOW FULL PROCESSLIST, `KILL <kind> <id>` for every `app` session.
 async fn kill_app(k: &mut MySqlConnection, clock: &Clock, kind: &str) -> Res<Vec<u64>> {
     let list = rows(k, "SHOW FULL PROCESSLIST").await?;
-    clock.ev_metric("processlist_listed", format!("SHOW FULL PROCESSLIST returned {} rows", list.len()));
+    clock.ev_metric(
+        "processlist_listed",
+        format!("SHOW FULL PROCESSLIST returned {} rows", list.len()),
+    );
     let mut ids = Vec::new();
     for p in &list {
         if p.get("User").map(String::as_str) != Some("app") {
@@ -626,7 +767,10 @@ async fn kill_app(k: &mut MySqlConnection, clock: &Clock, kind: &str) -> Res<Vec
         clock.ev(format!("KILL {kind} {id} returned {r:?}"));
         ids.push(id);
     }
-    clock.ev_metric("kills_returned", format!("all {} KILLs returned", ids.len()));
+    clock.ev_metric(
+        "kills_returned",
+        format!("all {} KILLs returned", ids.len()),
+    );
     Ok(ids)
 }
 
@@ -666,7 +810,7 @@ async fn open_conns() -> Res<Conns> {
 }
 
 /// One fencing variant; `conns` = None means: open fresh connections after t0 (like ha-agent).
-async fn fence(variant: String, clock: Clock, conns: Option<Conns>) -> Res<()> {
+async fn fence(variant: String, clock: Clock, conns: Option<Conns>, env: Env) -> Res<()> {
     let poller = tokio::spawn(poll_ro(clock.clone(), Duration::from_secs(12)));
     let mut c = match conns {
         Some(c) => c,
@@ -687,8 +831,15 @@ async fn fence(variant: String, clock: Clock, conns: Option<Conns>) -> Res<()> {
             }
         }
     };
-    let base = variant.trim_start_matches('Z').trim_end_matches('P').to_string();
-    let base = if variant.starts_with('Z') { base } else { variant.clone() };
+    let base = variant
+        .trim_start_matches('Z')
+        .trim_end_matches('P')
+        .to_string();
+    let base = if variant.starts_with('Z') {
+        base
+    } else {
+        variant.clone()
+    };
     match base.as_str() {
         "IDLE" | "IDLETRX" => {
             set_ro(&mut c.r, &clock).await?;
@@ -700,14 +851,19 @@ async fn fence(variant: String, clock: Clock, conns: Option<Conns>) -> Res<()> {
                 let res = set_ro(&mut r, &cl).await;
                 (r, res)
             });
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+            env.late_client(&clock);
             tokio::time::sleep(Duration::from_millis(500)).await;
-            snapshot(&mut c.obs, &clock, "read_only pending 500ms").await;
+            snapshot(&mut c.obs, &clock, "read_only pending, 1.5 s").await;
             let start = Instant::now();
-            while !ro.is_finished() && start.elapsed() < Duration::from_millis(2500) {
+            while !ro.is_finished() && start.elapsed() < Duration::from_millis(1500) {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             if !ro.is_finished() {
-                let kt = clock.ev_metric("kill_start", "read_only=1 still pending at 3 s: killing the clients now");
+                let kt = clock.ev_metric(
+                    "kill_start",
+                    "read_only=1 still pending at 3 s: killing the clients now",
+                );
                 let ids = kill_app(&mut c.k, &clock, "CONNECTION").await?;
                 let w = tokio::spawn(watch_gone(c.obs2, clock.clone(), ids));
                 let (_r, res) = ro.await.map_err(|e| e.to_string())?;
@@ -726,7 +882,10 @@ async fn fence(variant: String, clock: Clock, conns: Option<Conns>) -> Res<()> {
             let _ = w.await;
         }
         "C" => {
-            let (ro, ids) = tokio::join!(set_ro(&mut c.r, &clock), kill_app(&mut c.k, &clock, "CONNECTION"));
+            let (ro, ids) = tokio::join!(
+                set_ro(&mut c.r, &clock),
+                kill_app(&mut c.k, &clock, "CONNECTION")
+            );
             ro?;
             watch_gone(c.obs2, clock.clone(), ids?).await;
         }
@@ -739,15 +898,20 @@ async fn fence(variant: String, clock: Clock, conns: Option<Conns>) -> Res<()> {
                 cl.ev_metric("ftwrl_returned", format!("FTWRL returned: {res:?}"));
                 (f, res)
             });
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+            env.late_client(&clock);
             tokio::time::sleep(Duration::from_millis(500)).await;
-            snapshot(&mut c.obs, &clock, "FTWRL pending 500ms").await;
+            snapshot(&mut c.obs, &clock, "FTWRL pending, 1.5 s").await;
             let start = Instant::now();
-            while !ft.is_finished() && start.elapsed() < Duration::from_millis(2500) {
+            while !ft.is_finished() && start.elapsed() < Duration::from_millis(1500) {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             let mut w = None;
             if !ft.is_finished() {
-                clock.ev_metric("kill_start", "FTWRL still pending at 3 s: killing the clients now");
+                clock.ev_metric(
+                    "kill_start",
+                    "FTWRL still pending at 3 s: killing the clients now",
+                );
                 let ids = kill_app(&mut c.k, &clock, "CONNECTION").await?;
                 w = Some(tokio::spawn(watch_gone(c.obs2, clock.clone(), ids)));
             }
@@ -791,7 +955,13 @@ struct Runner {
 }
 
 impl Runner {
-    fn print_trial(&self, name: &str, clock: &Clock, trial_snapshot: &[Vec<String>], tail: &[String]) {
+    fn print_trial(
+        &self,
+        name: &str,
+        clock: &Clock,
+        trial_snapshot: &[Vec<String>],
+        tail: &[String],
+    ) {
         println!("  [{name}] processlist at t0 (non-root, non-system):");
         for r in trial_snapshot {
             println!("      {}", r.join(" | "));
@@ -813,7 +983,11 @@ impl Runner {
             "IDLETRX" => (0, true, false),
             _ => (self.clients, true, true),
         };
-        let trial = setup(&self.lab, &name, n_blocked, idle, cut)?;
+        let mut trial = setup(&self.lab, &name, n_blocked, idle, cut)?;
+        if variant == "A" || variant == "E" {
+            trial.extra.push(format!("{name}-late"));
+        }
+        let env = trial.env.clone();
         let frozen = variant.starts_with('Z');
         let fresh = frozen && !variant.ends_with('P');
         let conns = if fresh {
@@ -832,7 +1006,7 @@ impl Runner {
             let task = self.rt.spawn(async move {
                 let clock = grx.await.map_err(|e| e.to_string())?;
                 clock.ev("fence task starts");
-                fence(v, clock.clone(), conns).await?;
+                fence(v, clock.clone(), conns, env).await?;
                 Ok::<Clock, String>(clock)
             });
             self.lab.link_up("db1").map_err(|e| e.to_string())?;
@@ -842,7 +1016,10 @@ impl Runner {
                 unsafe { libc::kill(*p, libc::SIGCONT) };
             }
             let c = Clock::new(t0);
-            c.ev(format!("SIGCONT sent to {} process(es) of db1 (thaw)", pids.len()));
+            c.ev(format!(
+                "SIGCONT sent to {} process(es) of db1 (thaw)",
+                pids.len()
+            ));
             let _ = gtx.send(c);
             clock = self.rt.block_on(task).map_err(|e| e.to_string())??;
         } else {
@@ -850,7 +1027,7 @@ impl Runner {
             clock = Clock::new(t0);
             let c2 = clock.clone();
             let v = variant.to_string();
-            run(&self.rt, async move { fence(v, c2, conns).await })?;
+            run(&self.rt, async move { fence(v, c2, conns, env).await })?;
         }
         let snap = trial.snapshot.clone();
         let tail = finish(&self.lab, trial, &clock)?;
@@ -867,7 +1044,10 @@ impl Runner {
         let m = run(&self.rt, async move {
             let mut out: BTreeMap<String, Vec<f64>> = BTreeMap::new();
             let targets: Vec<(String, MySqlConnectOptions)> = vec![
-                ("connect 127.0.0.1 (ha_agent)".into(), agent_opts("127.0.0.1")),
+                (
+                    "connect 127.0.0.1 (ha_agent)".into(),
+                    agent_opts("127.0.0.1"),
+                ),
                 (format!("connect host IP {ip} (ha_agent)"), agent_opts(&ip)),
                 (
                     "connect unix socket (ha_agent)".into(),
@@ -886,9 +1066,7 @@ impl Runner {
                     if let Ok(mut c) = c {
                         let t2 = Instant::now();
                         let _ = exec(&mut c, "SELECT 1").await;
-                        out.entry(format!("{name}: connect"))
-                            .or_default()
-                            .push(ct);
+                        out.entry(format!("{name}: connect")).or_default().push(ct);
                         out.entry(format!("{name}: then SELECT 1"))
                             .or_default()
                             .push(ms(t2.elapsed()));
@@ -903,7 +1081,10 @@ impl Runner {
         println!("== CONN ({reps} reps, sqlx from inside db1's namespace; includes sqlx's session setup)");
         for (k, v) in m {
             let s = stats(&v);
-            println!("  {k:60} min {:7.2}  median {:7.2}  max {:7.2} ms", s.0, s.1, s.2);
+            println!(
+                "  {k:60} min {:7.2}  median {:7.2}  max {:7.2} ms",
+                s.0, s.1, s.2
+            );
         }
         Ok(())
     }
@@ -950,7 +1131,10 @@ fn main() {
         "lab {} up in {:.1} s; mariadbd {}",
         lab.prefix(),
         started.elapsed().as_secs_f64(),
-        lab.sql_value("db1", "SELECT VERSION()").ok().flatten().unwrap_or_default()
+        lab.sql_value("db1", "SELECT VERSION()")
+            .ok()
+            .flatten()
+            .unwrap_or_default()
     );
     let ns = lab.host("db1").unwrap().ns.clone();
     let rt = netns::in_netns(&ns, || {
@@ -982,7 +1166,9 @@ fn main() {
             }
         }
     }
-    println!("\n== SUMMARY (ms after t0; t0 = fencing start, or SIGCONT for Z*): min / median / max (n)");
+    println!(
+        "\n== SUMMARY (ms after t0; t0 = fencing start, or SIGCONT for Z*): min / median / max (n)"
+    );
     for (v, ms_list) in &runner.results {
         let mut keys: Vec<String> = ms_list.iter().flat_map(|m| m.keys().cloned()).collect();
         keys.sort();
