@@ -211,7 +211,7 @@ pub fn kill_decision(
             .iter()
             .any(|c| p.command.eq_ignore_ascii_case(c))
         || SPARED_USERS.iter().any(|u| p.user.eq_ignore_ascii_case(u))
-        || spare_users.iter().any(|u| p.user == *u)
+        || spare_users.contains(&p.user)
     {
         return KillDecision::Keep;
     }

@@ -7,10 +7,10 @@
 //! `ha-lease`'s; the rules for moving the bound are here:
 //!
 //! * **Grant** ([`Exposure::on_sent`]): a desired state with the writer role echoes the newest
-//!   lease token the host's agent sent. The bound becomes at least *receipt of that token + lease
-//!   + the agent's fence budget*. A send the agent never acknowledges extends nothing beyond the
-//!   last acknowledgement, so a silent writer is released at *last acknowledgement + lease +
-//!   budget*.
+//!   lease token the host's agent sent. The bound becomes at least *receipt of that token plus
+//!   lease plus the agent's fence budget*. A send the agent never acknowledges extends nothing
+//!   beyond the last acknowledgement, so a silent writer is released at *last acknowledgement
+//!   plus lease plus budget*.
 //! * **Report** ([`Exposure::on_status`]): an agent that reports a running lease keeps the host
 //!   exposed at least until that lease surely ended; one that reports the writer role we did not
 //!   send is exposed without bound. The flag is cleared only by a reply to a request *without*

@@ -1,8 +1,8 @@
 //! Property test of the lease rule: under random reply and grant delays, duplicated and
 //! reordered grants, arbitrary clock offsets and any drift within ρ, the instant the agent is
 //! fenced never comes after the monitor's bound. The same worlds are run through the scheme
-//! ha used before (the lease counted from the monitor's wall-clock send time, bound = last send
-//! + agent_timeout + lease), and the test asserts that it *does* find a violation there: the
+//! ha used before (the lease counted from the monitor's wall-clock send time, bound = last
+//! send plus agent_timeout plus lease), and the test asserts that it *does* find a violation there: the
 //! property is not vacuous.
 
 use ha_lease::{bound_from_remaining, monitor_bound, AgentDeadline, DRIFT_PPM};

@@ -74,8 +74,8 @@ fn setting(name: &str) -> Result<Setting, String> {
         "mmm" => Ok(Setting {
             name: "mmm",
             describe: "mysql-mmm defaults: check_period 5 s, trap_period 10 s, timeout 2 s, \
-                       max_backlog 60; ping_interval 1 s; agent_period 1 s, agent_timeout 1 s, \
-                       writer_lease 10 s",
+                       max_backlog 60; ping_interval 1 s; ha's defaults: agent_period 0.5 s, \
+                       agent_timeout 1 s, writer_lease 5 s, fence_budget 0.25 s",
             opts: ClusterOptions {
                 converge_timeout: Duration::from_secs(180),
                 ..base
@@ -85,16 +85,16 @@ fn setting(name: &str) -> Result<Setting, String> {
             .set("checks.default.timeout", "2")
             .set("checks.default.max_backlog", "60")
             .set("monitor.ping_interval", "1")
-            .set("monitor.agent_period", "1")
+            .set("monitor.agent_period", "0.5")
             .set("monitor.agent_timeout", "1")
-            .set("monitor.writer_lease", "10"),
+            .set("monitor.writer_lease", "5"),
             failover_timeout: Duration::from_secs(120),
         }),
         "fast" => Ok(Setting {
             name: "fast",
             describe: "check_period 0.1 s, trap_period 0.5 s, timeout 0.1 s, attempts 3, \
-                       max_backlog 5; ping_interval 0.2 s; agent_period 0.3 s, \
-                       agent_timeout 0.5 s, writer_lease 3 s",
+                       max_backlog 5; ping_interval 0.2 s; agent_period 0.2 s, \
+                       agent_timeout 0.4 s, writer_lease 1 s, fence_budget 0.25 s",
             opts: base
                 .set("checks.default.check_period", "0.1")
                 .set("checks.default.attempts", "3")
@@ -102,9 +102,9 @@ fn setting(name: &str) -> Result<Setting, String> {
                 .set("checks.default.timeout", "0.1")
                 .set("checks.default.max_backlog", "5")
                 .set("monitor.ping_interval", "0.2")
-                .set("monitor.agent_period", "0.3")
-                .set("monitor.agent_timeout", "0.5")
-                .set("monitor.writer_lease", "3"),
+                .set("monitor.agent_period", "0.2")
+                .set("monitor.agent_timeout", "0.4")
+                .set("monitor.writer_lease", "1"),
             failover_timeout: Duration::from_secs(60),
         }),
         other => Err(format!("unknown setting {other:?} (mmm, fast)")),
@@ -690,6 +690,15 @@ fn false_failover(args: &Args) -> Result<String, String> {
         );
     }
     let log_mark = c.monitor().map(|m| m.log().len()).unwrap_or(0);
+    let agent_marks: Vec<(String, usize)> = c
+        .lab
+        .host_names()
+        .into_iter()
+        .map(|h| {
+            let len = c.agent(&h).map(|a| a.log().len()).unwrap_or(0);
+            (h, len)
+        })
+        .collect();
     let _ = writeln!(
         out,
         "# {:.0} % packet loss on every link ({} nodes, {:?}); latency/jitter: {jitter}; {} minute(s)\n",
@@ -755,9 +764,26 @@ fn false_failover(args: &Args) -> Result<String, String> {
         .lines()
         .filter(|l| l.contains("State of host"))
         .collect();
+    // A writer whose renewals were lost long enough fences itself: no failover, but writes
+    // stop until the monitor grants the role again. That is what the lease length buys.
+    let self_fences: usize = agent_marks
+        .iter()
+        .map(|(h, mark)| {
+            let log = c.agent(h).map(|a| a.log()).unwrap_or_default();
+            log.get(*mark..)
+                .unwrap_or("")
+                .lines()
+                .filter(|l| l.contains("writer lease expired"))
+                .count()
+        })
+        .sum();
     let last = prev.as_ref();
     let writer_kept = last.and_then(Show::writer) == writer;
-    let pass = role_moves == 0 && left_online == 0 && state_lines.is_empty() && writer_kept;
+    let pass = role_moves == 0
+        && left_online == 0
+        && state_lines.is_empty()
+        && writer_kept
+        && self_fences == 0;
 
     let _ = writeln!(
         out,
@@ -775,6 +801,11 @@ fn false_failover(args: &Args) -> Result<String, String> {
         "{:<44} {}",
         "state changes in the monitor log",
         state_lines.len()
+    );
+    let _ = writeln!(
+        out,
+        "{:<44} {self_fences}",
+        "writer lease expiries (self-fences)"
     );
     let _ = writeln!(
         out,
