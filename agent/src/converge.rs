@@ -438,15 +438,28 @@ impl Agent {
                 continue;
             };
             let converged = self.pass(&desired, target).await;
+            let demoting = desired.writer().is_none() && self.lock().lease.running();
+            let stopped = demoting && !converged && self.demoted_while_stopped().await;
             let demoted = {
                 let mut g = self.lock();
                 g.completed_seq = g.completed_seq.max(seq);
                 g.converged = converged && g.desired_seq == seq;
-                // The demotion the monitor asked for is complete (read_only=1, writer IP
-                // gone): the lease ends with it, so the monitor's next reply shows no lease.
-                let done = g.converged && desired.writer().is_none() && g.lease.running();
+                // The demotion the monitor asked for is complete (read_only=1 or the server
+                // stopped, writer IP gone): the lease ends with it, so the monitor's next
+                // reply shows no lease.
+                let done = g.desired_seq == seq
+                    && desired.writer().is_none()
+                    && g.lease.running()
+                    && (g.converged || stopped);
                 if done {
-                    tracing::info!("demotion complete: writer lease ended");
+                    tracing::info!(
+                        "demotion complete{}: writer lease ended",
+                        if g.converged {
+                            ""
+                        } else {
+                            " (MySQL is stopped, writer IP gone)"
+                        }
+                    );
                     g.lease.clear();
                 }
                 done

@@ -101,6 +101,27 @@ fn truthy(v: Option<&str>) -> bool {
     )
 }
 
+/// True when nothing listens where the server should: its process is not running (TCP
+/// connection refused, or the Unix socket is missing or refuses). A server that is slow,
+/// frozen or out of connections still accepts the connection or lets it time out, and is
+/// *not* reported as stopped: only a stopped server cannot write until it is started again,
+/// and it starts read-only (my.cnf `read_only=1`, a requirement of ha).
+pub async fn server_stopped(cfg: &ha_config::MysqlEndpoint, timeout: Duration) -> bool {
+    use std::io::ErrorKind::{ConnectionRefused, NotFound};
+    let r = match &cfg.socket {
+        Some(sock) => tokio::time::timeout(timeout, tokio::net::UnixStream::connect(sock))
+            .await
+            .map(|r| r.map(drop)),
+        None => tokio::time::timeout(
+            timeout,
+            tokio::net::TcpStream::connect((cfg.host.as_str(), cfg.port)),
+        )
+        .await
+        .map(|r| r.map(drop)),
+    };
+    matches!(r, Ok(Err(e)) if matches!(e.kind(), ConnectionRefused | NotFound))
+}
+
 impl Db {
     /// A handle for the server described by the agent config; does not connect yet.
     pub fn new(cfg: &ha_config::MysqlEndpoint, timeout: Duration) -> Db {

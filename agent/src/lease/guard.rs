@@ -204,6 +204,23 @@ impl Agent {
         }
     }
 
+    /// After a pass that could not finish a demotion: true when the demotion is complete all
+    /// the same because the server is stopped (nothing listens) and no writer IP is on the
+    /// interface. Then nothing on this host can write: a stopped server starts read-only
+    /// (my.cnf) and the converger keeps `read_only=1` once it answers. Without this, a dead
+    /// mysqld (S1) would hold the failover until the lease ran out.
+    pub(crate) async fn demoted_while_stopped(&self) -> bool {
+        let dev = &self.cfg.cluster_interface;
+        let writer_ips = self.lock().writer_ips.clone();
+        let Ok(present) = crate::ip::list_v4(dev).await else {
+            return false;
+        };
+        if writer_ips.iter().any(|ip| present.contains(ip)) {
+            return false;
+        }
+        crate::mysql::server_stopped(&self.cfg.mysql, self.cfg.mysql_timeout.duration()).await
+    }
+
     /// At start-up without a valid lease: a host that is writable or holds a writer IP was
     /// left so by an earlier run (its lease is over, or unknown): fence it before anything else.
     /// Skipped if the monitor granted a valid lease meanwhile.
