@@ -31,6 +31,7 @@ use crate::lease::store::{Persisted, Store};
 use crate::lease::{clock, Lease};
 use crate::mysql::{Db, Flavor};
 use crate::plan::{plan, Actual, Held, MysqlActual, Step};
+use crate::remove::remove_ip;
 use crate::sqltext::{self, quote, KillDecision, SlaveStatus, Thread};
 use crate::status::{op, LastErrors};
 use crate::{arp, gtid, ip, uptime};
@@ -184,15 +185,6 @@ impl Outcome {
     }
 }
 
-/// `ip -4 addr del` of a role IP as a step outcome ("already absent" is a success).
-pub(crate) async fn remove_ip(ip: std::net::Ipv4Addr, dev: &str) -> Outcome {
-    match ip::del(ip, dev).await {
-        Ok(ip::Change::Done) => Outcome::ok(format!("ip -4 addr del {ip} dev {dev}")),
-        Ok(ip::Change::AlreadyThere) => Outcome::ok(format!("{ip} was already absent")),
-        Err(e) => Outcome::err(e),
-    }
-}
-
 fn thread_state(t: Thread) -> ThreadState {
     match t {
         Thread::Running => ThreadState::Running,
@@ -256,8 +248,7 @@ impl Agent {
         let restored = self.restore();
         let a = Arc::clone(self);
         tokio::spawn(async move { a.converger().await });
-        let a = Arc::clone(self);
-        tokio::spawn(async move { a.lease_watchdog().await });
+        crate::lease::guard::start_watchdog(Arc::clone(self));
         if !restored {
             let a = Arc::clone(self);
             tokio::spawn(async move { a.startup_fence().await });
@@ -714,7 +705,7 @@ impl Agent {
                     }
                     o
                 }
-                Step::RemoveIp(r) => remove_ip(r.ip, &dev).await,
+                Step::RemoveIp(r) => remove_ip(&self.cfg, r.ip).await,
                 Step::StopSlave => Outcome::from(
                     db.exec("STOP SLAVE")
                         .await
@@ -1708,7 +1699,7 @@ impl Agent {
             }
             let t = std::time::Instant::now();
             let name = format!("remove ip {} ({})", r.ip, r.name);
-            match ip::del(r.ip, &dev).await {
+            match crate::remove::del_role_ip(&self.cfg, r.ip).await {
                 Ok(_) => {
                     self.record(&name, &Outcome::ok("cleared bad role"), t.elapsed());
                     removed.push(r.clone());

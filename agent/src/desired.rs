@@ -1,8 +1,13 @@
 //! A validated `ApplyStateRequest`: everything the converger needs, in types that cannot hold
 //! garbage (parsed IPs, known states). Validation errors are complete sentences naming the
 //! field, the bad value and what is expected; the service returns them as InvalidArgument.
+//! Request strings are quoted with [`q`] (escaped) so they cannot break a log line. What the
+//! agent's own configuration allows is checked afterwards, by [`crate::allow`].
 
+use std::collections::HashSet;
 use std::net::Ipv4Addr;
+
+use crate::allow::q;
 
 use ha_proto::{ApplyStateRequest, HostState, MasterInfo, Role};
 
@@ -55,29 +60,35 @@ pub struct Desired {
     pub cluster_hosts: Vec<Master>,
 }
 
+/// A role name: not empty, no control characters, no parentheses (`name(ip)` in texts).
+fn bad_name(name: &str) -> bool {
+    name.chars().any(|c| c.is_control() || c == '(' || c == ')')
+}
+
 fn parse_role(r: &Role, field: &str) -> Result<RoleIp, String> {
     if r.name.trim().is_empty() {
-        return Err(format!("{field}: a role has an empty name (ip '{}')", r.ip));
-    }
-    if r.name
-        .chars()
-        .any(|c| c.is_control() || c == '(' || c == ')')
-    {
         return Err(format!(
-            "{field}: role name {:?} contains invalid characters",
-            r.name
+            "{field}: a role has an empty name (ip {})",
+            q(&r.ip)
+        ));
+    }
+    if bad_name(&r.name) {
+        return Err(format!(
+            "{field}: role name {} contains invalid characters",
+            q(&r.name)
         ));
     }
     let ip: Ipv4Addr = r.ip.trim().parse().map_err(|_| {
         format!(
-            "{field}: role '{}' has an invalid IP {:?} (expected an IPv4 address such as 10.0.60.160)",
-            r.name, r.ip
+            "{field}: role {} has an invalid IP {} (expected an IPv4 address such as 10.0.60.160)",
+            q(&r.name),
+            q(&r.ip)
         )
     })?;
     if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
         return Err(format!(
-            "{field}: role '{}' has IP {ip}, which cannot be a role address",
-            r.name
+            "{field}: role {} has IP {ip}, which cannot be a role address",
+            q(&r.name)
         ));
     }
     Ok(RoleIp {
@@ -91,12 +102,13 @@ fn parse_master(m: &MasterInfo, field: &str) -> Result<Option<Master>, String> {
         return Ok(None);
     }
     if m.name.trim().is_empty() {
-        return Err(format!("{field}: has ip {:?} but no host name", m.ip));
+        return Err(format!("{field}: has ip {} but no host name", q(&m.ip)));
     }
     let ip: Ipv4Addr = m.ip.trim().parse().map_err(|_| {
         format!(
-            "{field}: host '{}' has an invalid IP {:?} (expected an IPv4 address)",
-            m.name, m.ip
+            "{field}: host {} has an invalid IP {} (expected an IPv4 address)",
+            q(&m.name),
+            q(&m.ip)
         )
     })?;
     let port = u16::try_from(m.port)
@@ -104,8 +116,9 @@ fn parse_master(m: &MasterInfo, field: &str) -> Result<Option<Master>, String> {
         .filter(|p| *p != 0)
         .ok_or_else(|| {
             format!(
-                "{field}: host '{}' has MySQL port {}, expected 1..65535",
-                m.name, m.port
+                "{field}: host {} has MySQL port {}, expected 1..65535",
+                q(&m.name),
+                m.port
             )
         })?;
     Ok(Some(Master {
@@ -126,31 +139,37 @@ impl Desired {
                     .into(),
             );
         }
-        let mut all_roles = Vec::new();
-        for r in &req.all_roles {
-            all_roles.push(parse_role(r, "all_roles")?);
-        }
+        let mut all_roles = Desired::parse_roles(&req.all_roles, "all_roles")?;
         all_roles.sort();
         all_roles.dedup();
         let mut roles = Vec::new();
+        let mut ips = HashSet::new();
         for r in &req.roles {
             let role = parse_role(r, "roles")?;
-            if !all_roles.is_empty() && !all_roles.contains(&role) {
+            // Sorted: a binary search, so a long list costs n log n, not n².
+            if !all_roles.is_empty() && all_roles.binary_search(&role).is_err() {
                 return Err(format!(
                     "roles: unknown role {role}: it is not one of the cluster's roles in all_roles"
                 ));
             }
-            if roles.iter().any(|x: &RoleIp| x.ip == role.ip) {
+            if !ips.insert(role.ip) {
                 return Err(format!("roles: IP {} is listed twice", role.ip));
             }
             roles.push(role);
         }
         roles.sort();
         let writer_role = req.writer_role.trim().to_string();
+        if bad_name(&writer_role) {
+            return Err(format!(
+                "writer_role: {} contains invalid characters",
+                q(&writer_role)
+            ));
+        }
         let writers = roles.iter().filter(|r| r.name == writer_role).count();
         if writers > 1 {
             return Err(format!(
-                "roles: the writer role '{writer_role}' is listed {writers} times; a host holds at most one writer IP"
+                "roles: the writer role {} is listed {writers} times; a host holds at most one writer IP",
+                q(&writer_role)
             ));
         }
         let active_master = parse_master(
@@ -161,8 +180,9 @@ impl Desired {
             if let Some(m) = &active_master {
                 if m.name != this {
                     return Err(format!(
-                        "roles: the writer role is requested for '{this}' but active_master is '{}'",
-                        m.name
+                        "roles: the writer role is requested for {} but active_master is {}",
+                        q(this),
+                        q(&m.name)
                     ));
                 }
             }
@@ -188,6 +208,11 @@ impl Desired {
             all_roles,
             cluster_hosts,
         })
+    }
+
+    /// Parses a list of role instances (ClearBadRoles, all_roles).
+    pub fn parse_roles(roles: &[Role], field: &str) -> Result<Vec<RoleIp>, String> {
+        roles.iter().map(|r| parse_role(r, field)).collect()
     }
 
     /// The writer role instance, when this host must be the writer.

@@ -11,6 +11,10 @@
 //!   (desired, held, actual) into ordered steps, the executor runs them and records outcomes.
 //! * [`plan`] – the pure planning function and the step type (unit tested).
 //! * [`desired`] – a validated `ApplyStateRequest`.
+//! * [`allow`] – what `agent.yaml` allows whatever a request says: role IPs within `role_ips`,
+//!   replication sources within `cluster_hosts`, request size caps, escaping of request strings.
+//! * [`remove`] – the only path that removes an address (checked against `agent.yaml`).
+//! * [`gate`] – one state-changing request in flight per caller.
 //! * [`mysql`] – every SQL statement the agent issues, each wrapped in a deadline, with one
 //!   reused connection per user (converger / status reader) and reconnect on error.
 //! * [`sqltext`] – pure helpers: literal escaping, `SHOW SLAVE STATUS` parsing, PROCESSLIST
@@ -21,18 +25,21 @@
 //! * [`arp`] – gratuitous ARP with pnet.
 //! * [`lease`] – the writer lease: its state ([`lease::Lease`]), the lease clock
 //!   (`CLOCK_BOOTTIME` + boot id), the state file that keeps epoch and lease across restarts,
-//!   and the guard that fences the host when the lease runs out.
+//!   and the guard that fences the host when the lease runs out (on its own thread and runtime).
 //! * [`uptime`] – host uptime (`/proc/uptime`, or `HA_AGENT_UPTIME_FILE` in the lab).
 //! * [`status`] – operation records and the per-kind last errors.
 
+pub mod allow;
 pub mod arp;
 pub mod converge;
 pub mod desired;
+pub mod gate;
 pub mod gtid;
 pub mod ip;
 pub mod lease;
 pub mod mysql;
 pub mod plan;
+pub mod remove;
 pub mod service;
 pub mod sqltext;
 pub mod status;

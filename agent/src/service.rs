@@ -1,9 +1,11 @@
 //! The gRPC `Agent` service (proto/ha.proto) and the daemon's run function.
 //!
 //! Requests are served concurrently; every state change goes through the converger, which
-//! serialises them. Input is never trusted: a request for another host is refused with
-//! PermissionDenied, malformed content with InvalidArgument, a stale epoch with
-//! FailedPrecondition — each with a message saying what was wrong.
+//! serialises them. Input is never trusted: a request for another host, or for anything
+//! `agent.yaml` does not allow ([`crate::allow`]), is refused with PermissionDenied, malformed
+//! or oversized content with InvalidArgument, a stale epoch with FailedPrecondition, a second
+//! concurrent state change from the same caller with ResourceExhausted ([`crate::gate`]) — each
+//! with a message saying what was wrong. Request strings in messages and logs are escaped.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,9 +19,17 @@ use ha_proto::{
 };
 use tonic::{Request, Response, Status};
 
+use crate::allow::{self, Policy};
 use crate::converge::{Agent, Refusal};
-use crate::desired::{Desired, RoleIp};
+use crate::desired::RoleIp;
+use crate::gate::{CallerGate, Permit, GRACE};
 use crate::uptime;
+
+/// Largest request the Agent service decodes (the largest legitimate ApplyState, 64 roles and
+/// hosts, is a few KiB).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Concurrent requests served per connection (the monitor sends one at a time per host).
+pub const CONCURRENCY_PER_CONNECTION: usize = 4;
 
 /// How long ApplyState waits for its pass when the caller sent no deadline.
 pub const DEFAULT_APPLY_WAIT: Duration = Duration::from_millis(1500);
@@ -30,6 +40,8 @@ const REPLY_MARGIN: Duration = Duration::from_millis(400);
 #[derive(Clone)]
 pub struct AgentService {
     agent: Arc<Agent>,
+    policy: Arc<Policy>,
+    gate: Arc<CallerGate>,
 }
 
 /// Parses the `grpc-timeout` header (`<digits><unit>`, unit one of H M S m u n).
@@ -63,7 +75,24 @@ pub fn apply_wait(grpc_timeout: Option<Duration>) -> Duration {
 
 impl AgentService {
     pub fn new(agent: Arc<Agent>) -> Self {
-        AgentService { agent }
+        let policy = Arc::new(Policy::new(&agent.cfg));
+        AgentService {
+            agent,
+            policy,
+            gate: Arc::new(CallerGate::new()),
+        }
+    }
+
+    /// The state-change slot of the caller at `remote` (see [`crate::gate`]); callers whose
+    /// address is unknown share one slot.
+    async fn enter(&self, remote: Option<SocketAddr>, what: &str) -> Result<Permit<'_>, Status> {
+        let ip = remote
+            .map(|a| a.ip())
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        self.gate.enter(ip, GRACE).await.map_err(|e| {
+            tracing::warn!("refused {what}: {e}");
+            Status::resource_exhausted(e)
+        })
     }
 
     pub fn agent(&self) -> &Arc<Agent> {
@@ -71,44 +100,19 @@ impl AgentService {
     }
 
     fn check_host(&self, host: &str) -> Result<(), Status> {
-        let this = &self.agent.cfg.this;
-        if host.is_empty() {
-            return Err(Status::invalid_argument(format!(
-                "request has no host name; this agent is '{this}'"
-            )));
-        }
-        if host != this {
-            tracing::warn!("refused a request for host '{host}': this agent is '{this}'");
-            return Err(Status::permission_denied(format!(
-                "request for host '{host}' but this agent is '{this}'"
-            )));
-        }
-        Ok(())
+        self.policy.check_host(host).map_err(|r| {
+            if let allow::Rejection::Denied(m) = &r {
+                tracing::warn!("refused: {m}");
+            }
+            r.to_status()
+        })
     }
 }
 
-fn parse_roles(roles: &[ha_proto::Role], field: &str) -> Result<Vec<RoleIp>, Status> {
-    roles
-        .iter()
-        .map(|r| {
-            let ip = r.ip.trim().parse().map_err(|_| {
-                Status::invalid_argument(format!(
-                    "{field}: role '{}' has an invalid IP {:?} (expected an IPv4 address)",
-                    r.name, r.ip
-                ))
-            })?;
-            if r.name.trim().is_empty() {
-                return Err(Status::invalid_argument(format!(
-                    "{field}: a role has an empty name (ip '{}')",
-                    r.ip
-                )));
-            }
-            Ok(RoleIp {
-                name: r.name.clone(),
-                ip,
-            })
-        })
-        .collect()
+/// Refuses `what` with `r`, logged (the message escapes request strings).
+fn refuse(what: &str, r: allow::Rejection) -> Status {
+    tracing::warn!("refused {what}: {}", r.message());
+    r.to_status()
 }
 
 #[tonic::async_trait]
@@ -135,12 +139,19 @@ impl AgentRpc for AgentService {
             .get("grpc-timeout")
             .and_then(|v| v.to_str().ok())
             .and_then(parse_grpc_timeout);
+        let _permit = self.enter(request.remote_addr(), "ApplyState").await?;
         let req = request.into_inner();
-        self.check_host(&req.host)?;
-        let desired = Desired::from_request(&req, &self.agent.cfg.this).map_err(|e| {
-            tracing::warn!("refused ApplyState: {e}");
-            Status::invalid_argument(e)
-        })?;
+        let admitted = self
+            .policy
+            .check_apply(&req)
+            .map_err(|r| refuse("ApplyState", r))?;
+        if !admitted.ignored.is_empty() {
+            tracing::debug!(
+                "ApplyState: all_roles outside role_ips ignored: {}",
+                list(&admitted.ignored)
+            );
+        }
+        let desired = admitted.desired;
         let seq = self.agent.accept(desired).map_err(|r| {
             tracing::warn!("refused ApplyState: {r}");
             match r {
@@ -178,9 +189,19 @@ impl AgentRpc for AgentService {
         &self,
         request: Request<ClearBadRolesRequest>,
     ) -> Result<Response<ClearBadRolesReply>, Status> {
+        let _permit = self.enter(request.remote_addr(), "ClearBadRoles").await?;
         let req = request.into_inner();
-        self.check_host(&req.host)?;
-        let roles = parse_roles(&req.all_roles, "all_roles")?;
+        let (roles, ignored) = self
+            .policy
+            .check_clear(&req)
+            .map_err(|r| refuse("ClearBadRoles", r))?;
+        if !ignored.is_empty() {
+            tracing::info!(
+                "ClearBadRoles: ignored {} role(s) outside role_ips of agent.yaml (never removed by this agent): {}",
+                ignored.len(),
+                list(&ignored)
+            );
+        }
         let (removed, failures) = self
             .agent
             .clear_bad_roles(&roles, req.writer_role.trim())
@@ -244,10 +265,22 @@ pub async fn run(
     );
     let incoming = tokio_stream_listener(listener);
     tonic::transport::Server::builder()
-        .add_service(AgentServer::new(AgentService::new(agent)))
+        .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION)
+        .add_service(
+            AgentServer::new(AgentService::new(agent)).max_decoding_message_size(MAX_MESSAGE_BYTES),
+        )
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .map_err(|source| RunError::Serve { addr, source })
+}
+
+/// Role instances for a log line (names cannot hold control characters: validated).
+fn list(roles: &[RoleIp]) -> String {
+    roles
+        .iter()
+        .map(RoleIp::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Adapts a bound listener to the stream tonic wants.

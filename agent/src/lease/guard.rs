@@ -31,8 +31,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::converge::{remove_ip, Agent, Outcome};
+use crate::converge::{Agent, Outcome};
 use crate::mysql::Db;
+use crate::remove::remove_ip;
 
 use super::clock;
 
@@ -42,6 +43,45 @@ const WATCH_CAP: Duration = Duration::from_millis(100);
 
 /// Pause between kill rounds while `read_only = 1` waits for its lock.
 const KILL_AGAIN: Duration = Duration::from_millis(5);
+
+/// Starts [`Agent::lease_watchdog`] on a thread of its own with its own single-threaded tokio
+/// runtime: however busy the daemon's runtime is with requests (or blocked by a slow state-file
+/// write), the lease guard's timer still fires and the fence runs on its own connections. It
+/// shares only short critical sections with the rest (the state lock, and the writer gate a
+/// grant holds while it runs). Falls back to a task on the daemon's runtime, with an error
+/// logged, if the thread or its runtime cannot be created.
+pub(crate) fn start_watchdog(agent: Arc<Agent>) {
+    let fallback = tokio::runtime::Handle::try_current().ok();
+    let a = Arc::clone(&agent);
+    let f = fallback.clone();
+    let spawned = std::thread::Builder::new()
+        .name("ha-lease-guard".into())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(a.lease_watchdog()),
+                Err(e) => {
+                    tracing::error!("cannot start the lease guard's own runtime ({e}); running it on the daemon's runtime");
+                    if let Some(h) = f {
+                        drop(h.spawn(a.lease_watchdog()));
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(
+            "cannot start the lease guard's thread ({e}); running it on the daemon's runtime"
+        );
+        match fallback {
+            Some(h) => drop(h.spawn(agent.lease_watchdog())),
+            None => tracing::error!(
+                "no runtime to run the lease guard on: the writer lease is not enforced"
+            ),
+        }
+    }
+}
 
 impl Agent {
     /// Waits for the fence instant of the running lease and fences then. Runs for the
@@ -132,10 +172,9 @@ impl Agent {
     pub(crate) async fn fence_now(&self, ips: &[Ipv4Addr], why: &str) {
         let _gate = self.writer_gate.lock().await;
         let started = std::time::Instant::now();
-        let dev = self.cfg.cluster_interface.clone();
         for ip in ips {
             let t = std::time::Instant::now();
-            let o = remove_ip(*ip, &dev).await;
+            let o = remove_ip(&self.cfg, *ip).await;
             self.record(&format!("fence: remove ip {ip}"), &o, t.elapsed());
         }
 

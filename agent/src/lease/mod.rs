@@ -12,7 +12,7 @@
 //! * [`clock`]: `CLOCK_BOOTTIME` and the boot id.
 //! * [`store`]: the state file (`state_dir`), so a restarted agent keeps a valid lease (no write
 //!   outage) and its epoch, and one without a valid lease fences at once.
-//! * [`guard`]: the watchdog task, the expiry and the fence itself.
+//! * [`guard`]: the watchdog (its own thread and runtime), the expiry and the fence itself.
 
 pub mod clock;
 pub mod guard;

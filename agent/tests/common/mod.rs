@@ -44,13 +44,27 @@ impl Default for AgentOpts {
 /// Writes the host's agent.yaml and starts ha-agent in its namespace; waits until it answers.
 pub fn start_agent(lab: &Lab, host: &str, opts: &AgentOpts) -> ProcHandle {
     let h = lab.host(host).expect("host");
+    // Every host may hold every role IP of [`Cluster`] (tests move the writer freely).
+    let c = Cluster::of(lab);
+    let role_ips: Vec<String> = std::iter::once(c.writer)
+        .chain(c.readers.iter().copied())
+        .map(|i| i.to_string())
+        .collect();
+    let cluster_hosts: Vec<String> = c
+        .hosts
+        .iter()
+        .map(|m| format!("{}: \"{}:{}\"", m.name, m.ip, m.port))
+        .collect();
     let yaml = format!(
         "this: {host}\nlisten: {ip}:{AGENT_PORT}\ncluster_interface: eth0\n\
+         role_ips: [{ri}]\ncluster_hosts: {{ {ch} }}\n\
          mysql:\n  host: 127.0.0.1\n  port: {MYSQL_PORT}\n  user: {au}\n  password: {ap}\n\
          replication:\n  user: {ru}\n  password: {rp}\n\
          max_kill_retries: {k}\nmysql_timeout: {m}\nsync_timeout: {s}\nrepoint_timeout: {r}\n\
          state_dir: {state}\nfence_budget: {b}\nspare_users: [{mu}]\n",
         ip = h.ip,
+        ri = role_ips.join(", "),
+        ch = cluster_hosts.join(", "),
         state = lab.dir().join("agents").join(host).display(),
         b = opts.fence_budget,
         mu = creds::MONITOR_USER,

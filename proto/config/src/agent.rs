@@ -1,12 +1,13 @@
 //! `agent.yaml`: what ha-agent on one MySQL host reads.
 
-use std::net::SocketAddr;
+use std::collections::HashSet;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Collector;
-use crate::{parse_yaml, ConfigErrors, Seconds, Tls};
+use crate::{parse_yaml, ConfigErrors, OrderedMap, Seconds, Tls};
 
 /// How the agent reaches its local MySQL server.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -43,6 +44,13 @@ pub struct AgentConfig {
     pub listen: SocketAddr,
     /// Interface that role IPs are added to / removed from.
     pub cluster_interface: String,
+    /// Every role IP this host may ever hold: the IPs of each monitor.yaml role that lists this
+    /// host (may be empty). The agent refuses to add any other address and only ever removes
+    /// addresses listed here.
+    pub role_ips: Vec<Ipv4Addr>,
+    /// The cluster's MySQL hosts as in monitor.yaml: name → MySQL `IP:PORT`. The only
+    /// replication sources the agent accepts; must contain `this`.
+    pub cluster_hosts: OrderedMap<SocketAddr>,
     pub mysql: MysqlEndpoint,
     pub replication: ReplicationCredentials,
     #[serde(default = "default_kill_retries")]
@@ -143,11 +151,63 @@ impl AgentConfig {
         if cfg.state_dir.as_os_str().is_empty() || cfg.state_dir.is_relative() {
             c.error("state_dir", "must be an absolute directory path");
         }
+        validate_role_ips(&cfg, &mut c);
+        validate_cluster_hosts(&cfg, &mut c);
         for u in &cfg.spare_users {
             if u.trim().is_empty() {
                 c.error("spare_users", "must not contain an empty user name");
             }
         }
         c.finish(cfg)
+    }
+}
+
+/// `role_ips`: usable unicast IPv4 addresses, each once, never the host's own (`listen`) IP.
+fn validate_role_ips(cfg: &AgentConfig, c: &mut Collector) {
+    let mut seen = HashSet::new();
+    for ip in &cfg.role_ips {
+        if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
+            c.error("role_ips", format!("{ip} cannot be a role address"));
+        }
+        if !seen.insert(*ip) {
+            c.error("role_ips", format!("{ip} is listed twice"));
+        }
+        if std::net::IpAddr::V4(*ip) == cfg.listen.ip() {
+            c.error(
+                "role_ips",
+                format!("{ip} is the host's own address (listen); it must never be a role IP"),
+            );
+        }
+    }
+}
+
+/// `cluster_hosts`: non-empty names, IPv4 MySQL addresses with a port, and `this` among them.
+fn validate_cluster_hosts(cfg: &AgentConfig, c: &mut Collector) {
+    for (name, addr) in cfg.cluster_hosts.iter() {
+        if name.trim().is_empty() {
+            c.error("cluster_hosts", "a host has an empty name");
+        }
+        let field = format!("cluster_hosts.{name}");
+        if !addr.is_ipv4() {
+            c.error(
+                &field,
+                format!("{addr} is not an IPv4 address (expected IP:PORT)"),
+            );
+        }
+        if addr.ip().is_unspecified() {
+            c.error(&field, "must be the host's MySQL address, not a wildcard");
+        }
+        if addr.port() == 0 {
+            c.error(&field, "needs the MySQL port (e.g. 3306)");
+        }
+    }
+    if !cfg.this.is_empty() && cfg.cluster_hosts.get(&cfg.this).is_none() {
+        c.error(
+            "cluster_hosts",
+            format!(
+                "must contain this host ({:?}) with its MySQL address",
+                cfg.this
+            ),
+        );
     }
 }

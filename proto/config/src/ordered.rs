@@ -58,9 +58,11 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut out: Vec<(String, V)> = Vec::new();
+                // A set, so a huge mapping costs n log n, not n².
+                let mut seen = std::collections::HashSet::new();
                 while let Some(key) = map.next_key::<String>()? {
-                    if out.iter().any(|(k, _)| *k == key) {
-                        return Err(de::Error::custom(format!("duplicate name '{key}'")));
+                    if !seen.insert(key.clone()) {
+                        return Err(de::Error::custom(format!("duplicate name {key:?}")));
                     }
                     let value = map.next_value::<V>()?;
                     out.push((key, value));

@@ -305,6 +305,8 @@ const AGENT: &str = r#"
 this: db1
 listen: 10.9.0.11:9989
 cluster_interface: eth0
+role_ips: [10.9.0.160, 10.9.0.161]
+cluster_hosts: { db1: "10.9.0.11:3306", db2: "10.9.0.12:3306" }
 mysql: { user: agent }
 replication: { user: repl }
 "#;
@@ -354,6 +356,73 @@ fn agent_config_errors_name_the_field() {
 }
 
 #[test]
+fn agent_role_ips_and_cluster_hosts() {
+    let a = AgentConfig::parse(AGENT, "agent.yaml").expect("valid");
+    assert_eq!(a.role_ips.len(), 2);
+    assert_eq!(
+        a.cluster_hosts.get("db2").map(|s| s.to_string()).as_deref(),
+        Some("10.9.0.12:3306")
+    );
+    let bad = |from: &str, to: &str| {
+        let text = AGENT.replace(from, to);
+        assert_ne!(text, AGENT, "replacement of {from:?} did not apply");
+        AgentConfig::parse(&text, "agent.yaml")
+            .unwrap_err()
+            .to_string()
+    };
+    let err = bad("10.9.0.161]", "10.9.0.160]");
+    assert!(
+        err.contains("agent.yaml: role_ips: 10.9.0.160 is listed twice"),
+        "{err}"
+    );
+    let err = bad("10.9.0.161]", "10.9.0.11]");
+    assert!(
+        err.contains("agent.yaml: role_ips: 10.9.0.11 is the host's own address"),
+        "{err}"
+    );
+    let err = bad("10.9.0.161]", "10.9.0.300]");
+    assert!(err.starts_with("agent.yaml: role_ips"), "{err}");
+    let err = bad("10.9.0.161]", "127.0.0.1]");
+    assert!(err.contains("127.0.0.1 cannot be a role address"), "{err}");
+    let err = bad("db1: \"10.9.0.11:3306\", ", "");
+    assert!(
+        err.contains("agent.yaml: cluster_hosts: must contain this host (\"db1\")"),
+        "{err}"
+    );
+    let err = bad("10.9.0.12:3306", "10.9.0.12");
+    assert!(err.starts_with("agent.yaml: cluster_hosts.db2"), "{err}");
+    let err = bad("10.9.0.12:3306", "10.9.0.12:0");
+    assert!(
+        err.contains("agent.yaml: cluster_hosts.db2: needs the MySQL port"),
+        "{err}"
+    );
+    let err = bad("10.9.0.12:3306", "[fd00::12]:3306");
+    assert!(
+        err.contains("cluster_hosts.db2: [fd00::12]:3306 is not an IPv4"),
+        "{err}"
+    );
+    let err = bad("db2: ", "\"\": ");
+    assert!(
+        err.contains("cluster_hosts: a host has an empty name"),
+        "{err}"
+    );
+    // Both keys are required; an empty role list is allowed.
+    let err = bad("role_ips: [10.9.0.160, 10.9.0.161]\n", "");
+    assert!(err.contains("missing field `role_ips`"), "{err}");
+    let err = bad(
+        "cluster_hosts: { db1: \"10.9.0.11:3306\", db2: \"10.9.0.12:3306\" }\n",
+        "",
+    );
+    assert!(err.contains("missing field `cluster_hosts`"), "{err}");
+    let a = AgentConfig::parse(
+        &AGENT.replace("[10.9.0.160, 10.9.0.161]", "[]"),
+        "agent.yaml",
+    )
+    .expect("empty role_ips is valid");
+    assert!(a.role_ips.is_empty());
+}
+
+#[test]
 fn shipped_samples_load() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../etc");
     let m = ha_config::load_monitor(std::path::Path::new(&format!("{root}/monitor.yaml")))
@@ -363,6 +432,8 @@ fn shipped_samples_load() {
     let a = ha_config::load_agent(std::path::Path::new(&format!("{root}/agent.yaml")))
         .expect("etc/agent.yaml is valid");
     assert_eq!(a.this, "db1");
+    assert_eq!(a.role_ips.len(), 4);
+    assert_eq!(a.cluster_hosts.len(), 3);
 }
 
 #[test]
