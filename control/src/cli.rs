@@ -147,6 +147,16 @@ pub enum Command {
         #[arg(value_name = "HOST")]
         host: String,
     },
+    /// Create the cluster CA or issue certificates for mutual TLS (local, no monitor needed).
+    #[command(
+        name = "certs",
+        subcommand_required = true,
+        arg_required_else_help = true
+    )]
+    Certs {
+        #[command(subcommand)]
+        action: crate::certs::CertsCommand,
+    },
     /// Print a shell completion script to stdout.
     #[command(name = "generate-completions", hide = true)]
     GenerateCompletions {
@@ -239,6 +249,10 @@ pub fn parse(args: &[OsString]) -> Result<Cli, Early> {
             | ErrorKind::ArgumentConflict
             | ErrorKind::NoEquals
             | ErrorKind::InvalidUtf8 => Early::Usage {
+                message: e.render().to_string(),
+            },
+            // `certs` is ours, not mmm's: clap's message says what is missing.
+            _ if command_words(args).split_whitespace().next() == Some("certs") => Early::Usage {
                 message: e.render().to_string(),
             },
             _ => Early::Usage {
@@ -388,6 +402,38 @@ mod tests {
             }
         );
         assert_eq!(ok("generate-man").command, Command::GenerateMan);
+    }
+
+    #[test]
+    fn certs_parse() {
+        use crate::certs::CertsCommand;
+        assert_eq!(
+            ok("certs ca --dir /etc/ha/tls").command,
+            Command::Certs {
+                action: CertsCommand::Ca {
+                    dir: "/etc/ha/tls".into(),
+                    name: ha_tls::certs::DEFAULT_CA_NAME.into(),
+                    days: 3650
+                }
+            }
+        );
+        assert_eq!(
+            ok("certs issue --dir d db1 db2 --ip 10.0.0.1 --ip ::1 --days 30").command,
+            Command::Certs {
+                action: CertsCommand::Issue {
+                    dir: "d".into(),
+                    identities: vec!["db1".into(), "db2".into()],
+                    ips: vec![
+                        std::net::Ipv4Addr::new(10, 0, 0, 1).into(),
+                        std::net::Ipv6Addr::LOCALHOST.into()
+                    ],
+                    days: 30
+                }
+            }
+        );
+        let m = usage("certs issue --dir d");
+        assert!(!m.starts_with("Invalid command"), "{m}");
+        assert!(m.contains("<IDENTITY>"), "{m}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! [`EXIT_UNREACHABLE`] 3. mmm_control exited 0 even for `ERROR:` replies; ha-control does not,
 //! so scripts can tell success from failure without parsing text.
 
+pub mod certs;
 pub mod cli;
 pub mod client;
 pub mod render;
@@ -100,6 +101,7 @@ pub fn run(args: Vec<OsString>) -> Outcome {
                 },
             }
         }
+        Command::Certs { action } => certs::run(action, cli.json),
         _ => execute(&cli),
     }
 }
@@ -222,7 +224,10 @@ fn request(cli: &Cli) -> Result<Reply, Failure> {
             client::call(t, timeout, |mut c| async move { c.set_ip(req).await }).map(Reply::Command)
         }
         // Handled in `run` without a monitor.
-        Command::Help | Command::GenerateCompletions { .. } | Command::GenerateMan => {
+        Command::Help
+        | Command::GenerateCompletions { .. }
+        | Command::GenerateMan
+        | Command::Certs { .. } => {
             return Err(Failure::Usage(
                 "internal: local command sent to the monitor".into(),
             ))
