@@ -75,7 +75,8 @@ case "${1:-}" in
     [ "$monitors" -ge 1 ] || missing+=("ha-monitor is not running (not built, a stub, or it rejects the lab config: see above)")
     [ -x "$TARGET/ha-control" ] || missing+=("ha-control is not built")
 
-    CONTROL="ip netns exec $(ns mon) $TARGET/ha-control -c $MON_CFG"
+    # Mutual TLS: the lab's CA and an admin operator certificate (tests/lab/src/tls.rs).
+    CONTROL="ip netns exec $(ns mon) $TARGET/ha-control -c $MON_CFG --control-config $DIR/files/control-operator.yaml"
     if [ "${#missing[@]}" -eq 0 ]; then
       echo
       echo "== ha-control show (waiting for the monitor to settle)"

@@ -42,6 +42,9 @@ pub struct AgentService {
     agent: Arc<Agent>,
     policy: Arc<Policy>,
     gate: Arc<CallerGate>,
+    /// With TLS: the only certificate identities allowed to call (agent.yaml
+    /// `tls.monitor_identity`). `None` = `tls: off`.
+    callers: Option<Arc<[String]>>,
 }
 
 /// Parses the `grpc-timeout` header (`<digits><unit>`, unit one of H M S m u n).
@@ -76,11 +79,27 @@ pub fn apply_wait(grpc_timeout: Option<Duration>) -> Duration {
 impl AgentService {
     pub fn new(agent: Arc<Agent>) -> Self {
         let policy = Arc::new(Policy::new(&agent.cfg));
+        let callers = agent
+            .cfg
+            .tls_on()
+            .map(|t| Arc::from(vec![t.monitor_identity.clone()]));
         AgentService {
             agent,
             policy,
             gate: Arc::new(CallerGate::new()),
+            callers,
         }
+    }
+
+    /// Refuses a caller whose certificate is not the monitor's (mutual TLS already proved
+    /// it holds a certificate of the cluster CA). Every RPC starts here.
+    fn authorize<T>(&self, request: &Request<T>, what: &str) -> Result<(), Status> {
+        let Some(allowed) = &self.callers else {
+            return Ok(());
+        };
+        ha_tls::caller_identity(request, allowed)
+            .map(drop)
+            .inspect_err(|s| tracing::warn!("refused {what}: {}", s.message()))
     }
 
     /// The state-change slot of the caller at `remote` (see [`crate::gate`]); callers whose
@@ -121,6 +140,7 @@ impl AgentRpc for AgentService {
         &self,
         request: Request<AgentPingRequest>,
     ) -> Result<Response<AgentPingReply>, Status> {
+        self.authorize(&request, "Ping")?;
         let req = request.into_inner();
         self.check_host(&req.host)?;
         Ok(Response::new(AgentPingReply {
@@ -134,6 +154,7 @@ impl AgentRpc for AgentService {
         &self,
         request: Request<ApplyStateRequest>,
     ) -> Result<Response<AgentStatus>, Status> {
+        self.authorize(&request, "ApplyState")?;
         let timeout = request
             .metadata()
             .get("grpc-timeout")
@@ -173,6 +194,7 @@ impl AgentRpc for AgentService {
         &self,
         request: Request<AgentStatusRequest>,
     ) -> Result<Response<AgentStatus>, Status> {
+        self.authorize(&request, "GetStatus")?;
         self.check_host(&request.get_ref().host)?;
         Ok(Response::new(self.agent.status().await))
     }
@@ -181,6 +203,7 @@ impl AgentRpc for AgentService {
         &self,
         request: Request<AgentStatusRequest>,
     ) -> Result<Response<SystemStatus>, Status> {
+        self.authorize(&request, "GetSystemStatus")?;
         self.check_host(&request.get_ref().host)?;
         Ok(Response::new(self.agent.system_status().await))
     }
@@ -189,6 +212,7 @@ impl AgentRpc for AgentService {
         &self,
         request: Request<ClearBadRolesRequest>,
     ) -> Result<Response<ClearBadRolesReply>, Status> {
+        self.authorize(&request, "ClearBadRoles")?;
         let _permit = self.enter(request.remote_addr(), "ClearBadRoles").await?;
         let req = request.into_inner();
         let (roles, ignored) = self
@@ -233,8 +257,8 @@ pub enum RunError {
         addr: SocketAddr,
         source: tonic::transport::Error,
     },
-    #[error("tls is configured but this ha-agent build has no TLS support yet; remove the tls section or use a TLS-enabled build")]
-    TlsUnsupported,
+    #[error("cannot start mutual TLS: {0}")]
+    Tls(#[from] ha_tls::TlsError),
     #[error("cannot bind {addr}: {source} (is another ha-agent running, or is {ip} not an address of this host?)", ip = addr.ip())]
     Bind {
         addr: SocketAddr,
@@ -247,9 +271,21 @@ pub async fn run(
     cfg: AgentConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
-    if cfg.tls.is_some() {
-        return Err(RunError::TlsUnsupported);
-    }
+    // TLS material first: a configured but unusable `tls:` stops the agent here, naming the file.
+    let tls = match cfg.tls_on() {
+        Some(t) => Some(Arc::new(ha_tls::ServerTls::new(ha_tls::TlsFiles {
+            ca_file: t.ca_file.clone(),
+            cert_file: t.cert_file.clone(),
+            key_file: t.key_file.clone(),
+        })?)),
+        None => {
+            tracing::warn!(
+                "TLS IS OFF (agent.yaml `tls: off`): anyone who can reach {} can make this host writable, move its IPs and re-point its replication. Configure tls: (README, \"Security\")",
+                cfg.listen
+            );
+            None
+        }
+    };
     let addr = cfg.listen;
     // Bind first so an address problem is reported as such, before any background task runs.
     let listener = tokio::net::TcpListener::bind(addr)
@@ -260,19 +296,35 @@ pub async fn run(
     tracing::info!(
         host = %agent.cfg.this,
         interface = %agent.cfg.cluster_interface,
+        tls = tls.is_some(),
         "ha-agent {} listening on {addr}",
         crate::VERSION
     );
-    let incoming = tokio_stream_listener(listener);
-    tonic::transport::Server::builder()
+    let server = tonic::transport::Server::builder()
         .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION)
         .add_service(
             AgentServer::new(AgentService::new(agent)).max_decoding_message_size(MAX_MESSAGE_BYTES),
-        )
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await
-        .map_err(|source| RunError::Serve { addr, source })
+        );
+    let served = match tls {
+        Some(tls) => {
+            ha_tls::reload_on_sighup(tls.clone());
+            let incoming = ha_tls::incoming(listener, tls, HANDSHAKE_TIMEOUT);
+            server
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+        None => {
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            server
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+    };
+    served.map_err(|source| RunError::Serve { addr, source })
 }
+
+/// How long a TLS handshake may take before the connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Role instances for a log line (names cannot hold control characters: validated).
 fn list(roles: &[RoleIp]) -> String {
@@ -281,13 +333,6 @@ fn list(roles: &[RoleIp]) -> String {
         .map(RoleIp::to_string)
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Adapts a bound listener to the stream tonic wants.
-fn tokio_stream_listener(
-    listener: tokio::net::TcpListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    tokio_stream::wrappers::TcpListenerStream::new(listener)
 }
 
 #[cfg(test)]

@@ -15,6 +15,9 @@ use clap::{error::ErrorKind, CommandFactory, Parser, Subcommand};
 /// Where ha-control looks for the monitor address without `--config`/`--monitor`.
 pub const DEFAULT_CONFIG: &str = "/etc/ha/monitor.yaml";
 
+/// The system-wide ha-control configuration (operator certificate, monitor identity).
+pub const DEFAULT_CONTROL_CONFIG: &str = "/etc/ha/control.yaml";
+
 /// Default deadline of a whole call (connect + request): mmm_control's 10 s.
 pub const DEFAULT_TIMEOUT_SECS: f64 = 10.0;
 
@@ -42,6 +45,12 @@ pub struct Cli {
         conflicts_with = "config"
     )]
     pub monitor: Option<String>,
+
+    /// ha-control's own configuration: the operator's TLS certificate and the monitor's
+    /// identity [default: $HA_CONTROL_CONFIG, ~/.config/ha/control.yaml, /etc/ha/control.yaml,
+    /// the first that exists].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub control_config: Option<PathBuf>,
 
     /// Print a machine-readable JSON document instead of mmm's text (see JSON.md).
     #[arg(long, global = true)]
@@ -184,7 +193,14 @@ pub enum Early {
 
 /// Options that take a value, so the command words of a bad line can be recovered for
 /// mmm's `Invalid command '<line>'`.
-const VALUE_OPTIONS: [&str; 5] = ["--config", "-c", "--monitor", "-m", "--timeout"];
+const VALUE_OPTIONS: [&str; 6] = [
+    "--config",
+    "-c",
+    "--monitor",
+    "-m",
+    "--timeout",
+    "--control-config",
+];
 
 /// The words of the command line minus ha-control's own options: what mmm_control would have
 /// sent to the monitor.

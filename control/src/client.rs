@@ -10,15 +10,17 @@ use std::path::Path;
 use std::time::Duration;
 
 use ha_proto::monitor_client::MonitorClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 /// A monitor control address, as tried and as reported in errors.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Target {
     /// `host:port` (IPv6 in brackets), printed in error messages.
     pub display: String,
-    /// `http://host:port` for tonic.
+    /// `http://host:port` for tonic (`https://` once [`Target::with_tls`] is applied).
     pub uri: String,
+    /// Mutual TLS towards the monitor; `None` = plaintext.
+    pub tls: Option<ClientTlsConfig>,
 }
 
 impl Target {
@@ -32,7 +34,15 @@ impl Target {
         Target {
             uri: format!("http://{display}"),
             display,
+            tls: None,
         }
+    }
+
+    /// Talks mutual TLS with `tls` (ha-control's control.yaml).
+    pub fn with_tls(mut self, tls: ClientTlsConfig) -> Target {
+        self.uri = self.uri.replacen("http://", "https://", 1);
+        self.tls = Some(tls);
+        self
     }
 
     pub fn from_socket_addr(addr: SocketAddr) -> Target {
@@ -166,8 +176,14 @@ where
         .build()
         .map_err(|e| unreachable(target, format!("cannot start the I/O runtime: {e}")))?;
     rt.block_on(async {
-        let endpoint = Endpoint::from_shared(target.uri.clone())
-            .map_err(|e| unreachable(target, format!("invalid address: {}", describe(&e))))?
+        let mut endpoint = Endpoint::from_shared(target.uri.clone())
+            .map_err(|e| unreachable(target, format!("invalid address: {}", describe(&e))))?;
+        if let Some(tls) = &target.tls {
+            endpoint = endpoint
+                .tls_config(tls.clone())
+                .map_err(|e| unreachable(target, format!("TLS set-up: {}", describe(&e))))?;
+        }
+        let endpoint = endpoint
             // The request itself is bounded by the outer timeout below (one deadline for the
             // whole exchange, reported as "no answer within …").
             .connect_timeout(timeout);
@@ -176,10 +192,23 @@ where
                 .connect()
                 .await
                 .map_err(|e| unreachable(target, describe(&e)))?;
+            let plaintext = target.tls.is_none();
             call(MonitorClient::new(channel))
                 .await
                 .map(tonic::Response::into_inner)
-                .map_err(|s| status_error(target, s))
+                .map_err(|s| {
+                    // A broken transport on a plaintext call is what a TLS monitor looks like.
+                    let transport = std::error::Error::source(&s).is_some();
+                    match status_error(target, s) {
+                        CallError::Unreachable { address, cause } if plaintext && transport => {
+                            CallError::Unreachable {
+                                address,
+                                cause: format!("{cause} (ha-control spoke plaintext; a monitor with TLS, the default, needs ha-control's control.yaml: see --control-config)"),
+                            }
+                        }
+                        e => e,
+                    }
+                })
         };
         match tokio::time::timeout(timeout, exchange).await {
             Ok(result) => result,

@@ -134,6 +134,34 @@ fn execute(cli: &Cli) -> Outcome {
     }
 }
 
+/// ha-control's own configuration: `--control-config`, else `$HA_CONTROL_CONFIG`, else the
+/// first of `~/.config/ha/control.yaml` and `/etc/ha/control.yaml` that exists; `None` when
+/// there is none (plaintext, as with `tls: off`).
+fn load_control_config(cli: &Cli) -> Result<Option<ha_config::ControlConfig>, Failure> {
+    let explicit = cli.control_config.clone().or_else(|| {
+        std::env::var_os("HA_CONTROL_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+    });
+    let path = match explicit {
+        Some(p) => p,
+        None => {
+            let mut candidates = Vec::new();
+            if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+                candidates.push(std::path::PathBuf::from(home).join(".config/ha/control.yaml"));
+            }
+            candidates.push(std::path::PathBuf::from(cli::DEFAULT_CONTROL_CONFIG));
+            match candidates.into_iter().find(|p| p.exists()) {
+                Some(p) => p,
+                None => return Ok(None),
+            }
+        }
+    };
+    ha_config::load_control(&path)
+        .map(Some)
+        .map_err(|e| Failure::Error(format!("ERROR: {e}")))
+}
+
 /// Validates what can be validated locally, finds the monitor, and makes the one call.
 fn request(cli: &Cli) -> Result<Reply, Failure> {
     // Local validation first: no point reading config or connecting for an unknown check.
@@ -144,13 +172,16 @@ fn request(cli: &Cli) -> Result<Reply, Failure> {
         _ => None,
     };
 
-    let target = match &cli.monitor {
-        Some(addr) => Target::parse(addr).map_err(Failure::Usage)?,
-        None => {
-            let path = cli
-                .config
-                .clone()
-                .unwrap_or_else(|| cli::DEFAULT_CONFIG.into());
+    let control = load_control_config(cli)?;
+    let target = match (
+        &cli.monitor,
+        &cli.config,
+        control.as_ref().and_then(|c| c.monitor.as_deref()),
+    ) {
+        (Some(addr), _, _) => Target::parse(addr).map_err(Failure::Usage)?,
+        (None, None, Some(addr)) => Target::parse(addr).map_err(Failure::Usage)?,
+        (None, config, _) => {
+            let path = config.clone().unwrap_or_else(|| cli::DEFAULT_CONFIG.into());
             Target::from_config(&path).map_err(|errors| Failure::Unreachable {
                 address: None,
                 cause: format!(
@@ -159,6 +190,19 @@ fn request(cli: &Cli) -> Result<Reply, Failure> {
                 ),
             })?
         }
+    };
+    let target = match control.as_ref().and_then(ha_config::ControlConfig::tls_on) {
+        Some(t) => {
+            let files = ha_tls::TlsFiles {
+                ca_file: t.ca_file.clone(),
+                cert_file: t.cert_file.clone(),
+                key_file: t.key_file.clone(),
+            };
+            let tls = ha_tls::client_config(&files, &t.monitor_identity)
+                .map_err(|e| Failure::Error(format!("ERROR: {e}")))?;
+            target.with_tls(tls)
+        }
+        None => target,
     };
 
     let timeout = cli.timeout();

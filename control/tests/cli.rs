@@ -556,6 +556,12 @@ fn grpc_error_statuses() {
 // ------------------------------------------------------------------------------------------
 // configuration file
 
+/// 0600: a config file with a password that others can read is refused.
+fn private(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+}
+
 fn config_with_port(port: u16) -> String {
     let text = include_str!("../../etc/monitor.yaml");
     assert!(text.contains("  port: 9988\n"));
@@ -568,6 +574,7 @@ fn address_from_the_config_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("monitor.yaml");
     std::fs::write(&path, config_with_port(srv.addr.port())).expect("write");
+    private(&path);
     let p = path.to_string_lossy().into_owned();
     expect(
         &ha(&["--config", &p, "ping"]),

@@ -48,13 +48,21 @@ impl AgentLink {
         ip: std::net::IpAddr,
         port: u16,
         deadline: Duration,
+        tls: Option<tonic::transport::ClientTlsConfig>,
     ) -> Result<Self, String> {
         let addr = match ip {
             std::net::IpAddr::V6(v6) => format!("[{v6}]:{port}"),
             std::net::IpAddr::V4(v4) => format!("{v4}:{port}"),
         };
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| format!("bad agent address {addr} for host '{host}': {e}"))?
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{addr}"))
+            .map_err(|e| format!("bad agent address {addr} for host '{host}': {e}"))?;
+        if let Some(tls) = tls {
+            endpoint = endpoint
+                .tls_config(tls)
+                .map_err(|e| format!("TLS towards the agent of host '{host}' ({addr}): {e}"))?;
+        }
+        let endpoint = endpoint
             .connect_timeout(deadline)
             .timeout(deadline)
             .tcp_nodelay(true)

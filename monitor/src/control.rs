@@ -35,8 +35,25 @@ pub struct QueuedCommand {
     pub reply: oneshot::Sender<CommandReply>,
 }
 
+/// Who may use ha-control (monitor.yaml `tls.admins` / `tls.readers`); `None` = `tls: off`.
+#[derive(Debug, Clone)]
+pub struct Operators {
+    pub admins: Vec<String>,
+    pub readers: Vec<String>,
+}
+
+/// What an RPC needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    /// `show`, `checks`, `mode`, `ping`.
+    Read,
+    /// Everything that changes state.
+    Admin,
+}
+
 pub struct ControlService {
     snapshot: watch::Receiver<Snapshot>,
+    operators: Option<Operators>,
     commands: mpsc::Sender<QueuedCommand>,
     /// How long a command may wait for the main loop before ha-control gets an error.
     command_deadline: Duration,
@@ -47,12 +64,43 @@ impl ControlService {
         snapshot: watch::Receiver<Snapshot>,
         commands: mpsc::Sender<QueuedCommand>,
         command_deadline: Duration,
+        operators: Option<Operators>,
     ) -> Self {
         ControlService {
             snapshot,
+            operators,
             commands,
             command_deadline,
         }
+    }
+
+    /// The caller's identity if it may do `level`: its certificate (already verified against
+    /// the cluster CA by the TLS handshake) must name an admin, or a reader for reads.
+    fn allow<T>(&self, req: &Request<T>, level: Level, what: &str) -> Result<String, Status> {
+        let from = req
+            .remote_addr()
+            .map_or_else(|| "an unknown address".to_string(), |a| a.to_string());
+        let Some(ops) = &self.operators else {
+            return Ok(format!("a plaintext caller at {from}"));
+        };
+        let everyone: Vec<String> = ops.admins.iter().chain(&ops.readers).cloned().collect();
+        let who = ha_tls::caller_identity(req, &everyone)
+            .inspect_err(|s| tracing::warn!("refused {what}: {}", s.message()))?;
+        if level == Level::Admin && !ops.admins.contains(&who) {
+            let msg = format!(
+                "operator '{who}' ({from}) may only read (monitor.yaml tls.readers); {what} needs an identity listed in tls.admins"
+            );
+            tracing::warn!("refused {what}: {msg}");
+            return Err(Status::permission_denied(msg));
+        }
+        Ok(format!("operator '{who}' ({from})"))
+    }
+
+    /// Checks the caller and logs who asked for a state change.
+    fn admin<T>(&self, req: &Request<T>, what: &str) -> Result<(), Status> {
+        let who = self.allow(req, Level::Admin, what)?;
+        tracing::info!("admin command {what} from {who}");
+        Ok(())
     }
 
     async fn run(&self, command: Command) -> Result<Response<CommandReply>, Status> {
@@ -106,15 +154,21 @@ pub fn select_checks(snapshot: &Snapshot, host: &str, check: CheckName) -> Check
 
 #[tonic::async_trait]
 impl Monitor for ControlService {
-    async fn ping(&self, _: Request<MonitorPingRequest>) -> Result<Response<CommandReply>, Status> {
+    async fn ping(
+        &self,
+        req: Request<MonitorPingRequest>,
+    ) -> Result<Response<CommandReply>, Status> {
+        self.allow(&req, Level::Read, "ping")?;
         self.run(Command::Ping).await
     }
 
-    async fn show(&self, _: Request<ShowRequest>) -> Result<Response<ShowReply>, Status> {
+    async fn show(&self, req: Request<ShowRequest>) -> Result<Response<ShowReply>, Status> {
+        self.allow(&req, Level::Read, "show")?;
         Ok(Response::new(self.snapshot.borrow().show.clone()))
     }
 
     async fn checks(&self, req: Request<ChecksRequest>) -> Result<Response<ChecksReply>, Status> {
+        self.allow(&req, Level::Read, "checks")?;
         let req = req.into_inner();
         let check = CheckName::try_from(req.check)
             .map_err(|_| Status::invalid_argument(format!("unknown check number {}", req.check)))?;
@@ -126,39 +180,46 @@ impl Monitor for ControlService {
         &self,
         req: Request<HostRequest>,
     ) -> Result<Response<CommandReply>, Status> {
-        self.run(Command::SetOnline(req.into_inner().host)).await
+        let command = Command::SetOnline(req.get_ref().host.clone());
+        self.admin(&req, &format!("{command:?}"))?;
+        self.run(command).await
     }
 
     async fn set_offline(
         &self,
         req: Request<HostRequest>,
     ) -> Result<Response<CommandReply>, Status> {
-        self.run(Command::SetOffline(req.into_inner().host)).await
+        let command = Command::SetOffline(req.get_ref().host.clone());
+        self.admin(&req, &format!("{command:?}"))?;
+        self.run(command).await
     }
 
     async fn move_role(
         &self,
         req: Request<MoveRoleRequest>,
     ) -> Result<Response<CommandReply>, Status> {
-        let r = req.into_inner();
-        self.run(Command::MoveRole {
-            role: r.role,
-            host: r.host,
+        let r = req.get_ref();
+        let command = Command::MoveRole {
+            role: r.role.clone(),
+            host: r.host.clone(),
             force: r.force,
-        })
-        .await
+        };
+        self.admin(&req, &format!("{command:?}"))?;
+        self.run(command).await
     }
 
     async fn set_ip(&self, req: Request<SetIpRequest>) -> Result<Response<CommandReply>, Status> {
-        let r = req.into_inner();
-        self.run(Command::SetIp {
-            ip: r.ip,
-            host: r.host,
-        })
-        .await
+        let r = req.get_ref();
+        let command = Command::SetIp {
+            ip: r.ip.clone(),
+            host: r.host.clone(),
+        };
+        self.admin(&req, &format!("{command:?}"))?;
+        self.run(command).await
     }
 
-    async fn get_mode(&self, _: Request<GetModeRequest>) -> Result<Response<ModeReply>, Status> {
+    async fn get_mode(&self, req: Request<GetModeRequest>) -> Result<Response<ModeReply>, Status> {
+        self.allow(&req, Level::Read, "mode")?;
         let snap = self.snapshot.borrow();
         Ok(Response::new(ModeReply {
             mode: snap.show.mode,
@@ -170,6 +231,7 @@ impl Monitor for ControlService {
         &self,
         req: Request<SetModeRequest>,
     ) -> Result<Response<CommandReply>, Status> {
+        self.admin(&req, &format!("set_mode({})", req.get_ref().mode))?;
         let mode = req.into_inner().mode;
         match Mode::try_from(mode) {
             Ok(Mode::Active) => self.run(Command::SetMode(ha_core::Mode::Active)).await,
@@ -242,7 +304,7 @@ mod tests {
     async fn set_mode_wait_is_refused_with_the_core_text() {
         let (_snap_tx, snap_rx) = watch::channel(Snapshot::default());
         let (cmd_tx, _cmd_rx) = mpsc::channel(1);
-        let svc = ControlService::new(snap_rx, cmd_tx, Duration::from_secs(1));
+        let svc = ControlService::new(snap_rx, cmd_tx, Duration::from_secs(1), None);
         let reply = svc
             .set_mode(Request::new(SetModeRequest {
                 mode: Mode::Wait as i32,

@@ -31,6 +31,7 @@ use crate::clock::Clock;
 use crate::control::{ControlService, QueuedCommand};
 use crate::kill;
 use crate::status_file;
+use crate::tls::MonitorTls;
 
 /// A finished agent call on its way back to the main loop.
 struct AgentResult {
@@ -60,6 +61,11 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
         let _ = shutdown_tx.send(true);
     });
 
+    // TLS material first: a configured but unusable `tls:` stops the monitor, naming the file.
+    let tls = MonitorTls::load(&cfg).context("cannot start mutual TLS")?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot install the SIGHUP handler (certificate reload)")?;
+
     // Bind the control port first: a monitor that cannot be controlled must not run
     // (mysql-mmm kept running without its listener, §10.26).
     let control_addr = cfg.control_addr();
@@ -81,12 +87,9 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
     }
 
     let agent_deadline = ha_proto::runtime::deadline(cfg.monitor.agent_timeout.duration());
-    let mut links: HashMap<String, AgentLink> = HashMap::new();
-    for h in &cfg.hosts {
-        let link = AgentLink::new(&h.name, h.ip, h.agent_port, agent_deadline)
-            .map_err(|e| anyhow::anyhow!(e))?;
-        links.insert(h.name.clone(), link);
-    }
+    let mut links: HashMap<String, AgentLink> = tls
+        .links(&cfg, agent_deadline)
+        .map_err(|e| anyhow::anyhow!(e))?;
 
     let mut status = StatusWriter::new(cfg.monitor.status_path.clone());
     let mut core = startup(&cfg, spec, &links, &clock, &mut status).await;
@@ -119,16 +122,31 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
     let mut agent_errors: HashMap<String, String> = HashMap::new();
     // Readers must never see an empty cluster: publish the start-up state before serving.
     let (snap_tx, snap_rx) = watch::channel(bridge::snapshot(&cfg, &core));
-    let service = ControlService::new(snap_rx, cmd_tx, Duration::from_secs(10));
+    let service = ControlService::new(
+        snap_rx,
+        cmd_tx,
+        Duration::from_secs(10),
+        MonitorTls::operators(&cfg),
+    );
     let mut srv_shutdown = shutdown_rx.clone();
+    let server_tls = tls.server.clone();
     let server = tokio::spawn(async move {
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-        tonic::transport::Server::builder()
-            .add_service(MonitorServer::new(service))
-            .serve_with_incoming_shutdown(incoming, async move {
-                let _ = srv_shutdown.wait_for(|s| *s).await;
-            })
-            .await
+        let stop = async move {
+            let _ = srv_shutdown.wait_for(|s| *s).await;
+        };
+        let builder = tonic::transport::Server::builder()
+            .concurrency_limit_per_connection(8)
+            .add_service(MonitorServer::new(service).max_decoding_message_size(64 * 1024));
+        match server_tls {
+            Some(t) => {
+                let incoming = ha_tls::incoming(listener, t, Duration::from_secs(5));
+                builder.serve_with_incoming_shutdown(incoming, stop).await
+            }
+            None => {
+                let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+                builder.serve_with_incoming_shutdown(incoming, stop).await
+            }
+        }
     });
 
     let agent_period_ms = cfg.monitor.agent_period.duration().as_millis() as u64;
@@ -144,6 +162,7 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
         tokio::select! {
             _ = shutdown.wait_for(|s| *s) => break,
             _ = tick.tick() => {}
+            Some(()) = hup.recv() => tls.reload(&cfg, agent_deadline, &mut links),
             Some(r) = check_rx.recv() => inputs.push(bridge::check_input(r)),
             Some(up) = net_rx.recv() => {
                 let _ = paused_tx.send(!up);

@@ -8,6 +8,7 @@
 //! - [`control`]: the `Monitor` gRPC service for ha-control.
 //! - [`status_file`]: atomic persistence of what survives a restart.
 //! - [`kill`]: the `kill_host_bin` fencing hook.
+//! - [`tls`]: mutual TLS on the control port and towards the agents; operator authorization.
 //! - [`bridge`]: conversions between proto/config/check results and the core's types.
 //! - [`clock`], [`spec`]: the daemon's clock and the config → core spec conversion.
 
@@ -21,5 +22,6 @@ pub mod kill;
 pub mod netcheck;
 pub mod spec;
 pub mod status_file;
+pub mod tls;
 
 pub use daemon::run;

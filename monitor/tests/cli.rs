@@ -13,12 +13,31 @@ fn sample() -> String {
 
 #[test]
 fn check_config_accepts_the_sample() {
+    // Installed 0640 as a package would (it holds a password).
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let to = dir.path().join("monitor.yaml");
+    std::fs::copy(sample(), &to).expect("copy");
+    std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o640)).expect("chmod");
     let out = monitor()
-        .args(["--check-config", &sample()])
+        .args(["--check-config", to.to_str().expect("utf8 path")])
         .output()
         .expect("run ha-monitor");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK");
     assert_eq!(out.status.code(), Some(0));
+
+    // World-readable with a password: refused, saying how to fix it.
+    std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = monitor()
+        .args(["--check-config", to.to_str().expect("utf8 path")])
+        .output()
+        .expect("run ha-monitor");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("every user can read it") && stdout.contains("chmod 0640"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -68,5 +87,29 @@ fn version() {
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         format!("ha-monitor {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn unusable_tls_stops_the_monitor_naming_the_file() {
+    // The sample points at /etc/ha/tls/*, which does not exist here: the monitor must refuse
+    // to start rather than run without TLS.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let to = dir.path().join("monitor.yaml");
+    let text = std::fs::read_to_string(sample())
+        .expect("read sample")
+        .replace("/etc/ha/tls/", &format!("{}/", dir.path().display()));
+    std::fs::write(&to, text).expect("write");
+    std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let out = monitor()
+        .args(["--config", to.to_str().expect("utf8 path")])
+        .output()
+        .expect("run ha-monitor");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}/ca.crt: cannot read", dir.path().display())),
+        "{stderr}"
     );
 }

@@ -44,6 +44,7 @@ impl Default for AgentOpts {
 /// Writes the host's agent.yaml and starts ha-agent in its namespace; waits until it answers.
 pub fn start_agent(lab: &Lab, host: &str, opts: &AgentOpts) -> ProcHandle {
     let h = lab.host(host).expect("host");
+    let tls = lab.cert_files(host).expect("lab certificates");
     // Every host may hold every role IP of [`Cluster`] (tests move the writer freely).
     let c = Cluster::of(lab);
     let role_ips: Vec<String> = std::iter::once(c.writer)
@@ -61,7 +62,12 @@ pub fn start_agent(lab: &Lab, host: &str, opts: &AgentOpts) -> ProcHandle {
          mysql:\n  host: 127.0.0.1\n  port: {MYSQL_PORT}\n  user: {au}\n  password: {ap}\n\
          replication:\n  user: {ru}\n  password: {rp}\n\
          max_kill_retries: {k}\nmysql_timeout: {m}\nsync_timeout: {s}\nrepoint_timeout: {r}\n\
-         state_dir: {state}\nfence_budget: {b}\nspare_users: [{mu}]\n",
+         state_dir: {state}\nfence_budget: {b}\nspare_users: [{mu}]\n\
+         tls:\n  ca_file: {ca}\n  cert_file: {cert}\n  key_file: {key}\n  monitor_identity: {mi}\n",
+        ca = tls.ca.display(),
+        cert = tls.cert.display(),
+        key = tls.key.display(),
+        mi = ha_lab::tls::MONITOR_IDENTITY,
         ip = h.ip,
         ri = role_ips.join(", "),
         ch = cluster_hosts.join(", "),
@@ -78,7 +84,7 @@ pub fn start_agent(lab: &Lab, host: &str, opts: &AgentOpts) -> ProcHandle {
         r = opts.repoint_timeout,
     );
     let cfg = lab
-        .write_file(&format!("agent-{host}.yaml"), yaml)
+        .write_private_file(&format!("agent-{host}.yaml"), yaml)
         .expect("write agent config");
     let mut env: Vec<(&str, String)> = vec![("HA_LOG", "ha_agent=debug,info".to_string())];
     if let Some(u) = &opts.uptime_file {
@@ -133,6 +139,43 @@ where
     F: FnOnce(AgentClient<Channel>) -> Fut + Send + 'static,
     Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 {
+    call_as(lab, addr, Caller::Monitor, f)
+}
+
+/// Who calls the agent in a test.
+#[derive(Clone, Copy, Debug)]
+pub enum Caller {
+    /// The monitor's certificate (the agent's `monitor_identity`).
+    Monitor,
+    /// Another identity of the lab's CA.
+    Identity(&'static str),
+    /// The monitor's identity, signed by a foreign CA.
+    Foreign,
+    /// TLS without a client certificate.
+    NoCertificate,
+    /// Plaintext gRPC.
+    Plaintext,
+}
+
+/// [`call`] as `caller`.
+pub fn call_as<T, F, Fut>(
+    lab: &Lab,
+    addr: SocketAddr,
+    caller: Caller,
+    f: F,
+) -> Result<T, tonic::Status>
+where
+    T: Send + 'static,
+    F: FnOnce(AgentClient<Channel>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    let host = lab
+        .hosts()
+        .iter()
+        .find(|h| std::net::IpAddr::V4(h.ip) == addr.ip())
+        .map(|h| h.name.clone())
+        .expect("an agent address of the lab");
+    let tls = client_tls(lab, &host, caller);
     let ns = lab.mon().ns.clone();
     netns::in_netns(&ns, move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -140,8 +183,15 @@ where
             .build()
             .map_err(|e| tonic::Status::internal(format!("runtime: {e}")))?;
         rt.block_on(async move {
-            let ch = Endpoint::from_shared(format!("http://{addr}"))
-                .map_err(|e| tonic::Status::internal(e.to_string()))?
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let mut ep = Endpoint::from_shared(format!("{scheme}://{addr}"))
+                .map_err(|e| tonic::Status::internal(e.to_string()))?;
+            if let Some(tls) = tls {
+                ep = ep
+                    .tls_config(tls)
+                    .map_err(|e| tonic::Status::internal(e.to_string()))?;
+            }
+            let ch = ep
                 .connect_timeout(Duration::from_secs(3))
                 .timeout(Duration::from_secs(30))
                 .connect()
@@ -151,6 +201,46 @@ where
         })
     })
     .expect("thread in the monitor namespace")
+}
+
+fn client_tls(lab: &Lab, host: &str, caller: Caller) -> Option<tonic::transport::ClientTlsConfig> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let own = |dir: std::path::PathBuf, identity: &str| {
+        let f = ha_tls::TlsFiles::in_dir(&dir, identity);
+        ha_tls::client_config(&f, host).expect("client TLS config")
+    };
+    match caller {
+        Caller::Monitor => Some(own(
+            lab.tls_dir().expect("tls dir"),
+            ha_lab::tls::MONITOR_IDENTITY,
+        )),
+        Caller::Identity(id) => Some(own(lab.tls_dir().expect("tls dir"), id)),
+        Caller::Foreign => {
+            // The foreign CA's monitor certificate, trusting the lab's CA for the server.
+            let lab_dir = lab.tls_dir().expect("tls dir");
+            let foreign = lab.foreign_tls_dir().expect("foreign tls dir");
+            let read = |p: std::path::PathBuf| std::fs::read(&p).expect("read PEM");
+            Some(
+                ClientTlsConfig::new()
+                    .ca_certificate(Certificate::from_pem(read(lab_dir.join("ca.crt"))))
+                    .identity(Identity::from_pem(
+                        read(foreign.join("monitor.crt")),
+                        read(foreign.join("monitor.key")),
+                    ))
+                    .domain_name(host),
+            )
+        }
+        Caller::NoCertificate => {
+            let lab_dir = lab.tls_dir().expect("tls dir");
+            let ca = std::fs::read(lab_dir.join("ca.crt")).expect("read CA");
+            Some(
+                ClientTlsConfig::new()
+                    .ca_certificate(Certificate::from_pem(ca))
+                    .domain_name(host),
+            )
+        }
+        Caller::Plaintext => None,
+    }
 }
 
 /// Describes the cluster for ApplyState requests.

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Collector;
-use crate::{parse_yaml, ConfigErrors, OrderedMap, Seconds, Tls};
+use crate::tls::{check_files, check_identity, TLS_REQUIRED};
+use crate::{parse_yaml, AgentTls, ConfigErrors, OrderedMap, Seconds, TlsSetting};
 
 /// How the agent reaches its local MySQL server.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -78,8 +79,9 @@ pub struct AgentConfig {
     /// must not be able to write.
     #[serde(default)]
     pub spare_users: Vec<String>,
+    /// Mutual TLS on the agent port; required (`off` for plaintext).
     #[serde(default)]
-    pub tls: Option<Tls>,
+    pub tls: Option<TlsSetting<AgentTls>>,
 }
 
 fn default_state_dir() -> PathBuf {
@@ -103,6 +105,11 @@ fn secs<const N: u64>() -> Seconds {
 }
 
 impl AgentConfig {
+    /// The TLS material, `None` when the file says `tls: off`.
+    pub fn tls_on(&self) -> Option<&AgentTls> {
+        self.tls.as_ref().and_then(TlsSetting::on)
+    }
+
     /// Parses and validates `text`; `file` names the source in error messages.
     pub fn parse(text: &str, file: &str) -> Result<AgentConfig, ConfigErrors> {
         let cfg: AgentConfig = parse_yaml(text, file)?;
@@ -153,6 +160,22 @@ impl AgentConfig {
         }
         validate_role_ips(&cfg, &mut c);
         validate_cluster_hosts(&cfg, &mut c);
+        match &cfg.tls {
+            None => c.error("tls", TLS_REQUIRED),
+            Some(TlsSetting::Off) => {}
+            Some(TlsSetting::On(t)) => {
+                check_files(
+                    &mut c,
+                    [
+                        ("ca_file", &t.ca_file),
+                        ("cert_file", &t.cert_file),
+                        ("key_file", &t.key_file),
+                    ],
+                );
+                check_identity(&mut c, "tls.monitor_identity", &t.monitor_identity);
+                check_identity(&mut c, "this", &cfg.this);
+            }
+        }
         for u in &cfg.spare_users {
             if u.trim().is_empty() {
                 c.error("spare_users", "must not contain an empty user name");

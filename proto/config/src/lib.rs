@@ -11,12 +11,15 @@
 //! (`0.1` = 100 ms) so sub-second checks are possible.
 
 mod agent;
+mod control;
 mod duration;
 mod error;
 mod monitor;
 mod ordered;
+mod tls;
 
 pub use agent::{AgentConfig, MysqlEndpoint, ReplicationCredentials};
+pub use control::ControlConfig;
 pub use duration::Seconds;
 pub use error::{ConfigError, ConfigErrors};
 pub use monitor::{
@@ -24,28 +27,63 @@ pub use monitor::{
     MonitorSection, Role, RoleMode,
 };
 pub use ordered::OrderedMap;
-
-/// TLS material (mutual TLS between monitor, agents and ha-control; product.md F13).
-#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Tls {
-    pub ca_file: std::path::PathBuf,
-    pub cert_file: std::path::PathBuf,
-    pub key_file: std::path::PathBuf,
-}
+pub use tls::{valid_identity, AgentTls, ControlTls, MonitorTls, TlsSetting};
 
 use std::path::Path;
 
 /// Reads and validates a monitor configuration file.
 pub fn load_monitor(path: &Path) -> Result<MonitorConfig, ConfigErrors> {
     let text = read(path)?;
-    MonitorConfig::parse(&text, &path.display().to_string())
+    let cfg = MonitorConfig::parse(&text, &path.display().to_string())?;
+    private_if_secret(path, !cfg.credentials.monitor_password.is_empty())?;
+    Ok(cfg)
+}
+
+/// Reads and validates an ha-control configuration file (`control.yaml`).
+pub fn load_control(path: &Path) -> Result<ControlConfig, ConfigErrors> {
+    let text = read(path)?;
+    ControlConfig::parse(&text, &path.display().to_string())
 }
 
 /// Reads and validates an agent configuration file.
 pub fn load_agent(path: &Path) -> Result<AgentConfig, ConfigErrors> {
     let text = read(path)?;
-    AgentConfig::parse(&text, &path.display().to_string())
+    let cfg = AgentConfig::parse(&text, &path.display().to_string())?;
+    private_if_secret(
+        path,
+        !cfg.mysql.password.is_empty() || !cfg.replication.password.is_empty(),
+    )?;
+    Ok(cfg)
+}
+
+/// A file that holds a password must not be readable by every user of the machine: the
+/// daemons refuse it (as `--check-config` does) with the commands that fix it.
+fn private_if_secret(path: &Path, holds_password: bool) -> Result<(), ConfigErrors> {
+    use std::os::unix::fs::PermissionsExt;
+    if !holds_password {
+        return Ok(());
+    }
+    let mode = match std::fs::metadata(path) {
+        Ok(m) => m.permissions().mode() & 0o7777,
+        Err(e) => {
+            return Err(ConfigErrors::single(
+                path.display().to_string(),
+                "",
+                format!("cannot read its permissions: {e}"),
+            ))
+        }
+    };
+    if mode & 0o004 != 0 {
+        return Err(ConfigErrors::single(
+            path.display().to_string(),
+            "",
+            format!(
+                "holds a password but every user can read it (mode {mode:04o}): run `chown root:ha {p} && chmod 0640 {p}`",
+                p = path.display()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn read(path: &Path) -> Result<String, ConfigErrors> {

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Collector;
-use crate::{parse_yaml, ConfigErrors, OrderedMap, Seconds, Tls};
+use crate::tls::{check_files, check_identity, TLS_REQUIRED};
+use crate::{parse_yaml, ConfigErrors, MonitorTls, OrderedMap, Seconds, TlsSetting};
 
 /// The whole monitor configuration, validated. Hosts and roles keep file order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -18,7 +19,7 @@ pub struct MonitorConfig {
     pub hosts: Vec<Host>,
     pub roles: Vec<Role>,
     pub checks: Checks,
-    pub tls: Option<Tls>,
+    pub tls: Option<TlsSetting<MonitorTls>>,
 }
 
 /// Initial monitor mode (mmm-reference §6.3).
@@ -257,7 +258,7 @@ struct RawMonitorConfig {
     #[serde(default)]
     checks: RawChecks,
     #[serde(default)]
-    tls: Option<Tls>,
+    tls: Option<TlsSetting<MonitorTls>>,
 }
 
 fn half_second() -> Seconds {
@@ -325,6 +326,7 @@ impl MonitorConfig {
         if raw.credentials.monitor_user.is_empty() {
             c.error("credentials.monitor_user", "must not be empty");
         }
+        validate_tls(raw.tls.as_ref(), &hosts, &mut c);
 
         c.finish(MonitorConfig {
             active_master_role: raw.active_master_role,
@@ -335,6 +337,11 @@ impl MonitorConfig {
             checks,
             tls: raw.tls,
         })
+    }
+
+    /// The TLS material, `None` when the file says `tls: off`.
+    pub fn tls_on(&self) -> Option<&MonitorTls> {
+        self.tls.as_ref().and_then(TlsSetting::on)
     }
 
     pub fn host(&self, name: &str) -> Option<&Host> {
@@ -629,5 +636,31 @@ fn validate_checks(checks: &Checks, c: &mut Collector) {
                 ),
             );
         }
+    }
+}
+
+fn validate_tls(tls: Option<&TlsSetting<MonitorTls>>, hosts: &[Host], c: &mut Collector) {
+    let t = match tls {
+        None => return c.error("tls", TLS_REQUIRED),
+        Some(TlsSetting::Off) => return,
+        Some(TlsSetting::On(t)) => t,
+    };
+    check_files(
+        c,
+        [
+            ("ca_file", &t.ca_file),
+            ("cert_file", &t.cert_file),
+            ("key_file", &t.key_file),
+        ],
+    );
+    for (i, name) in t.admins.iter().enumerate() {
+        check_identity(c, &format!("tls.admins[{i}]"), name);
+    }
+    for (i, name) in t.readers.iter().enumerate() {
+        check_identity(c, &format!("tls.readers[{i}]"), name);
+    }
+    // Each agent's certificate is checked against its host name.
+    for h in hosts {
+        check_identity(c, &format!("hosts.{}", h.name), &h.name);
     }
 }

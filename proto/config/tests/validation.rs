@@ -18,6 +18,12 @@ hosts:
 roles:
   writer: { mode: exclusive, hosts: [db1, db2], ips: [10.9.0.160] }
   reader: { mode: balanced, hosts: [db1, db2, db3], ips: [10.9.0.161, 10.9.0.162] }
+tls:
+  ca_file: /etc/ha/tls/ca.crt
+  cert_file: /etc/ha/tls/monitor.crt
+  key_file: /etc/ha/tls/monitor.key
+  admins: [alice]
+  readers: [nagios]
 "#;
 
 fn parse(text: &str) -> Result<MonitorConfig, ConfigErrors> {
@@ -309,6 +315,7 @@ role_ips: [10.9.0.160, 10.9.0.161]
 cluster_hosts: { db1: "10.9.0.11:3306", db2: "10.9.0.12:3306" }
 mysql: { user: agent }
 replication: { user: repl }
+tls: { ca_file: /etc/ha/tls/ca.crt, cert_file: /etc/ha/tls/db1.crt, key_file: /etc/ha/tls/db1.key, monitor_identity: monitor }
 "#;
 
 #[test]
@@ -424,16 +431,49 @@ fn agent_role_ips_and_cluster_hosts() {
 
 #[test]
 fn shipped_samples_load() {
+    // Installed as the package does: 0640 (they hold passwords).
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../etc");
-    let m = ha_config::load_monitor(std::path::Path::new(&format!("{root}/monitor.yaml")))
-        .expect("etc/monitor.yaml is valid");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let install = |name: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        let to = dir.path().join(name);
+        std::fs::copy(format!("{root}/{name}"), &to).expect("copy sample");
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        to
+    };
+    let m = ha_config::load_monitor(&install("monitor.yaml")).expect("etc/monitor.yaml is valid");
     assert_eq!(m.hosts.len(), 3);
     assert_eq!(m.roles.iter().map(|r| r.ips.len()).sum::<usize>(), 4);
-    let a = ha_config::load_agent(std::path::Path::new(&format!("{root}/agent.yaml")))
-        .expect("etc/agent.yaml is valid");
+    assert!(m.tls_on().is_some(), "the sample runs with TLS");
+    let a = ha_config::load_agent(&install("agent.yaml")).expect("etc/agent.yaml is valid");
     assert_eq!(a.this, "db1");
     assert_eq!(a.role_ips.len(), 4);
     assert_eq!(a.cluster_hosts.len(), 3);
+    assert!(a.tls_on().is_some(), "the sample runs with TLS");
+    let c = ha_config::load_control(&install("control.yaml")).expect("etc/control.yaml is valid");
+    assert!(c.tls_on().is_some());
+}
+
+#[test]
+fn a_world_readable_file_with_a_password_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../etc");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let to = dir.path().join("agent.yaml");
+    std::fs::copy(format!("{root}/agent.yaml"), &to).expect("copy");
+    std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let err = ha_config::load_agent(&to).unwrap_err().to_string();
+    assert!(
+        err.contains("holds a password but every user can read it (mode 0644)")
+            && err.contains("chmod 0640"),
+        "{err}"
+    );
+    // Without a password there is nothing to protect.
+    let text = std::fs::read_to_string(&to)
+        .expect("read")
+        .replace("password: change-me", "password: \"\"");
+    std::fs::write(&to, text).expect("write");
+    ha_config::load_agent(&to).expect("no password: mode does not matter");
 }
 
 #[test]
@@ -444,5 +484,41 @@ fn missing_file_is_a_clear_error() {
     assert!(
         err.starts_with("/nonexistent/monitor.yaml: cannot read the file"),
         "{err}"
+    );
+}
+
+#[test]
+fn tls_must_be_configured_or_explicitly_off() {
+    let no_tls = GOOD[..GOOD.find("tls:").expect("tls in GOOD")].to_string();
+    expect_error(&no_tls, "tls", "is required");
+    let off = parse(&format!("{no_tls}tls: off\n")).expect("tls: off is accepted");
+    assert!(off.tls_on().is_none());
+    let on = parse(GOOD).expect("valid");
+    let t = on.tls_on().expect("tls on");
+    assert_eq!(t.admins, ["alice"]);
+    assert_eq!(t.readers, ["nagios"]);
+    expect_error(
+        &GOOD.replace("admins: [alice]", "admins: [\"al ice\"]"),
+        "tls.admins[0]",
+        "not a valid certificate identity",
+    );
+    expect_error(
+        &format!("{no_tls}tls: yes please\n"),
+        "tls",
+        "expected `off`",
+    );
+
+    let agent_no_tls = AGENT[..AGENT.find("tls:").expect("tls in AGENT")].to_string();
+    let err = AgentConfig::parse(&agent_no_tls, "agent.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("agent.yaml: tls: is required"), "{err}");
+    let a =
+        AgentConfig::parse(&format!("{agent_no_tls}tls: off\n"), "agent.yaml").expect("tls: off");
+    assert!(a.tls_on().is_none());
+    let a = AgentConfig::parse(AGENT, "agent.yaml").expect("valid");
+    assert_eq!(
+        a.tls_on().map(|t| t.monitor_identity.as_str()),
+        Some("monitor")
     );
 }

@@ -30,7 +30,7 @@ use std::sync::Arc;
 pub use client::{caller_identity, client_config};
 pub use error::TlsError;
 pub use load::{load, Loaded};
-pub use server::{incoming, ServerTls};
+pub use server::{incoming, reload_logged, reload_on_sighup, ServerTls};
 
 /// Paths of one party's TLS material (all PEM).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -63,6 +63,39 @@ impl ServerTls {
     }
 }
 
+/// Re-reads `tls`'s files whenever the process receives SIGHUP: certificates are rotated
+/// without a restart (`systemctl reload`). New connections use the new certificate; a failed
+/// reload is logged and the previous one stays in use.
+pub fn reload_on_sighup(tls: Arc<ServerTls>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot install the SIGHUP handler: certificates are reloaded only by a restart: {e}");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            reload_logged(&tls);
+        }
+    });
+}
+
+/// [`ServerTls::reload`], with the outcome logged.
+pub fn reload_logged(tls: &ServerTls) {
+    match tls.reload() {
+        Ok(()) => tracing::info!(
+            "SIGHUP: reloaded the TLS certificate {} and CA {}",
+            tls.files().cert_file.display(),
+            tls.files().ca_file.display()
+        ),
+        Err(e) => {
+            tracing::error!("SIGHUP: TLS reload failed, the previous certificate stays in use: {e}")
+        }
+    }
+}
+
 fn server_config(loaded: &Loaded) -> Result<Arc<ServerConfig>, TlsError> {
     let files = &loaded.files;
     let config_error = |path: &std::path::Path, e: &dyn std::fmt::Display| TlsError::Config {

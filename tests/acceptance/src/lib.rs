@@ -338,27 +338,42 @@ impl Cluster {
         lock(&self.monitor).clone()
     }
 
-    /// Runs `ha-control --monitor 127.0.0.1:9988 ARGS…` inside the monitor namespace.
+    /// Runs `ha-control --monitor 127.0.0.1:9988 ARGS…` inside the monitor namespace, as the
+    /// lab's admin operator (mutual TLS, `ha_lab::tls::OPERATOR`).
     pub fn control(&self, args: &[&str]) -> Result<ControlOutput> {
-        let ns = self.lab.mon().ns.clone();
-        let out = Cmd::in_ns(&ns, self.bins.control.display().to_string())
-            .args(["--monitor", "127.0.0.1:9988", "--timeout", "5"])
-            .args(args.iter().copied())
-            .timeout(Duration::from_secs(15))
-            .output()
-            .map_err(|e| format!("ha-control {}: {e}", args.join(" ")))?;
-        Ok(ControlOutput {
-            code: out.status.code().unwrap_or(-1),
-            stdout: out.stdout,
-            stderr: out.stderr,
-        })
+        let mut full = vec!["--monitor", "127.0.0.1:9988", "--timeout", "5"];
+        full.extend_from_slice(args);
+        self.control_as(ha_lab::tls::OPERATOR, false, &full)
     }
 
     /// Runs `ha-control ARGS…` inside the monitor namespace exactly as given: no default
-    /// `--monitor`/`--timeout` (for usage errors and an unreachable monitor).
+    /// `--monitor`/`--timeout` (for usage errors and an unreachable monitor); the admin
+    /// operator's certificate comes from `HA_CONTROL_CONFIG`.
     pub fn control_raw(&self, args: &[&str]) -> Result<ControlOutput> {
+        self.control_as(ha_lab::tls::OPERATOR, false, args)
+    }
+
+    /// Runs `ha-control ARGS…` inside the monitor namespace with `identity`'s certificate of
+    /// the lab's CA, or of a foreign CA with `foreign` (refusal tests).
+    pub fn control_as(
+        &self,
+        identity: &str,
+        foreign: bool,
+        args: &[&str],
+    ) -> Result<ControlOutput> {
+        let config = self
+            .lab
+            .control_config(identity, foreign)
+            .map_err(|e| format!("ha-control configuration for {identity}: {e}"))?;
+        self.control_with(&config, args)
+    }
+
+    /// Runs `ha-control ARGS…` inside the monitor namespace with `HA_CONTROL_CONFIG=config`.
+    pub fn control_with(&self, config: &std::path::Path, args: &[&str]) -> Result<ControlOutput> {
         let ns = self.lab.mon().ns.clone();
-        let out = Cmd::in_ns(&ns, self.bins.control.display().to_string())
+        let out = Cmd::in_ns(&ns, "env")
+            .arg(format!("HA_CONTROL_CONFIG={}", config.display()))
+            .arg(self.bins.control.display().to_string())
             .args(args.iter().copied())
             .timeout(Duration::from_secs(15))
             .output()

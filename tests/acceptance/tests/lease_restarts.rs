@@ -289,6 +289,12 @@ fn isolated_writer_with_an_open_transaction_and_a_blocked_commit() {
     );
     assert!(!log.contains("more than fence_budget"), "{log}");
 
+    // A write on the new writer before the old one returns: otherwise the new writer's own
+    // replication from its peer could fetch the unacknowledged transaction as the next one in
+    // order and apply it (no divergence then, and no refusal for `rejoin` to see).
+    c.lab
+        .sql(&new, "INSERT INTO hatest.blocked VALUES (3)")
+        .expect("a write on the new writer");
     for h in others(&c, &[&old]) {
         c.lab.heal(&old, &h).expect("heal");
     }

@@ -58,6 +58,7 @@ mod observe;
 mod probe;
 mod process;
 mod rebuild;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -767,6 +768,26 @@ impl Lab {
             fs::create_dir_all(d).map_err(|e| Error::path("create", d, e))?;
         }
         fs::write(&p, contents).map_err(|e| Error::path("write", &p, e))?;
+        Ok(p)
+    }
+
+    /// Like [`Lab::write_file`], readable by its owner only (0600): configuration files hold
+    /// passwords, and the daemons refuse one that others can read.
+    pub fn write_private_file(&self, name: &str, contents: impl AsRef<[u8]>) -> Result<PathBuf> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let p = self.dir.join("files").join(name);
+        if let Some(d) = p.parent() {
+            fs::create_dir_all(d).map_err(|e| Error::path("create", d, e))?;
+        }
+        let _ = fs::remove_file(&p);
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&p)
+            .and_then(|mut f| f.write_all(contents.as_ref()))
+            .map_err(|e| Error::path("write", &p, e))?;
         Ok(p)
     }
 

@@ -158,6 +158,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let p = lab.write_monitor_config(&[])?;
             eprintln!("ha-lab: monitor config: {}", p.display());
+            let p = lab.control_config(ha_lab::tls::OPERATOR, false)?;
+            eprintln!(
+                "ha-lab: ha-control config (operator certificate, TLS): {}",
+                p.display()
+            );
             if !configs_only {
                 if let Some(bin) = &agent_bin {
                     for h in lab.hosts() {
