@@ -64,16 +64,56 @@ pub struct Db {
     conn: Option<(MySqlConnection, ServerInfo)>,
 }
 
+/// Where the `MASTER_PASSWORD` literal of `sql` is: byte range of the value (quotes
+/// included). The literal is scanned as MySQL does — `''` and backslash escapes stay inside —
+/// so a password containing `, MASTER_` or a quote cannot end it early.
+fn password_span(sql: &str) -> Option<std::ops::Range<usize>> {
+    let key = sql.find("MASTER_PASSWORD")? + "MASTER_PASSWORD".len();
+    let bytes = sql.as_bytes();
+    let mut i = key;
+    while i < bytes.len() && (bytes[i] == b' ' || bytes[i] == b'=') {
+        i += 1;
+    }
+    let start = i;
+    let quote = *bytes.get(i)?;
+    if quote != b'\'' && quote != b'"' {
+        let end = sql[start..].find(',').map_or(sql.len(), |e| start + e);
+        return Some(start..end);
+    }
+    i += 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            c if c == quote && bytes.get(i + 1) == Some(&quote) => i += 2,
+            c if c == quote => return Some(start..i + 1),
+            _ => i += 1,
+        }
+    }
+    Some(start..sql.len())
+}
+
 /// Statement text for error messages with secrets removed.
 fn redact(sql: &str) -> String {
-    match sql.find("MASTER_PASSWORD") {
-        Some(i) => {
-            let rest = &sql[i..];
-            let end = rest.find(", MASTER_").map(|e| i + e).unwrap_or(sql.len());
-            format!("{}MASTER_PASSWORD=<redacted>{}", &sql[..i], &sql[end..])
-        }
+    match password_span(sql) {
+        Some(r) => format!("{}<redacted>{}", &sql[..r.start], &sql[r.end..]),
         None => sql.to_string(),
     }
+}
+
+/// A server's error text about `sql` with the password removed: MySQL quotes the statement
+/// "near '…'" in syntax errors, which may include the literal.
+fn scrub(message: &str, sql: &str) -> String {
+    let Some(r) = password_span(sql) else {
+        return message.to_string();
+    };
+    let literal = &sql[r];
+    let inner = literal
+        .get(1..literal.len().saturating_sub(1))
+        .filter(|v| !v.is_empty())
+        .unwrap_or(literal);
+    message
+        .replace(literal, "<redacted>")
+        .replace(inner, "<redacted>")
 }
 
 fn to_text_row(row: &MySqlRow) -> TextRow {
@@ -273,7 +313,11 @@ impl Db {
                 if broken {
                     self.conn = None;
                 }
-                Err(format!("`{}` failed on {endpoint}: {e}", redact(sql)))
+                Err(format!(
+                    "`{}` failed on {endpoint}: {}",
+                    redact(sql),
+                    scrub(&e.to_string(), sql)
+                ))
             }
             Err(_) => {
                 self.conn = None;
@@ -459,6 +503,34 @@ mod tests {
         assert!(r.contains("MASTER_HOST='h'"));
         assert!(r.contains("MASTER_USE_GTID=slave_pos"));
         assert_eq!(redact("SELECT 1"), "SELECT 1");
+    }
+
+    #[test]
+    fn a_password_that_looks_like_sql_is_redacted_whole() {
+        for pw in [
+            "a', MASTER_X='b",
+            "x, MASTER_USER=y",
+            "it''s",
+            "back\\slash'",
+            "\\",
+        ] {
+            let sql = format!(
+                "CHANGE MASTER TO MASTER_HOST='h', MASTER_USER='u', MASTER_PASSWORD={}, MASTER_CONNECT_RETRY=1",
+                crate::sqltext::quote(pw)
+            );
+            let r = redact(&sql);
+            assert!(!r.contains(pw), "{pw:?} leaked: {r}");
+            assert!(
+                r.ends_with("MASTER_PASSWORD=<redacted>, MASTER_CONNECT_RETRY=1"),
+                "{r}"
+            );
+            let e = format!(
+                "error near '{}, MASTER_CONNECT_RETRY=1' at line 1",
+                crate::sqltext::quote(pw)
+            );
+            let m = scrub(&e, &sql);
+            assert!(!m.contains(&crate::sqltext::quote(pw)), "{m}");
+        }
     }
 
     #[test]

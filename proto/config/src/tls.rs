@@ -91,8 +91,9 @@ pub(crate) const TLS_REQUIRED: &str = "is required: give ca_file, cert_file and 
      (create them with `ha-control certs`), or write `tls: off` to run without TLS \
      (anyone who reaches the port then controls the cluster)";
 
-/// True for a name usable as a certificate identity (a DNS name: letters, digits, `-`, `.`,
-/// no empty label).
+/// True for names usable as identities: a DNS name of letters, digits, `-` and `.`, not
+/// starting or ending with `-` or `.`, at most 253 characters, no empty label. (Identities are
+/// matched against DNS subject-alternative names.)
 pub fn valid_identity(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
@@ -101,8 +102,10 @@ pub fn valid_identity(name: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
+        // all-numeric dotted names would read as IPv4 addresses
+        && !name.bytes().all(|b| b.is_ascii_digit() || b == b'.')
 }
 
 pub(crate) fn check_identity(c: &mut Collector, field: &str, name: &str) {

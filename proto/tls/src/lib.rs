@@ -70,22 +70,8 @@ pub fn ensure_provider() {
     }
 }
 
-/// True for names usable as identities: a DNS name of letters, digits, `-` and `.`, not
-/// starting or ending with `-` or `.`, at most 253 characters, no empty label. (Identities are
-/// matched against DNS subject-alternative names.)
-pub fn valid_identity(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
-        // all-numeric dotted names would read as IPv4 addresses
-        && !name.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-}
+/// One rule for identities everywhere (config validation and certificates).
+pub use ha_config::valid_identity;
 
 #[cfg(test)]
 mod tests {
