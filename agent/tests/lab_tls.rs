@@ -123,3 +123,47 @@ fn only_the_monitor_certificate_is_obeyed() {
     assert!(st.read_only);
     assert!(a1.is_running(), "the agent survived");
 }
+
+/// `systemctl reload` (SIGHUP) re-reads the certificate: a broken key is reported and the old
+/// certificate stays in use; a re-issued certificate is taken, and the monitor's calls keep
+/// working throughout.
+#[test]
+fn sighup_reloads_the_certificate_and_survives_a_broken_one() {
+    let lab = Lab::start(LabOptions::hosts(1)).expect("lab");
+    let a1 = start_agent(&lab, "db1", &AgentOpts::default());
+    let _logs = LogsOnPanic(vec![a1.clone()]);
+    let pid = a1.pid().expect("agent pid") as libc::pid_t;
+    let files = lab.cert_files("db1").expect("db1 files");
+    let hup = || {
+        // SAFETY: kill(2) on the PID of the agent this test started.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0, "SIGHUP");
+    };
+    let wait_log = |needle: &str| {
+        ha_lab::wait_until(
+            &format!("agent log shows {needle:?}"),
+            Duration::from_secs(10),
+            || Ok(a1.log().contains(needle).then_some(())),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", a1.log()));
+    };
+
+    // A key that does not match: refused, the old certificate stays.
+    let good_key = std::fs::read(&files.key).expect("read key");
+    std::fs::write(
+        &files.key,
+        b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    )
+    .expect("break key");
+    hup();
+    wait_log("TLS reload failed, the previous certificate stays in use");
+    status(&lab, "db1").expect("still serving with the old certificate");
+
+    // Rotation: a new certificate for the same identity.
+    std::fs::write(&files.key, good_key).expect("restore key");
+    let dir = lab.tls_dir().expect("tls dir");
+    ha_tls::certs::issue(&dir, "db1", &[], 30).expect("re-issue db1");
+    hup();
+    wait_log("SIGHUP: reloaded the TLS certificate");
+    status(&lab, "db1").expect("serving with the new certificate");
+    assert!(a1.is_running());
+}
