@@ -12,15 +12,10 @@
 use crate::core::Core;
 use crate::io::log;
 use crate::io::{Action, Level};
+use crate::rules::{self, Decision, Effect, Facts, Reason, PEER_GRACE};
 use crate::spec::{Check, HostMode, HostState, Mode};
 use crate::time::Millis;
 use std::time::Duration;
-
-/// O3: replication errors are ignored this long after the peer came ONLINE (MySQL's default
-/// master-connect-retry: the replica needs that long to reconnect).
-pub const PEER_GRACE: Duration = Duration::from_secs(60);
-/// A3: a host that was away for less than this without a reboot comes back ONLINE by itself.
-pub const SHORT_OUTAGE_SECS: f64 = 60.0;
 
 /// What the per-host evaluation needs to know about the peer.
 struct Peer {
@@ -71,16 +66,10 @@ impl Core {
         s
     }
 
-    /// Applies a transition found by a rule and logs it with its reason.
-    fn transition(
-        &mut self,
-        h: usize,
-        to: HostState,
-        reason: String,
-        now: Millis,
-        out: &mut Vec<Action>,
-    ) {
+    /// Applies a transition found by a rule and logs it with its reason and rule name.
+    fn transition(&mut self, h: usize, d: &Decision, now: Millis, out: &mut Vec<Action>) {
         let from = self.hosts[h].state;
+        let to = d.to;
         if !self.set_state(h, to, now, out) {
             return;
         }
@@ -89,14 +78,75 @@ impl Core {
             HostState::ReplicationFail | HostState::ReplicationDelay => Level::Warn,
             _ => Level::Info,
         };
+        let reason = match d.reason {
+            Reason::Checks { with_replication } => {
+                format!(" ({})", self.checks_text(h, with_replication))
+            }
+            Reason::PeerNotOnline => {
+                format!(" ({}; its peer is not ONLINE)", self.checks_text(h, true))
+            }
+            Reason::StableAfterFlapping { secs } => format!(
+                " because it was stable for {secs} seconds after flapping (auto_set_online)"
+            ),
+            Reason::ShortOutage { secs } => {
+                format!(" because it was down for only {secs} seconds")
+            }
+            Reason::AutoSetOnline {
+                after_secs,
+                in_state_secs,
+            } => format!(
+                " because of auto_set_online({after_secs} seconds). It was in state AWAITING_RECOVERY for {in_state_secs} seconds"
+            ),
+        };
         let name = self.host_name(h);
         log(
             out,
             level,
-            format!("State of host '{name}' changed from {from} to {to}{reason}"),
+            format!(
+                "State of host '{name}' changed from {from} to {to}{reason} [rule {:?}]",
+                d.rule
+            ),
         );
     }
 
+    /// What the rules need to know about host `h`, observed now.
+    fn facts(&self, h: usize, active_master: Option<usize>, now: Millis) -> Facts {
+        let rt = &self.hosts[h];
+        let threads = rt.check(Check::RepThreads);
+        let backlog = rt.check(Check::RepBacklog);
+        let peer = self.peer_of(h, active_master);
+        let last_check_change = Check::ALL
+            .iter()
+            .filter_map(|&c| rt.check(c).last_change)
+            .max()
+            .unwrap_or(now);
+        Facts {
+            state: rt.state,
+            alive: rt.alive(),
+            threads_ok: threads.ok(),
+            threads_failed: threads.failed(),
+            backlog_ok: backlog.ok(),
+            backlog_failed: backlog.failed(),
+            flapping: rt.flap.flapping,
+            is_active_master: Some(h) == active_master,
+            active_master_exists: active_master.is_some(),
+            can_be_active_master: self.can_be_active_master(h),
+            peer_online: peer.as_ref().is_some_and(|p| p.online),
+            peer_healthy: peer.as_ref().is_some_and(|p| p.online && p.alive),
+            peer_in_grace: peer.as_ref().is_some_and(|p| {
+                p.online
+                    && p.online_since
+                        .is_some_and(|t| !now.reached(t, PEER_GRACE + Duration::from_millis(1)))
+            }),
+            stable_for: now.since(last_check_change),
+            in_state_for: now.since(rt.last_state_change),
+            auto_set_online: self.spec.auto_set_online,
+            flap_duration: self.spec.flap_duration,
+            uptime_gain: (rt.last_uptime > 0.0).then_some(rt.uptime - rt.last_uptime),
+        }
+    }
+
+    /// Runs the rules (crate `rules`) for host `h` and carries out the transition they find.
     fn evaluate_host(
         &mut self,
         h: usize,
@@ -105,151 +155,23 @@ impl Core {
         out: &mut Vec<Action>,
     ) {
         let rt = &self.hosts[h];
-        let state = rt.state;
-        if matches!(state, HostState::AdminOffline | HostState::Unknown) {
+        if matches!(rt.state, HostState::AdminOffline | HostState::Unknown) {
             return;
         }
         if rt.check(Check::Ping).recorded.is_none() || rt.check(Check::Mysql).recorded.is_none() {
             return;
         }
-        let alive = rt.alive();
-        let threads = rt.check(Check::RepThreads).clone();
-        let backlog = rt.check(Check::RepBacklog).clone();
-        let all_ok = alive && threads.ok() && backlog.ok();
-        let flapping = rt.flap.flapping;
-        let peer = self.peer_of(h, active_master);
-        let peer_online = peer.as_ref().is_some_and(|p| p.online);
-        let peer_healthy = peer.as_ref().is_some_and(|p| p.online && p.alive);
-        let strip = self.mode == Mode::Active;
-        match state {
-            HostState::Online => {
-                if !alive {
-                    // O1
-                    let why = format!(" ({})", self.checks_text(h, false));
-                    self.transition(h, HostState::HardOffline, why, now, out);
-                    if strip {
-                        self.strip_roles(h, true, out);
-                    }
-                } else if Some(h) == active_master {
-                    // O2: replication problems on the active master are never acted upon.
-                } else if peer.as_ref().is_some_and(|p| {
-                    p.online
-                        && p.online_since
-                            .is_some_and(|t| !now.reached(t, PEER_GRACE + Duration::from_millis(1)))
-                }) {
-                    // O3: grace period after the peer came ONLINE.
-                } else if threads.failed() && peer_healthy {
-                    // O4
-                    let why = format!(" ({})", self.checks_text(h, true));
-                    self.transition(h, HostState::ReplicationFail, why, now, out);
-                    if strip {
-                        self.strip_roles(h, true, out);
-                    }
-                } else if threads.ok() && backlog.failed() && peer_healthy {
-                    // O5
-                    let why = format!(" ({})", self.checks_text(h, true));
-                    self.transition(h, HostState::ReplicationDelay, why, now, out);
-                    if strip {
-                        self.strip_roles(h, true, out);
-                    }
-                }
-                // O6: stay.
+        let Some(d) = rules::decide(&self.facts(h, active_master, now)) else {
+            return;
+        };
+        self.transition(h, &d, now, out);
+        // Only ACTIVE mode takes roles away and fences.
+        if self.mode == Mode::Active {
+            match d.effect {
+                Effect::StripRoles => self.strip_roles(h, true, out),
+                Effect::Fence => self.start_fence(h, out),
+                Effect::None => {}
             }
-            HostState::AwaitingRecovery => {
-                let rt = &self.hosts[h];
-                if !alive {
-                    // A1: no send, no kill.
-                    let why = format!(" ({})", self.checks_text(h, false));
-                    self.transition(h, HostState::HardOffline, why, now, out);
-                } else if all_ok && flapping {
-                    // A2: a flapping host only comes back after flap_duration of stable checks.
-                    let last = Check::ALL
-                        .iter()
-                        .filter_map(|&c| rt.check(c).last_change)
-                        .max()
-                        .unwrap_or(now);
-                    if !self.spec.auto_set_online.is_zero()
-                        && now.reached(last, self.spec.flap_duration)
-                    {
-                        let why = format!(
-                            " because it was stable for {} seconds after flapping (auto_set_online)",
-                            now.since(last).as_secs()
-                        );
-                        self.transition(h, HostState::Online, why, now, out);
-                    }
-                } else if all_ok
-                    && rt.last_uptime > 0.0
-                    && rt.uptime - rt.last_uptime > 0.0
-                    && rt.uptime - rt.last_uptime < SHORT_OUTAGE_SECS
-                {
-                    // A3: down briefly and not rebooted (agent-reported uptime kept counting).
-                    let secs = (rt.uptime - rt.last_uptime) as u64;
-                    let why = format!(" because it was down for only {secs} seconds");
-                    self.transition(h, HostState::Online, why, now, out);
-                } else if all_ok
-                    && !self.spec.auto_set_online.is_zero()
-                    && now.reached(rt.last_state_change, self.spec.auto_set_online)
-                {
-                    // A4
-                    let why = format!(
-                        " because of auto_set_online({} seconds). It was in state AWAITING_RECOVERY for {} seconds",
-                        self.spec.auto_set_online.as_secs(),
-                        now.since(rt.last_state_change).as_secs()
-                    );
-                    self.transition(h, HostState::Online, why, now, out);
-                }
-                // A5: stay (an AWAITING_RECOVERY host never moves to REPLICATION_*).
-            }
-            HostState::HardOffline => {
-                if alive {
-                    let gate = active_master.is_some() || !self.can_be_active_master(h);
-                    let to = if gate && threads.failed() {
-                        HostState::ReplicationFail // H1
-                    } else if gate && threads.ok() && backlog.failed() {
-                        HostState::ReplicationDelay // H2
-                    } else {
-                        HostState::AwaitingRecovery // H3
-                    };
-                    let why = format!(" ({})", self.checks_text(h, true));
-                    self.transition(h, to, why, now, out);
-                }
-                // H4: stay.
-            }
-            HostState::ReplicationFail | HostState::ReplicationDelay => {
-                if state == HostState::ReplicationFail && alive && threads.ok() && backlog.failed()
-                {
-                    // R1
-                    let why = format!(" ({})", self.checks_text(h, true));
-                    self.transition(h, HostState::ReplicationDelay, why, now, out);
-                } else if state == HostState::ReplicationDelay && alive && threads.failed() {
-                    // R2
-                    let why = format!(" ({})", self.checks_text(h, true));
-                    self.transition(h, HostState::ReplicationFail, why, now, out);
-                } else if alive && ((threads.ok() && backlog.ok()) || !peer_online) {
-                    // R3: with the peer not ONLINE the host serves readers again; as writer
-                    // candidate it still has to pass the agent's sync gate (F6).
-                    let to = if flapping {
-                        HostState::AwaitingRecovery
-                    } else {
-                        HostState::Online
-                    };
-                    let why = if threads.ok() && backlog.ok() {
-                        format!(" ({})", self.checks_text(h, true))
-                    } else {
-                        format!(" ({}; its peer is not ONLINE)", self.checks_text(h, true))
-                    };
-                    self.transition(h, to, why, now, out);
-                } else if !alive {
-                    // R4: fence only in ACTIVE mode (F3); roles are not cleared (mmm).
-                    let why = format!(" ({})", self.checks_text(h, false));
-                    self.transition(h, HostState::HardOffline, why, now, out);
-                    if strip {
-                        self.start_fence(h, out);
-                    }
-                }
-                // R5: stay.
-            }
-            HostState::AdminOffline | HostState::Unknown => {}
         }
     }
 
