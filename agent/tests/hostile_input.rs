@@ -25,6 +25,7 @@ role_ips: [10.0.0.100, 10.0.0.101, 10.0.0.102]
 cluster_hosts: { db1: "10.0.0.11:3306", db2: "10.0.0.12:3306", db3: "10.0.0.13:3306" }
 mysql: { user: agent }
 replication: { user: repl }
+tls: off
 "#;
 
 const ROLE_IPS: [&str; 3] = ["10.0.0.100", "10.0.0.101", "10.0.0.102"];
