@@ -9,6 +9,7 @@ role_ips: [10.0.0.100, 10.0.0.101]
 cluster_hosts: { db1: "10.0.0.11:3306", db2: "10.0.0.12:3306", db3: "10.0.0.13:3307" }
 mysql: { user: agent }
 replication: { user: repl }
+tls: off
 "#;
 
 fn cfg() -> AgentConfig {
