@@ -29,6 +29,7 @@ use tokio::time::Instant;
 use crate::desired::{Desired, Master, RoleIp};
 use crate::lease::store::{Persisted, Store};
 use crate::lease::{clock, Lease};
+use crate::master_ssl::master_ssl_clause;
 use crate::mysql::{Db, Flavor};
 use crate::plan::{plan, Actual, Held, MysqlActual, Step};
 use crate::remove::remove_ip;
@@ -529,6 +530,7 @@ impl Agent {
         let mut ep = self.endpoint_of(m);
         ep.user = self.cfg.replication.user.clone();
         ep.password = self.cfg.replication.password.clone();
+        ep.tls = self.cfg.replication.tls.clone();
         ep
     }
 
@@ -1085,11 +1087,12 @@ impl Agent {
         let _ = db.exec(&format!("RESET SLAVE '{conn}' ALL")).await;
         let creds = &self.cfg.replication;
         db.exec(&format!(
-            "CHANGE MASTER '{conn}' TO MASTER_HOST={}, MASTER_PORT={}, MASTER_USER={}, MASTER_PASSWORD={}, MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=slave_pos",
+            "CHANGE MASTER '{conn}' TO MASTER_HOST={}, MASTER_PORT={}, MASTER_USER={}, MASTER_PASSWORD={}, MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=slave_pos{}",
             quote(&src.ip.to_string()),
             src.port,
             quote(&creds.user),
-            quote(&creds.password)
+            quote(&creds.password),
+            master_ssl_clause(creds.tls.as_ref())?
         ))
         .await?;
         let wait = self.cfg.sync_timeout.duration();
@@ -1418,11 +1421,12 @@ impl Agent {
         }
         let creds = &self.cfg.replication;
         let base = format!(
-            "CHANGE MASTER TO MASTER_HOST={}, MASTER_PORT={}, MASTER_USER={}, MASTER_PASSWORD={}, MASTER_CONNECT_RETRY=1",
+            "CHANGE MASTER TO MASTER_HOST={}, MASTER_PORT={}, MASTER_USER={}, MASTER_PASSWORD={}, MASTER_CONNECT_RETRY=1{}",
             quote(&m.ip.to_string()),
             m.port,
             quote(&creds.user),
-            quote(&creds.password)
+            quote(&creds.password),
+            master_ssl_clause(creds.tls.as_ref())?
         );
         let sql = match info.flavor {
             Flavor::MariaDb => {

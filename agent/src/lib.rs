@@ -37,6 +37,7 @@ pub mod gate;
 pub mod gtid;
 pub mod ip;
 pub mod lease;
+pub mod master_ssl;
 pub mod mysql;
 pub mod plan;
 pub mod remove;

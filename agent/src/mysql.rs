@@ -169,6 +169,7 @@ impl Db {
             .username(&cfg.user)
             .password(&cfg.password)
             .statement_cache_capacity(0);
+        opts = ha_config::MysqlTls::apply(cfg.tls.as_ref(), opts);
         let endpoint = match &cfg.socket {
             Some(sock) => {
                 opts = opts.socket(sock);

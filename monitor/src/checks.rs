@@ -48,6 +48,7 @@ pub struct Target {
     pub mysql_port: u16,
     pub user: String,
     pub password: String,
+    pub tls: Option<ha_config::MysqlTls>,
 }
 
 /// Spawns one task per (host, check). Each runs until `shutdown` flips.
@@ -66,6 +67,7 @@ pub fn spawn_all(
             mysql_port: host.mysql_port,
             user: cfg.credentials.monitor_user.clone(),
             password: cfg.credentials.monitor_password.clone(),
+            tls: cfg.credentials.monitor_tls.clone(),
         };
         for kind in CheckKind::ALL {
             let settings = *cfg.checks.get(kind);
@@ -408,6 +410,7 @@ impl Runner {
                 .username(&self.target.user)
                 .password(&self.target.password)
                 .disable_statement_logging();
+            let opts = ha_config::MysqlTls::apply(self.target.tls.as_ref(), opts);
             let conn = match timeout(self.op_deadline(), opts.connect()).await {
                 Err(_) => return Err(ConnectFailure::Timeout),
                 Ok(Err(e)) => {

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Collector;
+use crate::mysql_tls::check_mysql_tls;
 use crate::tls::{check_files, check_identity, TLS_REQUIRED};
-use crate::{parse_yaml, AgentTls, ConfigErrors, OrderedMap, Seconds, TlsSetting};
+use crate::{parse_yaml, AgentTls, ConfigErrors, MysqlTls, OrderedMap, Seconds, TlsSetting};
 
 /// How the agent reaches its local MySQL server.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -24,6 +25,9 @@ pub struct MysqlEndpoint {
     pub user: String,
     #[serde(default)]
     pub password: String,
+    /// TLS of this account's connections (absent: plaintext).
+    #[serde(default)]
+    pub tls: Option<MysqlTls>,
 }
 
 /// Account replicas use when re-pointed to a new master.
@@ -33,6 +37,10 @@ pub struct ReplicationCredentials {
     pub user: String,
     #[serde(default)]
     pub password: String,
+    /// TLS of replication (CHANGE MASTER ... MASTER_SSL) and of the agent's reads of other
+    /// hosts' GTID state with this account (absent: plaintext).
+    #[serde(default)]
+    pub tls: Option<MysqlTls>,
 }
 
 /// The whole agent configuration, validated.
@@ -135,6 +143,8 @@ impl AgentConfig {
         if cfg.replication.user.is_empty() {
             c.error("replication.user", "must not be empty");
         }
+        check_mysql_tls(&mut c, "mysql.tls", cfg.mysql.tls.as_ref());
+        check_mysql_tls(&mut c, "replication.tls", cfg.replication.tls.as_ref());
         for (field, v) in [
             ("mysql_timeout", cfg.mysql_timeout),
             ("sync_timeout", cfg.sync_timeout),

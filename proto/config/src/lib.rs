@@ -15,6 +15,7 @@ mod control;
 mod duration;
 mod error;
 mod monitor;
+mod mysql_tls;
 mod ordered;
 mod tls;
 
@@ -26,6 +27,7 @@ pub use monitor::{
     CheckConfig, CheckKind, Checks, Credentials, Host, HostMode, MonitorConfig, MonitorMode,
     MonitorSection, Role, RoleMode,
 };
+pub use mysql_tls::{MysqlTls, MysqlTlsMode};
 pub use ordered::OrderedMap;
 pub use tls::{valid_identity, AgentTls, ControlTls, MonitorTls, TlsSetting};
 

@@ -81,6 +81,9 @@ pub struct Credentials {
     pub monitor_user: String,
     #[serde(default)]
     pub monitor_password: String,
+    /// TLS of the checks' connections (absent: plaintext).
+    #[serde(default)]
+    pub monitor_tls: Option<crate::MysqlTls>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -326,6 +329,8 @@ impl MonitorConfig {
         if raw.credentials.monitor_user.is_empty() {
             c.error("credentials.monitor_user", "must not be empty");
         }
+        let tls = raw.credentials.monitor_tls.as_ref();
+        crate::mysql_tls::check_mysql_tls(&mut c, "credentials.monitor_tls", tls);
         validate_tls(raw.tls.as_ref(), &hosts, &mut c);
 
         c.finish(MonitorConfig {
