@@ -15,10 +15,12 @@
 //!
 //! Modules, by concept: `cluster` (the fixture: binaries, options, daemons, `ha-control`),
 //! `converge` (waiting for convergence, I3), `show` (`ha-control --json show`, typed),
-//! `invariants` (the I1 sampler and [`i1_violations`], the pure judgement of one sample).
+//! `invariants` (the I1 sampler and [`i1_violations`], the pure judgement of one sample),
+//! [`golden`] (tables of `ha-control` cases that report every mismatch).
 
 mod cluster;
 mod converge;
+pub mod golden;
 mod invariants;
 mod show;
 
