@@ -144,9 +144,7 @@ impl Cluster {
         Ok(cluster)
     }
 
-    /// Every host ONLINE with roles, the writer writable on the writer IP, everyone else
-    /// replicating from it; hosts AWAITING_RECOVERY are set online (retried until the monitor
-
+    /// Starts (or restarts) the agent of `host`.
     pub fn start_agent(&self, host: &str) -> Result<()> {
         let cfg = self
             .lab
