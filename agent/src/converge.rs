@@ -901,7 +901,10 @@ impl Agent {
             }
             if writer_wanted.is_none() {
                 g.promotion_error.clear();
-            } else if let Some(f) = promotion_failure {
+            } else if let Some(f) = promotion_failure.filter(|_| !aborted) {
+                // A sync abandoned because a newer desired state arrived is not a failed
+                // promotion: the next pass tries again (reporting it made the monitor give the
+                // role to another host).
                 g.promotion_error = f;
             } else if !aborted {
                 g.promotion_error.clear();
