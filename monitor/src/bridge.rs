@@ -3,13 +3,13 @@
 
 use ha_config::{CheckKind, MonitorConfig};
 use ha_core::{
-    AdminCommand, AgentFacts, AgentReport, Check, CheckOutcome, Core, DesiredState, HostState,
-    Input, Level, Millis, Mode, RoleInstance, StartupHostInfo, SystemFacts,
+    AdminCommand, AgentFacts, AgentReport, Check, Core, DesiredState, HostState, Input, Level,
+    Millis, Mode, RoleInstance, StartupHostInfo, SystemFacts,
 };
 use ha_proto as pb;
 
 use crate::agents::AgentError;
-use crate::checks::{CheckReport, Outcome};
+use crate::checks::CheckReport;
 use crate::control::Snapshot;
 use crate::kill::KillOutcome;
 
@@ -36,16 +36,11 @@ fn check_name(c: Check) -> pb::CheckName {
 }
 
 pub fn check_input(r: CheckReport) -> Input {
-    let (outcome, message) = match r.outcome {
-        Outcome::Ok(m) => (CheckOutcome::Ok, m),
-        Outcome::Error(m) => (CheckOutcome::Error, m),
-        Outcome::Unknown(m) => (CheckOutcome::Unknown, m),
-    };
     Input::CheckResult {
         host: r.host,
-        check: check(r.check),
-        outcome,
-        message,
+        check: r.check,
+        outcome: r.observation.outcome,
+        message: r.observation.message,
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! Module map (one concept each):
 //! - [`daemon`]: start-up and the main loop (feeds the core, executes its actions).
-//! - [`checks`]: the four host checks, one task per host and check.
+//! - [`checks`]: the four host checks, one task per host and check: `schedule` (the task
+//!   loop, periods, parallel attempts), `probe` (connecting and running a check against a
+//!   server), `judge` (raw results into outcomes and mysql-mmm's texts).
 //! - [`netcheck`]: the `ping_ips` self-check.
 //! - [`agents`]: gRPC links to the agents, every call with a deadline.
 //! - [`control`]: the `Monitor` gRPC service for ha-control.

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::checks::{ping, Outcome};
+use crate::checks::ping;
 
 /// True when at least one of `ips` answers one ICMP echo within `deadline` (tried in order,
 /// stopping at the first answer).
@@ -18,7 +18,7 @@ pub async fn network_reachable(
     deadline: Duration,
 ) -> bool {
     for ip in ips {
-        if let Outcome::Ok(_) = ping(client, *ip, seq, deadline).await {
+        if ping(client, *ip, seq, deadline).await.is_ok() {
             return true;
         }
     }
