@@ -24,7 +24,7 @@
 //! for server 1 ends at `0-1-56`. Several domains are compared independently.
 //!
 //! MySQL: the agent asks the local server for `GTID_SUBTRACT(local gtid_executed, master
-//! gtid_executed)` instead (see `converge.rs`); this module formats the result.
+//! gtid_executed)` instead (see `converge/replication.rs`); this module formats the result.
 
 use std::collections::BTreeMap;
 
@@ -136,7 +136,7 @@ fn refusal(host: &str, master: &str, count: &str, detail: &str) -> String {
 /// host (`local_state`, server `local_id`) has not, in (domain, server) streams this host
 /// already follows: the replica is *ahead* of this host, not diverged (its own writes and
 /// streams this host never saw are left out). Before a promotion such a difference is
-/// replicated from that replica first (see `converge.rs`, catch-up).
+/// replicated from that replica first (see `converge/promotion.rs`, catch-up).
 pub fn mariadb_ahead(
     remote_state: &str,
     local_state: &str,

@@ -1,0 +1,147 @@
+//! Recording a desired state: the epoch rule and the writer lease it grants.
+
+use super::{ms, Agent};
+use crate::desired::Desired;
+use crate::lease::{clock, Lease};
+
+/// Why an ApplyState was refused before anything was recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    StaleEpoch {
+        got: u64,
+        highest: u64,
+    },
+    /// An epoch absurdly far above the highest applied one (corrupt or hostile): accepting it
+    /// would lock the real monitor out.
+    AbsurdEpoch {
+        got: u64,
+        highest: u64,
+    },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::StaleEpoch { got, highest } => write!(
+                f,
+                "stale epoch {got} < {highest}: a stale monitor must not win (this agent holds epoch {highest})"
+            ),
+            Refusal::AbsurdEpoch { got, highest } => write!(
+                f,
+                "epoch {got} is absurdly far above the {highest} this agent holds (more than {} ahead); refused",
+                ha_lease::EPOCH_JUMP_LIMIT
+            ),
+        }
+    }
+}
+
+/// Pure epoch rule: an epoch older than the highest applied one is refused; equal is a re-send;
+/// an absurd jump is refused too (crate ha-lease, `plausible_epoch`).
+pub fn check_epoch(got: u64, highest: u64) -> Result<(), Refusal> {
+    if got < highest {
+        Err(Refusal::StaleEpoch { got, highest })
+    } else if !ha_lease::plausible_epoch(highest, got) {
+        Err(Refusal::AbsurdEpoch { got, highest })
+    } else {
+        Ok(())
+    }
+}
+
+impl Agent {
+    /// Records a validated desired state. Returns the sequence number to wait for.
+    pub fn accept(&self, mut d: Desired) -> Result<u64, Refusal> {
+        let now = clock::now_ms();
+        let mut g = self.lock();
+        check_epoch(d.epoch, g.max_epoch)?;
+        g.max_epoch = d.epoch;
+        let writer_ips: Vec<std::net::Ipv4Addr> = d
+            .all_roles
+            .iter()
+            .filter(|r| !d.writer_role.is_empty() && r.name == d.writer_role)
+            .map(|r| r.ip)
+            .collect();
+        if !writer_ips.is_empty() {
+            g.writer_ips = writer_ips;
+        }
+        if let Some(w) = d.writer().cloned() {
+            if d.writer_lease_ms == 0 {
+                g.lease.clear();
+            } else {
+                let budget = ms(self.cfg.fence_budget.duration());
+                match Lease::deadline_for(
+                    d.lease_token.as_ref(),
+                    &self.boot_id,
+                    now,
+                    d.writer_lease_ms,
+                    budget,
+                ) {
+                    Ok(deadline) => g.lease.grant(&w, deadline, d.writer_lease_ms),
+                    Err(why) if g.lease.role() == Some(&w) && g.lease.valid_at(now) => {
+                        tracing::debug!("writer lease not renewed by this request ({why}); the running lease stays");
+                    }
+                    Err(why) => {
+                        if why == crate::lease::NoGrant::NoToken {
+                            tracing::info!("writer role requested without a lease token (the monitor's first contact); staying read-only until a request carries one");
+                        } else {
+                            tracing::warn!("writer role not taken: {why}; staying read-only");
+                        }
+                        d = d.without_writer();
+                    }
+                }
+            }
+        } else if g.lease.role().is_none() {
+            g.lease.clear();
+        }
+        let same = g.desired.as_ref().is_some_and(|old| old.same_target(&d));
+        if !same {
+            // A new attempt: an earlier promotion failure no longer describes it.
+            g.promotion_error.clear();
+            g.target_seq += 1;
+            self.target_tx.send_replace(g.target_seq);
+            tracing::info!(
+                epoch = d.epoch,
+                state = d.state.mmm_name(),
+                roles = %d.roles.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(","),
+                active_master = %d.active_master.as_ref().map(|m| m.name.as_str()).unwrap_or(""),
+                "new desired state"
+            );
+        }
+        g.desired = Some(d);
+        g.desired_seq += 1;
+        // Not applied yet: a reply sent before its pass ends must not claim convergence.
+        g.converged = false;
+        let seq = g.desired_seq;
+        drop(g);
+        // On disk before anything happens on the host: a restart must know of the lease.
+        self.persist();
+        self.lease_changed.notify_one();
+        self.wake.notify_one();
+        Ok(seq)
+    }
+
+    /// Highest epoch applied (tests, Ping).
+    pub fn epoch(&self) -> u64 {
+        self.lock().max_epoch
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epochs() {
+        assert!(check_epoch(5, 5).is_ok());
+        assert!(check_epoch(6, 5).is_ok());
+        let e = check_epoch(4, 5).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "stale epoch 4 < 5: a stale monitor must not win (this agent holds epoch 5)"
+        );
+        assert!(matches!(
+            check_epoch(u64::MAX, 5),
+            Err(Refusal::AbsurdEpoch { .. })
+        ));
+        assert!(check_epoch(5 + ha_lease::EPOCH_JUMP_LIMIT, 5).is_ok());
+    }
+}
