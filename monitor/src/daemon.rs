@@ -18,34 +18,23 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
 
 use ha_config::MonitorConfig;
-use ha_core::{Action, Core, DesiredState, Input};
+use ha_core::{Action, Core, Input};
 use ha_proto::monitor_server::MonitorServer;
 use ha_proto::CommandReply;
+use ha_tls::ServerTls;
 
-use crate::agents::{AgentError, AgentLink};
+use crate::agents::AgentLink;
 use crate::bridge;
 use crate::checks::{self, CheckReport};
 use crate::clock::Clock;
-use crate::control::{ControlService, QueuedCommand};
+use crate::control::{ControlService, QueuedCommand, Snapshot};
+use crate::driver::{AgentDriver, AgentResult};
 use crate::kill;
 use crate::status_file;
 use crate::tls::MonitorTls;
-
-/// A finished agent call on its way back to the main loop.
-struct AgentResult {
-    host: String,
-    result: Result<ha_proto::AgentStatus, AgentError>,
-}
-
-/// Per-host bookkeeping of the agent driver.
-#[derive(Default)]
-struct DriverSlot {
-    in_flight: bool,
-    last_sent: Option<DesiredState>,
-    last_sent_at: u64,
-}
 
 /// Runs the monitor until SIGTERM/SIGINT.
 pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
@@ -63,7 +52,7 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
 
     // TLS material first: a configured but unusable `tls:` stops the monitor, naming the file.
     let tls = MonitorTls::load(&cfg).context("cannot start mutual TLS")?;
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("cannot install the SIGHUP handler (certificate reload)")?;
 
     // Bind the control port first: a monitor that cannot be controlled must not run
@@ -87,20 +76,20 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
     }
 
     let agent_deadline = ha_proto::runtime::deadline(cfg.monitor.agent_timeout.duration());
-    let mut links: HashMap<String, AgentLink> = tls
+    let links: HashMap<String, AgentLink> = tls
         .links(&cfg, agent_deadline)
         .map_err(|e| anyhow::anyhow!(e))?;
 
     let mut status = StatusWriter::new(cfg.monitor.status_path.clone());
-    let mut core = startup(&cfg, spec, &links, &clock, &mut status).await;
+    let core = startup(&cfg, spec, &links, &clock, &mut status).await;
     tracing::info!("Monitor started in {} mode.", core.mode().name());
 
     // Channels into the main loop.
-    let (check_tx, mut check_rx) = mpsc::channel::<CheckReport>(1024);
-    let (net_tx, mut net_rx) = mpsc::channel::<bool>(16);
-    let (cmd_tx, mut cmd_rx) = mpsc::channel::<QueuedCommand>(64);
-    let (agent_tx, mut agent_rx) = mpsc::channel::<AgentResult>(256);
-    let (kill_tx, mut kill_rx) = mpsc::channel::<(String, kill::KillOutcome)>(16);
+    let (check_tx, check_rx) = mpsc::channel::<CheckReport>(1024);
+    let (net_tx, net_rx) = mpsc::channel::<bool>(16);
+    let (cmd_tx, cmd_rx) = mpsc::channel::<QueuedCommand>(64);
+    let (agent_tx, agent_rx) = mpsc::channel::<AgentResult>(256);
+    let (kill_tx, kill_rx) = mpsc::channel::<(String, kill::KillOutcome)>(16);
     let (paused_tx, paused_rx) = watch::channel(false);
 
     let mut tasks = checks::spawn_all(
@@ -118,8 +107,6 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
         shutdown_rx.clone(),
     )));
 
-    // Each agent's last_error as last logged: logged once when it changes.
-    let mut agent_errors: HashMap<String, String> = HashMap::new();
     // Readers must never see an empty cluster: publish the start-up state before serving.
     let (snap_tx, snap_rx) = watch::channel(bridge::snapshot(&cfg, &core));
     let service = ControlService::new(
@@ -128,9 +115,55 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
         Duration::from_secs(10),
         MonitorTls::operators(&cfg),
     );
-    let mut srv_shutdown = shutdown_rx.clone();
-    let server_tls = tls.server.clone();
-    let server = tokio::spawn(async move {
+    let server = spawn_control_server(service, listener, tls.server.clone(), shutdown_rx.clone());
+
+    let driver = AgentDriver::new(&cfg, links, agent_deadline, agent_tx);
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut main = MainLoop {
+        cfg,
+        clock,
+        core,
+        status,
+        driver,
+        tls,
+        replies: HashMap::new(),
+        next_command_id: 1,
+        tick,
+        hup,
+        shutdown: shutdown_rx.clone(),
+        check_rx,
+        net_rx,
+        cmd_rx,
+        agent_rx,
+        kill_rx,
+        kill_tx,
+        paused_tx,
+        snap_tx,
+    };
+    main.run().await;
+
+    tracing::info!("shutting down: saving the status file");
+    main.status.save(&mut main.core, main.clock.now_ms());
+    for t in tasks {
+        t.abort();
+    }
+    match tokio::time::timeout(Duration::from_secs(5), server).await {
+        Ok(Ok(Err(e))) => tracing::warn!("control service ended with an error: {e}"),
+        Err(_) => tracing::warn!("control service did not stop within 5 s"),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Serves the `Monitor` gRPC service for ha-control on `listener` until shutdown.
+fn spawn_control_server(
+    service: ControlService,
+    listener: tokio::net::TcpListener,
+    server_tls: Option<Arc<ServerTls>>,
+    mut srv_shutdown: watch::Receiver<bool>,
+) -> JoinHandle<Result<(), tonic::transport::Error>> {
+    tokio::spawn(async move {
         let stop = async move {
             let _ = srv_shutdown.wait_for(|s| *s).await;
         };
@@ -147,37 +180,69 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
                 builder.serve_with_incoming_shutdown(incoming, stop).await
             }
         }
-    });
+    })
+}
 
-    let agent_period_ms = cfg.monitor.agent_period.duration().as_millis() as u64;
-    let mut slots: HashMap<String, DriverSlot> = HashMap::new();
-    let mut replies: HashMap<u64, oneshot::Sender<CommandReply>> = HashMap::new();
-    let mut next_command_id: u64 = 1;
-    let mut tick = tokio::time::interval(Duration::from_millis(50));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut shutdown = shutdown_rx.clone();
+/// The main loop's state: the core, what feeds it and what executes its actions.
+struct MainLoop {
+    cfg: Arc<MonitorConfig>,
+    clock: Clock,
+    core: Core,
+    status: StatusWriter,
+    driver: AgentDriver,
+    tls: MonitorTls,
+    /// Queued ha-control commands waiting for the core's `Reply`, by command id.
+    replies: HashMap<u64, oneshot::Sender<CommandReply>>,
+    next_command_id: u64,
+    tick: tokio::time::Interval,
+    hup: tokio::signal::unix::Signal,
+    shutdown: watch::Receiver<bool>,
+    check_rx: mpsc::Receiver<CheckReport>,
+    net_rx: mpsc::Receiver<bool>,
+    cmd_rx: mpsc::Receiver<QueuedCommand>,
+    agent_rx: mpsc::Receiver<AgentResult>,
+    kill_rx: mpsc::Receiver<(String, kill::KillOutcome)>,
+    /// Finished `kill_host_bin` runs come back through here.
+    kill_tx: mpsc::Sender<(String, kill::KillOutcome)>,
+    /// Pauses the check tasks while the network self-check fails.
+    paused_tx: watch::Sender<bool>,
+    snap_tx: watch::Sender<Snapshot>,
+}
 
-    loop {
+impl MainLoop {
+    /// Until shutdown: collect inputs, step the core, execute its actions, publish the
+    /// snapshot, drive the agents.
+    async fn run(&mut self) {
+        while let Some(inputs) = self.collect().await {
+            let now = self.clock.now_ms();
+            let actions = self.core.step(inputs, bridge::millis(now));
+            self.execute(actions, now);
+            let _ = self.snap_tx.send(bridge::snapshot(&self.cfg, &self.core));
+            self.driver.send_due(&mut self.core, &self.cfg, now);
+        }
+    }
+
+    /// Waits for the next event (or the 50 ms tick) and drains whatever else is already
+    /// queued, so one step sees it all. `None` on shutdown.
+    async fn collect(&mut self) -> Option<Vec<Input>> {
         let mut inputs: Vec<Input> = Vec::new();
         tokio::select! {
-            _ = shutdown.wait_for(|s| *s) => break,
-            _ = tick.tick() => {}
-            Some(()) = hup.recv() => tls.reload(&cfg, agent_deadline, &mut links),
-            Some(r) = check_rx.recv() => inputs.push(bridge::check_input(r)),
-            Some(up) = net_rx.recv() => {
-                let _ = paused_tx.send(!up);
+            _ = self.shutdown.wait_for(|s| *s) => return None,
+            _ = self.tick.tick() => {}
+            Some(()) = self.hup.recv() => self.driver.reload(&self.tls, &self.cfg),
+            Some(r) = self.check_rx.recv() => inputs.push(bridge::check_input(r)),
+            Some(up) = self.net_rx.recv() => {
+                let _ = self.paused_tx.send(!up);
                 inputs.push(bridge::network_input(up));
             }
-            Some(q) = cmd_rx.recv() => {
-                let id = next_command_id;
-                next_command_id += 1;
+            Some(q) = self.cmd_rx.recv() => {
+                let id = self.next_command_id;
+                self.next_command_id += 1;
                 inputs.push(bridge::command_input(id, q.command));
-                replies.insert(id, q.reply);
+                self.replies.insert(id, q.reply);
             }
-            Some(a) = agent_rx.recv() => {
-                inputs.push(on_agent_result(&mut slots, &mut agent_errors, a));
-            }
-            Some((host, out)) = kill_rx.recv() => {
+            Some(a) = self.agent_rx.recv() => inputs.push(self.driver.on_result(a)),
+            Some((host, out)) = self.kill_rx.recv() => {
                 if out.ok {
                     tracing::info!("Killed host '{host}': {}", out.output);
                 } else {
@@ -187,26 +252,29 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
             }
         }
         // Drain whatever else is already queued so one step sees it all.
-        while let Ok(r) = check_rx.try_recv() {
+        while let Ok(r) = self.check_rx.try_recv() {
             inputs.push(bridge::check_input(r));
         }
-        while let Ok(a) = agent_rx.try_recv() {
-            inputs.push(on_agent_result(&mut slots, &mut agent_errors, a));
+        while let Ok(a) = self.agent_rx.try_recv() {
+            inputs.push(self.driver.on_result(a));
         }
+        Some(inputs)
+    }
 
-        let now = clock.now_ms();
-        let actions = core.step(inputs, bridge::millis(now));
+    /// Executes the core's actions: command replies, kills, log lines, and (once, after all
+    /// of them) the status file.
+    fn execute(&mut self, actions: Vec<Action>, now: u64) {
         let mut save = false;
         for action in actions {
             match action {
                 Action::Reply { id, ok, message } => {
-                    if let Some(tx) = replies.remove(&id) {
+                    if let Some(tx) = self.replies.remove(&id) {
                         let _ = tx.send(CommandReply { ok, message });
                     }
                 }
                 Action::Kill { host, ping_ok } => {
-                    let bin = cfg.monitor.kill_host_bin.clone();
-                    let tx = kill_tx.clone();
+                    let bin = self.cfg.monitor.kill_host_bin.clone();
+                    let tx = self.kill_tx.clone();
                     tracing::warn!(
                         "Running kill_host_bin for host '{host}' (ping {})",
                         if ping_ok { "OK" } else { "not OK" }
@@ -221,52 +289,9 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
             }
         }
         if save {
-            status.save(&mut core, now);
-        }
-        let _ = snap_tx.send(bridge::snapshot(&cfg, &core));
-
-        // Agent driver: send each host its desired state when it changed, and at least every
-        // agent_period (heartbeat and writer-lease renewal).
-        for h in &cfg.hosts {
-            let Some(desired) = core.desired_state(&h.name, bridge::millis(now)) else {
-                continue;
-            };
-            let slot = slots.entry(h.name.clone()).or_default();
-            if slot.in_flight {
-                continue;
-            }
-            let changed = desired.needs_send(slot.last_sent.as_ref());
-            if !changed && now.saturating_sub(slot.last_sent_at) < agent_period_ms {
-                continue;
-            }
-            let Some(link) = links.get(&h.name).cloned() else {
-                continue;
-            };
-            core.note_sent(&h.name, &desired, bridge::millis(now));
-            slot.in_flight = true;
-            let req = bridge::apply_request(&cfg, &h.name, &desired);
-            slot.last_sent = Some(desired);
-            slot.last_sent_at = now;
-            let tx = agent_tx.clone();
-            let host = h.name.clone();
-            tokio::spawn(async move {
-                let result = link.apply(req).await;
-                let _ = tx.send(AgentResult { host, result }).await;
-            });
+            self.status.save(&mut self.core, now);
         }
     }
-
-    tracing::info!("shutting down: saving the status file");
-    status.save(&mut core, clock.now_ms());
-    for t in tasks {
-        t.abort();
-    }
-    match tokio::time::timeout(Duration::from_secs(5), server).await {
-        Ok(Ok(Err(e))) => tracing::warn!("control service ended with an error: {e}"),
-        Err(_) => tracing::warn!("control service did not stop within 5 s"),
-        _ => {}
-    }
-    Ok(())
 }
 
 /// Blocks until one `ping_ips` address answers (mmm-reference §3.7), or shutdown.
@@ -416,39 +441,4 @@ where
         }
     }
     Err(last)
-}
-
-/// A finished agent call: frees the host's driver slot, logs a changed agent error, and turns
-/// the reply into the core's input.
-fn on_agent_result(
-    slots: &mut HashMap<String, DriverSlot>,
-    agent_errors: &mut HashMap<String, String>,
-    a: AgentResult,
-) -> Input {
-    if let Some(slot) = slots.get_mut(&a.host) {
-        slot.in_flight = false;
-    }
-    log_agent_error(agent_errors, &a.host, &a.result);
-    bridge::agent_input(&a.host, &a.result)
-}
-
-/// Logs an agent's `last_error` once each time it changes (e.g. the agent refusing to replicate
-/// into a diverged GTID history says why, and how to fix it). Unreachable agents are reported
-/// by the core; their error text is not the agent's own.
-fn log_agent_error(
-    seen: &mut HashMap<String, String>,
-    host: &str,
-    result: &Result<ha_proto::AgentStatus, AgentError>,
-) {
-    let Ok(s) = result else { return };
-    let prev = seen.get(host).map(String::as_str).unwrap_or("");
-    if prev == s.last_error {
-        return;
-    }
-    if s.last_error.is_empty() {
-        tracing::info!("Agent on host '{host}' reports no error any more");
-    } else {
-        tracing::warn!("Agent on host '{host}' reports: {}", s.last_error);
-    }
-    seen.insert(host.to_string(), s.last_error.clone());
 }

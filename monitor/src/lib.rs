@@ -1,7 +1,10 @@
 //! ha-monitor: the I/O shell around the pure decision core (`ha-core`).
 //!
 //! Module map (one concept each):
-//! - [`daemon`]: start-up and the main loop (feeds the core, executes its actions).
+//! - [`daemon`]: start-up and the main loop (`MainLoop`: collects inputs, steps the core,
+//!   executes its actions, publishes the snapshot).
+//! - [`driver`]: the agent driver (`AgentDriver`): sends each host its desired state, owns
+//!   the agent links, turns finished calls into core inputs.
 //! - [`checks`]: the four host checks, one task per host and check: `schedule` (the task
 //!   loop, periods, parallel attempts), `probe` (connecting and running a check against a
 //!   server), `judge` (raw results into outcomes and mysql-mmm's texts).
@@ -20,6 +23,7 @@ pub mod checks;
 pub mod clock;
 pub mod control;
 pub mod daemon;
+pub mod driver;
 pub mod kill;
 pub mod netcheck;
 pub mod spec;
