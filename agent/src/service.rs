@@ -273,11 +273,7 @@ pub async fn run(
 ) -> Result<(), RunError> {
     // TLS material first: a configured but unusable `tls:` stops the agent here, naming the file.
     let tls = match cfg.tls_on() {
-        Some(t) => Some(Arc::new(ha_tls::ServerTls::new(ha_tls::TlsFiles {
-            ca_file: t.ca_file.clone(),
-            cert_file: t.cert_file.clone(),
-            key_file: t.key_file.clone(),
-        })?)),
+        Some(t) => Some(Arc::new(ha_tls::ServerTls::new(ha_tls::TlsFiles::of(t))?)),
         None => {
             tracing::warn!(
                 "TLS IS OFF (agent.yaml `tls: off`): anyone who can reach {} can make this host writable, move its IPs and re-point its replication. Configure tls: (README, \"Security\")",

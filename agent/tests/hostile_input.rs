@@ -38,13 +38,9 @@ const HOSTS: [(&str, &str); 3] = [
 /// Generous bound for one validation (debug build, loaded 2-core machine).
 const BOUND: Duration = Duration::from_millis(200);
 
+/// 256 cases, or `PROPTEST_CASES` (proptest's default reads it); no failure files.
 fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256);
     ProptestConfig {
-        cases,
         failure_persistence: None,
         ..ProptestConfig::default()
     }

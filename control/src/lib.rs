@@ -193,11 +193,7 @@ fn request(cli: &Cli) -> Result<Reply, Failure> {
     };
     let target = match control.as_ref().and_then(ha_config::ControlConfig::tls_on) {
         Some(t) => {
-            let files = ha_tls::TlsFiles {
-                ca_file: t.ca_file.clone(),
-                cert_file: t.cert_file.clone(),
-                key_file: t.key_file.clone(),
-            };
+            let files = ha_tls::TlsFiles::of(t);
             let tls = ha_tls::client_config(&files, &t.monitor_identity)
                 .map_err(|e| Failure::Error(format!("ERROR: {e}")))?;
             target.with_tls(tls)

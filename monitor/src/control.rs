@@ -38,8 +38,16 @@ pub struct QueuedCommand {
 /// Who may use ha-control (monitor.yaml `tls.admins` / `tls.readers`); `None` = `tls: off`.
 #[derive(Debug, Clone)]
 pub struct Operators {
-    pub admins: Vec<String>,
-    pub readers: Vec<String>,
+    admins: Vec<String>,
+    /// Admins and readers: who may read.
+    everyone: Vec<String>,
+}
+
+impl Operators {
+    pub fn new(admins: Vec<String>, readers: Vec<String>) -> Operators {
+        let everyone = admins.iter().chain(&readers).cloned().collect();
+        Operators { admins, everyone }
+    }
 }
 
 /// What an RPC needs.
@@ -83,8 +91,7 @@ impl ControlService {
         let Some(ops) = &self.operators else {
             return Ok(format!("a plaintext caller at {from}"));
         };
-        let everyone: Vec<String> = ops.admins.iter().chain(&ops.readers).cloned().collect();
-        let who = ha_tls::caller_identity(req, &everyone)
+        let who = ha_tls::caller_identity(req, &ops.everyone)
             .inspect_err(|s| tracing::warn!("refused {what}: {}", s.message()))?;
         if level == Level::Admin && !ops.admins.contains(&who) {
             let msg = format!(

@@ -31,11 +31,7 @@ impl MonitorTls {
                 files: None,
             });
         };
-        let files = TlsFiles {
-            ca_file: t.ca_file.clone(),
-            cert_file: t.cert_file.clone(),
-            key_file: t.key_file.clone(),
-        };
+        let files = TlsFiles::of(t);
         let server = Arc::new(ServerTls::new(files.clone())?);
         Ok(MonitorTls {
             server: Some(server),
@@ -45,10 +41,8 @@ impl MonitorTls {
 
     /// Who may use ha-control; `None` = everyone (plaintext).
     pub fn operators(cfg: &MonitorConfig) -> Option<Operators> {
-        cfg.tls_on().map(|t| Operators {
-            admins: t.admins.clone(),
-            readers: t.readers.clone(),
-        })
+        cfg.tls_on()
+            .map(|t| Operators::new(t.admins.clone(), t.readers.clone()))
     }
 
     /// One link per host; with TLS each verifies the agent's certificate against the host

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Collector;
 use crate::mysql_tls::check_mysql_tls;
-use crate::tls::{check_files, check_identity, TLS_REQUIRED};
+use crate::tls::{check_identity, check_section};
 use crate::{parse_yaml, AgentTls, ConfigErrors, MysqlTls, OrderedMap, Seconds, TlsSetting};
 
 /// How the agent reaches its local MySQL server.
@@ -170,21 +170,9 @@ impl AgentConfig {
         }
         validate_role_ips(&cfg, &mut c);
         validate_cluster_hosts(&cfg, &mut c);
-        match &cfg.tls {
-            None => c.error("tls", TLS_REQUIRED),
-            Some(TlsSetting::Off) => {}
-            Some(TlsSetting::On(t)) => {
-                check_files(
-                    &mut c,
-                    [
-                        ("ca_file", &t.ca_file),
-                        ("cert_file", &t.cert_file),
-                        ("key_file", &t.key_file),
-                    ],
-                );
-                check_identity(&mut c, "tls.monitor_identity", &t.monitor_identity);
-                check_identity(&mut c, "this", &cfg.this);
-            }
+        if let Some(t) = check_section(&mut c, cfg.tls.as_ref()) {
+            check_identity(&mut c, "tls.monitor_identity", &t.monitor_identity);
+            check_identity(&mut c, "this", &cfg.this);
         }
         for u in &cfg.spare_users {
             if u.trim().is_empty() {

@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Collector;
-use crate::tls::{check_files, check_identity, TLS_REQUIRED};
+use crate::tls::{check_identity, check_section};
 use crate::{parse_yaml, ConfigErrors, ControlTls, TlsSetting};
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -33,20 +33,8 @@ impl ControlConfig {
         if cfg.monitor.as_deref().is_some_and(|m| m.trim().is_empty()) {
             c.error("monitor", "must not be empty (omit it to use --monitor)");
         }
-        match &cfg.tls {
-            None => c.error("tls", TLS_REQUIRED),
-            Some(TlsSetting::Off) => {}
-            Some(TlsSetting::On(t)) => {
-                check_files(
-                    &mut c,
-                    [
-                        ("ca_file", &t.ca_file),
-                        ("cert_file", &t.cert_file),
-                        ("key_file", &t.key_file),
-                    ],
-                );
-                check_identity(&mut c, "tls.monitor_identity", &t.monitor_identity);
-            }
+        if let Some(t) = check_section(&mut c, cfg.tls.as_ref()) {
+            check_identity(&mut c, "tls.monitor_identity", &t.monitor_identity);
         }
         c.finish(cfg)
     }

@@ -29,7 +29,7 @@ pub use monitor::{
 };
 pub use mysql_tls::{MysqlTls, MysqlTlsMode};
 pub use ordered::OrderedMap;
-pub use tls::{valid_identity, AgentTls, ControlTls, MonitorTls, TlsSetting};
+pub use tls::{valid_identity, AgentTls, ControlTls, MonitorTls, TlsMaterial, TlsSetting};
 
 use std::path::Path;
 

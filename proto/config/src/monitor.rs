@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Collector;
-use crate::tls::{check_files, check_identity, TLS_REQUIRED};
+use crate::tls::{check_identity, check_section};
 use crate::{parse_yaml, ConfigErrors, MonitorTls, OrderedMap, Seconds, TlsSetting};
 
 /// The whole monitor configuration, validated. Hosts and roles keep file order.
@@ -645,19 +645,9 @@ fn validate_checks(checks: &Checks, c: &mut Collector) {
 }
 
 fn validate_tls(tls: Option<&TlsSetting<MonitorTls>>, hosts: &[Host], c: &mut Collector) {
-    let t = match tls {
-        None => return c.error("tls", TLS_REQUIRED),
-        Some(TlsSetting::Off) => return,
-        Some(TlsSetting::On(t)) => t,
+    let Some(t) = check_section(c, tls) else {
+        return;
     };
-    check_files(
-        c,
-        [
-            ("ca_file", &t.ca_file),
-            ("cert_file", &t.cert_file),
-            ("key_file", &t.key_file),
-        ],
-    );
     for (i, name) in t.admins.iter().enumerate() {
         check_identity(c, &format!("tls.admins[{i}]"), name);
     }

@@ -86,8 +86,51 @@ pub struct ControlTls {
     pub monitor_identity: String,
 }
 
+/// The PEM files every `tls:` section names, whatever else it holds.
+pub trait TlsMaterial {
+    /// `(field, path)` of the CA, the certificate and the key, in that order.
+    fn files(&self) -> [(&'static str, &PathBuf); 3];
+}
+
+macro_rules! tls_material {
+    ($($t:ty),*) => {$(
+        impl TlsMaterial for $t {
+            fn files(&self) -> [(&'static str, &PathBuf); 3] {
+                [
+                    ("ca_file", &self.ca_file),
+                    ("cert_file", &self.cert_file),
+                    ("key_file", &self.key_file),
+                ]
+            }
+        }
+    )*};
+}
+tls_material!(AgentTls, MonitorTls, ControlTls);
+
+/// Checks a file's `tls:` section: present (or `off`), naming its files. Returns the
+/// material when TLS is on, for the section's own checks.
+pub(crate) fn check_section<'a, T: TlsMaterial>(
+    c: &mut Collector,
+    tls: Option<&'a TlsSetting<T>>,
+) -> Option<&'a T> {
+    let t = match tls {
+        None => {
+            c.error("tls", TLS_REQUIRED);
+            return None;
+        }
+        Some(TlsSetting::Off) => return None,
+        Some(TlsSetting::On(t)) => t,
+    };
+    for (field, path) in t.files() {
+        if path.as_os_str().is_empty() {
+            c.error(format!("tls.{field}"), "must name a PEM file");
+        }
+    }
+    Some(t)
+}
+
 /// What a missing `tls:` section is told.
-pub(crate) const TLS_REQUIRED: &str = "is required: give ca_file, cert_file and key_file \
+const TLS_REQUIRED: &str = "is required: give ca_file, cert_file and key_file \
      (create them with `ha-control certs`), or write `tls: off` to run without TLS \
      (anyone who reaches the port then controls the cluster)";
 
@@ -116,14 +159,6 @@ pub(crate) fn check_identity(c: &mut Collector, field: &str, name: &str) {
                 "{name:?} is not a valid certificate identity (a DNS name: letters, digits, '-' and '.')"
             ),
         );
-    }
-}
-
-pub(crate) fn check_files(c: &mut Collector, files: [(&str, &PathBuf); 3]) {
-    for (field, path) in files {
-        if path.as_os_str().is_empty() {
-            c.error(format!("tls.{field}"), "must name a PEM file");
-        }
     }
 }
 

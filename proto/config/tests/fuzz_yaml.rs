@@ -16,13 +16,9 @@ const MONITOR: &str = include_str!("../../../etc/monitor.yaml");
 /// Generous bound for one parse (debug build, loaded 2-core machine).
 const BOUND: Duration = Duration::from_millis(500);
 
+/// 256 cases, or `PROPTEST_CASES` (proptest's default reads it); no failure files.
 fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256);
     ProptestConfig {
-        cases,
         failure_persistence: None,
         ..ProptestConfig::default()
     }

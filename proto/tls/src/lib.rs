@@ -44,6 +44,16 @@ pub struct TlsFiles {
 }
 
 impl TlsFiles {
+    /// The files a configuration's `tls:` section names (agent.yaml, monitor.yaml, control.yaml).
+    pub fn of(section: &impl ha_config::TlsMaterial) -> TlsFiles {
+        let [(_, ca), (_, cert), (_, key)] = section.files();
+        TlsFiles {
+            ca_file: ca.clone(),
+            cert_file: cert.clone(),
+            key_file: key.clone(),
+        }
+    }
+
     /// The files `ha-control certs` writes into `dir` for `identity`: `ca.crt`,
     /// `<identity>.crt`, `<identity>.key`.
     pub fn in_dir(dir: &std::path::Path, identity: &str) -> TlsFiles {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use ha_acceptance::{Cluster, ClusterOptions, Invariants};
 use ha_lab::{creds, ProbeOptions};
-use net_common::{assert_converged, others, quick_read_only, rejoin, T};
+use net_common::{assert_converged, others, quick_read_only, rejoin, stop_and_check_i1_i2, T};
 
 /// Watches the hosts from `since` until another host than `old` is writable. Returns when the
 /// old writer was fenced (read_only=1 and no writer IP) and when the new one became writable;
@@ -102,13 +102,7 @@ fn s13_with_an_agent_restart_on_the_old_writer() {
     c.lab.heal("mon", &old).expect("heal");
     rejoin(&c, &old, &new);
     assert_converged(&c, &new);
-    let report = probe.stop();
-    inv.assert_clean();
-    let missing = report.missing_on(&c.lab, &new).expect("missing_on");
-    assert!(
-        missing.is_empty(),
-        "I2: acknowledged rows missing on {new}: {missing:?}"
-    );
+    stop_and_check_i1_i2(&c, probe, inv, &new);
 }
 
 /// The monitor is killed (-9) right after it decided the failover, while it waits for the old
@@ -169,13 +163,7 @@ fn monitor_killed_while_it_waits_for_the_old_writers_lease() {
     c.lab.heal("mon", &old).expect("heal");
     rejoin(&c, &old, &new);
     assert_converged(&c, &new);
-    let report = probe.stop();
-    inv.assert_clean();
-    let missing = report.missing_on(&c.lab, &new).expect("missing_on");
-    assert!(
-        missing.is_empty(),
-        "I2: acknowledged rows missing on {new}: {missing:?}"
-    );
+    stop_and_check_i1_i2(&c, probe, inv, &new);
 }
 
 /// A client session in the client namespace, talking to the writer IP, fed statements on

@@ -25,7 +25,9 @@ use std::time::Duration;
 
 use ha_acceptance::{Cluster, ClusterOptions};
 use ha_lab::{netns, Cmd, ProbeOptions};
-use net_common::{assert_converged, others, quick_read_only, rejoin, NetworkInvariants, T};
+use net_common::{
+    assert_converged, others, quick_read_only, rejoin, stop_and_check_i1_i2, NetworkInvariants, T,
+};
 
 #[test]
 fn s03_freeze() {
@@ -120,12 +122,6 @@ fn s03_freeze() {
         .expect("a row inserted on the writer arrives on the old master");
 
     assert_converged(&c, &new);
-    let report = probe.stop();
-    inv.assert_clean();
-    let missing = report.missing_on(&c.lab, &new).expect("missing_on");
-    assert!(
-        missing.is_empty(),
-        "I2: acknowledged rows missing on {new}: {missing:?}"
-    );
+    let report = stop_and_check_i1_i2(&c, probe, inv, &new);
     eprintln!("S3 probe: {}", report.summary());
 }

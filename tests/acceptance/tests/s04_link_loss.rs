@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use ha_acceptance::{Cluster, ClusterOptions, Invariants};
 use ha_lab::ProbeOptions;
-use net_common::{assert_converged, others, rejoin, T};
+use net_common::{assert_converged, others, rejoin, stop_and_check_i1_i2, T};
 
 #[test]
 fn s04_link_loss() {
@@ -82,12 +82,6 @@ fn s04_link_loss() {
     probe
         .wait_acked(probe.acked_so_far() + 5, T)
         .expect("writes still succeed");
-    let report = probe.stop();
-    inv.assert_clean();
-    let missing = report.missing_on(&c.lab, &new).expect("missing_on");
-    assert!(
-        missing.is_empty(),
-        "I2: acknowledged rows missing on {new}: {missing:?}"
-    );
+    let report = stop_and_check_i1_i2(&c, probe, inv, &new);
     eprintln!("S4 probe: {}", report.summary());
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use ha_acceptance::{Cluster, ClusterOptions, Invariants};
 use ha_lab::ProbeOptions;
-use net_common::{assert_converged, bring_back, others, quick_read_only, T};
+use net_common::{assert_converged, bring_back, others, quick_read_only, stop_and_check_i1_i2, T};
 
 #[test]
 fn s13_monitor_cut_off() {
@@ -113,12 +113,6 @@ fn s13_monitor_cut_off() {
         .expect("a row inserted on the writer arrives on the old master");
 
     assert_converged(&c, &new);
-    let report = probe.stop();
-    inv.assert_clean();
-    let missing = report.missing_on(&c.lab, &new).expect("missing_on");
-    assert!(
-        missing.is_empty(),
-        "I2: acknowledged rows missing on {new}: {missing:?}"
-    );
+    let report = stop_and_check_i1_i2(&c, probe, inv, &new);
     eprintln!("S13 probe: {}", report.summary());
 }

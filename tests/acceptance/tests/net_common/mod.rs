@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use ha_acceptance::{Cluster, Invariants, Show};
-use ha_lab::Lab;
+use ha_lab::{Lab, Probe, ProbeReport};
 
 /// Generous bound of every wait.
 pub const T: Duration = Duration::from_secs(60);
@@ -241,4 +241,22 @@ impl NetworkInvariants {
     pub fn start(lab: &Lab) -> Invariants {
         Invariants::start_reachable_only(lab)
     }
+}
+
+/// The end of a failure scenario: stops the write probe, then checks I1 (the sampler saw no
+/// two writers) and I2 (every acknowledged row is on `writer`). Returns the probe's report.
+pub fn stop_and_check_i1_i2(
+    c: &Cluster,
+    probe: Probe,
+    inv: Invariants,
+    writer: &str,
+) -> ProbeReport {
+    let report = probe.stop();
+    inv.assert_clean();
+    let missing = report.missing_on(&c.lab, writer).expect("missing_on");
+    assert!(
+        missing.is_empty(),
+        "I2: acknowledged rows missing on {writer}: {missing:?}"
+    );
+    report
 }
