@@ -158,11 +158,7 @@ pub(crate) fn check_key_matches(
         path: key_file.to_path_buf(),
         detail: "cannot derive its public key".into(),
     })?;
-    let cert = EndEntityCert::try_from(leaf).map_err(|e| TlsError::Pem {
-        path: cert_file.to_path_buf(),
-        what: "certificate",
-        detail: format!("not valid X.509: {e}"),
-    })?;
+    let cert = end_entity(leaf, cert_file)?;
     if key_spki.as_ref() != cert.subject_public_key_info().as_ref() {
         return Err(TlsError::KeyMismatch {
             key: key_file.to_path_buf(),
@@ -170,6 +166,18 @@ pub(crate) fn check_key_matches(
         });
     }
     Ok(())
+}
+
+/// The leaf certificate parsed for webpki, or an error naming `cert_file`.
+fn end_entity<'a>(
+    leaf: &'a CertificateDer<'static>,
+    cert_file: &Path,
+) -> Result<EndEntityCert<'a>, TlsError> {
+    EndEntityCert::try_from(leaf).map_err(|e| TlsError::Pem {
+        path: cert_file.to_path_buf(),
+        what: "certificate",
+        detail: format!("not valid X.509: {e}"),
+    })
 }
 
 /// Checks that the leaf of `chain` is valid at `now` and chains to one of `anchors`, for both
@@ -186,11 +194,7 @@ pub(crate) fn check_chain(
         what: "certificate",
         detail: "no BEGIN CERTIFICATE block found".into(),
     })?;
-    let cert = EndEntityCert::try_from(leaf).map_err(|e| TlsError::Pem {
-        path: cert_file.to_path_buf(),
-        what: "certificate",
-        detail: format!("not valid X.509: {e}"),
-    })?;
+    let cert = end_entity(leaf, cert_file)?;
     let algorithms = crate::provider().signature_verification_algorithms.all;
     for (usage, name) in [
         (KeyUsage::server_auth(), "server"),
