@@ -1,13 +1,16 @@
 //! Demotion on this host: killing client connections, and `read_only=1` again after the kill.
 //!
-//! The lease guard's fence ([`crate::lease::guard`]) does not use the sequence here: it runs
-//! `read_only=1` and the kills concurrently on purpose, on two connections.
+//! A pass, ClearBadRoles and the removal of a writer IP all demote through
+//! [`Agent::kill_then_deny_again`]. The lease guard's fence ([`crate::lease::guard`]) shares
+//! only [`Agent::kill_connections`]: it runs `read_only=1` and the kills concurrently on
+//! purpose, on two connections, because its deadline is the lease's.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::{Agent, Outcome};
 use crate::mysql::Db;
+use crate::plan::Step;
 use crate::sqltext::{self, KillDecision};
 
 impl Agent {
@@ -86,31 +89,38 @@ impl Agent {
     }
 
     /// Demotes the writer outside a pass (ClearBadRoles, before removing a writer IP):
-    /// `read_only=1`, then kill client connections (sparing no in-flight write when
-    /// `read_only=1` failed), then [`Agent::deny_write_after_kill`]. Each step is recorded.
-    ///
-    /// A pass runs the same sequence as separate plan steps (`DenyWrite`, `KillConnections`),
-    /// with its own checks between them; it shares only the retry.
+    /// `read_only=1`, then [`Agent::kill_then_deny_again`]. Each step is recorded under the
+    /// same names a pass uses (its `DenyWrite` and `KillConnections` steps run the same two
+    /// halves).
     pub(super) async fn deny_write_and_kill(&self, db: &mut Db) {
         let t = std::time::Instant::now();
         let d = Outcome::from(db.deny_write().await);
-        let deny_failed = !d.ok;
-        self.record("read_only=1", &d, t.elapsed());
+        self.record(&Step::DenyWrite.to_string(), &d, t.elapsed());
         let t = std::time::Instant::now();
-        let k = self.kill_connections(db, deny_failed, &[]).await;
-        self.record("kill connections", &k, t.elapsed());
-        if deny_failed && k.ok {
-            self.deny_write_after_kill(db).await;
-        }
+        let (k, _) = self.kill_then_deny_again(db, !d.ok).await;
+        self.record(&Step::KillConnections.to_string(), &k, t.elapsed());
     }
 
-    /// `read_only=1` again, after a `read_only=1` that failed and a kill that succeeded: the
-    /// first may have been blocked by the connections just killed. Recorded as
-    /// "read_only=1 (retry after kill)".
-    pub(super) async fn deny_write_after_kill(&self, db: &mut Db) -> Outcome {
+    /// The second half of every demotion: kill client connections (sparing no in-flight write
+    /// when `read_only=1` failed), then, if `read_only=1` had failed and the kill worked,
+    /// `read_only=1` again: the first may have been blocked by the connections just killed.
+    /// When the kill failed too (server down or frozen) a retry would only delay the IP removal
+    /// that follows by another timeout.
+    ///
+    /// Returns the kill's outcome and, when the retry ran, whether it succeeded (it records
+    /// itself as "read_only=1 (retry after kill)").
+    pub(super) async fn kill_then_deny_again(
+        &self,
+        db: &mut Db,
+        deny_failed: bool,
+    ) -> (Outcome, Option<bool>) {
+        let kill = self.kill_connections(db, deny_failed, &[]).await;
+        if !(deny_failed && kill.ok) {
+            return (kill, None);
+        }
         let t = std::time::Instant::now();
         let retry = Outcome::from(db.deny_write().await);
         self.record("read_only=1 (retry after kill)", &retry, t.elapsed());
-        retry
+        (kill, Some(retry.ok))
     }
 }

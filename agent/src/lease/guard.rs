@@ -243,12 +243,10 @@ impl Agent {
         }
     }
 
-    /// After a pass that could not finish a demotion: true when the demotion is complete all
-    /// the same because the server is stopped (nothing listens) and no writer IP is on the
-    /// interface. Then nothing on this host can write: a stopped server starts read-only
-    /// (my.cnf) and the converger keeps `read_only=1` once it answers. Without this, a dead
-    /// mysqld (S1) would hold the failover until the lease ran out.
-    pub(crate) async fn demoted_while_stopped(&self) -> bool {
+    /// After a pass that could not finish a demotion: is the server stopped (nothing listens)
+    /// with no writer IP on the interface? False when the interface cannot be listed. The
+    /// decision that this completes the demotion is [`crate::plan::demotion_complete`].
+    pub(crate) async fn stopped_without_writer_ip(&self) -> bool {
         let dev = &self.cfg.cluster_interface;
         let writer_ips = self.lock().writer_ips.clone();
         let Ok(present) = crate::ip::list_v4(dev).await else {
