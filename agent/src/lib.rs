@@ -32,6 +32,7 @@
 pub mod allow;
 pub mod arp;
 pub mod converge;
+pub mod db_error;
 pub mod desired;
 pub mod gate;
 pub mod gtid;

@@ -20,6 +20,9 @@ use sqlx::{Column, ConnectOptions, Row};
 
 use crate::sqltext::{Process, SlaveStatus, TextRow};
 
+pub use crate::db_error::DbError;
+use crate::db_error::ER_NO_SUCH_THREAD;
+
 /// Server family; decides which replication syntax is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
@@ -199,11 +202,11 @@ impl Db {
     }
 
     /// The server facts, connecting first when needed.
-    pub async fn info(&mut self) -> Result<ServerInfo, String> {
+    pub async fn info(&mut self) -> Result<ServerInfo, DbError> {
         self.ensure().await?;
         match &self.conn {
             Some((_, info)) => Ok(info.clone()),
-            None => Err(format!("no connection to MySQL at {}", self.endpoint)),
+            None => Err(self.no_connection()),
         }
     }
 
@@ -212,11 +215,21 @@ impl Db {
         self.conn.as_ref().map(|(_, i)| i.connection_id)
     }
 
-    async fn ensure(&mut self) -> Result<(), String> {
+    fn no_connection(&self) -> DbError {
+        DbError::Connect {
+            endpoint: self.endpoint.clone(),
+            cause: "no connection".into(),
+        }
+    }
+
+    async fn ensure(&mut self) -> Result<(), DbError> {
         if self.conn.is_some() {
             return Ok(());
         }
-        let cant = |cause: String| format!("cannot connect to MySQL at {}: {cause}", self.endpoint);
+        let cant = |cause: String| DbError::Connect {
+            endpoint: self.endpoint.clone(),
+            cause,
+        };
         let mut conn = match tokio::time::timeout(self.timeout, self.opts.connect()).await {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => return Err(cant(e.to_string())),
@@ -289,10 +302,10 @@ impl Db {
         &mut self,
         sql: &str,
         timeout: Duration,
-    ) -> Result<Vec<TextRow>, String> {
+    ) -> Result<Vec<TextRow>, DbError> {
         let reused = self.conn.is_some();
         match self.rows_once(sql, timeout).await {
-            Err(e) if reused && self.conn.is_none() && !e.contains("did not finish within") => {
+            Err(e @ DbError::Broken { .. }) if reused => {
                 tracing::debug!("MySQL connection lost ({e}); reconnecting once");
                 self.rows_once(sql, timeout).await
             }
@@ -300,51 +313,48 @@ impl Db {
         }
     }
 
-    async fn rows_once(&mut self, sql: &str, timeout: Duration) -> Result<Vec<TextRow>, String> {
+    async fn rows_once(&mut self, sql: &str, timeout: Duration) -> Result<Vec<TextRow>, DbError> {
         self.ensure().await?;
         let endpoint = self.endpoint.clone();
         let Some((conn, _)) = self.conn.as_mut() else {
-            return Err(format!("no connection to MySQL at {endpoint}"));
+            return Err(self.no_connection());
         };
         let q = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()));
         match tokio::time::timeout(timeout, q.fetch_all(&mut *conn)).await {
             Ok(Ok(rows)) => Ok(rows.iter().map(to_text_row).collect()),
             Ok(Err(e)) => {
-                let broken = !matches!(e, sqlx::Error::Database(_));
-                if broken {
+                let err =
+                    DbError::of_statement(&e, redact(sql), &endpoint, scrub(&e.to_string(), sql));
+                if matches!(err, DbError::Broken { .. }) {
                     self.conn = None;
                 }
-                Err(format!(
-                    "`{}` failed on {endpoint}: {}",
-                    redact(sql),
-                    scrub(&e.to_string(), sql)
-                ))
+                Err(err)
             }
             Err(_) => {
                 self.conn = None;
-                Err(format!(
-                    "`{}` did not finish within {:.1} s on {endpoint}",
-                    redact(sql),
-                    timeout.as_secs_f64()
-                ))
+                Err(DbError::Timeout {
+                    sql: redact(sql),
+                    endpoint,
+                    after: timeout,
+                })
             }
         }
     }
 
-    pub async fn rows(&mut self, sql: &str) -> Result<Vec<TextRow>, String> {
+    pub async fn rows(&mut self, sql: &str) -> Result<Vec<TextRow>, DbError> {
         self.rows_within(sql, self.timeout).await
     }
 
-    pub async fn exec(&mut self, sql: &str) -> Result<(), String> {
+    pub async fn exec(&mut self, sql: &str) -> Result<(), DbError> {
         self.rows(sql).await.map(|_| ())
     }
 
     /// Checks the connection is alive (a cheap round trip).
-    pub async fn ping(&mut self) -> Result<(), String> {
+    pub async fn ping(&mut self) -> Result<(), DbError> {
         self.exec("SELECT 1").await
     }
 
-    pub async fn read_only(&mut self) -> Result<ReadOnly, String> {
+    pub async fn read_only(&mut self) -> Result<ReadOnly, DbError> {
         let info = self.info().await?;
         let sql = if info.has_super_read_only {
             "SELECT @@GLOBAL.read_only AS ro, @@GLOBAL.super_read_only AS sro"
@@ -364,7 +374,7 @@ impl Db {
     }
 
     /// `SET GLOBAL read_only=1` (and `super_read_only=1` where it exists).
-    pub async fn deny_write(&mut self) -> Result<String, String> {
+    pub async fn deny_write(&mut self) -> Result<String, DbError> {
         let info = self.info().await?;
         self.exec("SET GLOBAL read_only = 1").await?;
         if info.has_super_read_only {
@@ -376,7 +386,7 @@ impl Db {
     }
 
     /// `SET GLOBAL read_only=0` (clearing `super_read_only` first where it exists).
-    pub async fn allow_write(&mut self) -> Result<String, String> {
+    pub async fn allow_write(&mut self) -> Result<String, DbError> {
         let info = self.info().await?;
         if info.has_super_read_only {
             self.exec("SET GLOBAL super_read_only = 0").await?;
@@ -385,28 +395,25 @@ impl Db {
         Ok("SET GLOBAL read_only = 0".into())
     }
 
-    pub async fn slave_status(&mut self) -> Result<Option<SlaveStatus>, String> {
+    pub async fn slave_status(&mut self) -> Result<Option<SlaveStatus>, DbError> {
         let rows = self.rows("SHOW SLAVE STATUS").await?;
         Ok(rows.first().map(SlaveStatus::from_row))
     }
 
-    pub async fn processlist(&mut self) -> Result<Vec<Process>, String> {
+    pub async fn processlist(&mut self) -> Result<Vec<Process>, DbError> {
         let rows = self.rows("SHOW FULL PROCESSLIST").await?;
         Ok(rows.iter().filter_map(Process::from_row).collect())
     }
 
     /// `KILL <id>`; "Unknown thread id" (the thread ended meanwhile) is not an error.
-    pub async fn kill(&mut self, id: u64) -> Result<(), String> {
+    pub async fn kill(&mut self, id: u64) -> Result<(), DbError> {
         match self.exec(&format!("KILL {id}")).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.contains("1094") || e.to_ascii_lowercase().contains("unknown thread") => {
-                Ok(())
-            }
-            Err(e) => Err(e),
+            Err(e) if e.number() == Some(ER_NO_SUCH_THREAD) => Ok(()),
+            r => r,
         }
     }
 
-    pub async fn gtid_positions(&mut self) -> Result<GtidPositions, String> {
+    pub async fn gtid_positions(&mut self) -> Result<GtidPositions, DbError> {
         let info = self.info().await?;
         match info.flavor {
             Flavor::MariaDb => {
@@ -439,7 +446,7 @@ impl Db {
     /// What the errant-transaction check compares: MariaDB `@@global.gtid_binlog_state` (last
     /// GTID of every domain/server pair), MySQL `@@global.gtid_executed`; plus `@@log_bin`.
     /// Readable without any privilege (the replication account reads it on the new master).
-    pub async fn gtid_history(&mut self) -> Result<(Flavor, String, bool), String> {
+    pub async fn gtid_history(&mut self) -> Result<(Flavor, String, bool), DbError> {
         let info = self.info().await?;
         let sql = match info.flavor {
             Flavor::MariaDb => "SELECT @@GLOBAL.gtid_binlog_state AS g, @@GLOBAL.log_bin AS b",
@@ -454,7 +461,7 @@ impl Db {
 
     /// `@@server_id` and `@@gtid_binlog_state` (MariaDB): whose history this is, and the
     /// history.
-    pub async fn server_state(&mut self) -> Result<(u32, String), String> {
+    pub async fn server_state(&mut self) -> Result<(u32, String), DbError> {
         let rows = self
             .rows("SELECT @@GLOBAL.server_id AS id, @@GLOBAL.gtid_binlog_state AS g")
             .await?;
@@ -464,13 +471,13 @@ impl Db {
             .cloned()
             .flatten()
             .and_then(|v| v.parse().ok())
-            .ok_or_else(|| format!("no server_id from {}", self.endpoint()))?;
+            .ok_or_else(|| DbError::Unexpected(format!("no server_id from {}", self.endpoint())))?;
         let g = r.get("g").cloned().flatten().unwrap_or_default();
         Ok((id, g))
     }
 
     /// Current binlog coordinates (`SHOW MASTER STATUS`), for file/pos re-pointing.
-    pub async fn master_status(&mut self) -> Result<Option<(String, u64)>, String> {
+    pub async fn master_status(&mut self) -> Result<Option<(String, u64)>, DbError> {
         let rows = self.rows("SHOW MASTER STATUS").await?;
         Ok(rows.first().and_then(|r| {
             let file = r.get("File").cloned().flatten()?;
@@ -485,7 +492,7 @@ impl Db {
         &mut self,
         sql: &str,
         wait: Duration,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, DbError> {
         let rows = self.rows_within(sql, wait + self.timeout).await?;
         Ok(first_value(&rows))
     }

@@ -1,7 +1,7 @@
 //! Conversions between the outside world (check results, proto messages, config) and the pure
 //! core's vocabulary. Kept in one place so the daemon loop reads as plumbing only.
 
-use ha_config::{CheckKind, MonitorConfig};
+use ha_config::MonitorConfig;
 use ha_core::{
     AdminCommand, AgentFacts, AgentReport, Check, Core, DesiredState, HostState, Input, Level,
     Millis, Mode, RoleInstance, StartupHostInfo, SystemFacts,
@@ -17,22 +17,8 @@ pub fn millis(ms: u64) -> Millis {
     Millis(ms)
 }
 
-pub fn check(kind: CheckKind) -> Check {
-    match kind {
-        CheckKind::Ping => Check::Ping,
-        CheckKind::Mysql => Check::Mysql,
-        CheckKind::RepThreads => Check::RepThreads,
-        CheckKind::RepBacklog => Check::RepBacklog,
-    }
-}
-
 fn check_name(c: Check) -> pb::CheckName {
-    match c {
-        Check::Ping => pb::CheckName::Ping,
-        Check::Mysql => pb::CheckName::Mysql,
-        Check::RepThreads => pb::CheckName::RepThreads,
-        Check::RepBacklog => pb::CheckName::RepBacklog,
-    }
+    pb::CheckName::from(c)
 }
 
 pub fn check_input(r: CheckReport) -> Input {

@@ -33,6 +33,7 @@ use crate::clock::Clock;
 use crate::control::{ControlService, QueuedCommand, Snapshot};
 use crate::driver::{AgentDriver, AgentResult};
 use crate::kill;
+use crate::shutdown::Shutdown;
 use crate::status_file;
 use crate::tls::MonitorTls;
 
@@ -44,10 +45,10 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
     spec.validate()
         .map_err(|e| anyhow::anyhow!("configuration rejected by the decision core: {e}"))?;
 
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (trigger, shutdown) = crate::shutdown::channel();
     tokio::spawn(async move {
         ha_proto::runtime::shutdown_signal().await;
-        let _ = shutdown_tx.send(true);
+        trigger.fire();
     });
 
     // TLS material first: a configured but unusable `tls:` stops the monitor, naming the file.
@@ -70,8 +71,8 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
         )?,
     );
 
-    wait_for_network(&cfg, &pinger, shutdown_rx.clone()).await;
-    if *shutdown_rx.borrow() {
+    wait_for_network(&cfg, &pinger, shutdown.clone()).await;
+    if shutdown.is_shutdown() {
         return Ok(());
     }
 
@@ -92,19 +93,13 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
     let (kill_tx, kill_rx) = mpsc::channel::<(String, kill::KillOutcome)>(16);
     let (paused_tx, paused_rx) = watch::channel(false);
 
-    let mut tasks = checks::spawn_all(
-        &cfg,
-        pinger.clone(),
-        check_tx,
-        paused_rx,
-        shutdown_rx.clone(),
-    );
+    let mut tasks = checks::spawn_all(&cfg, pinger.clone(), check_tx, paused_rx, shutdown.clone());
     tasks.push(tokio::spawn(crate::netcheck::run(
         pinger.clone(),
         cfg.monitor.ping_ips.clone(),
         cfg.monitor.ping_interval.duration(),
         net_tx,
-        shutdown_rx.clone(),
+        shutdown.clone(),
     )));
 
     // Readers must never see an empty cluster: publish the start-up state before serving.
@@ -115,7 +110,7 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
         Duration::from_secs(10),
         MonitorTls::operators(&cfg),
     );
-    let server = spawn_control_server(service, listener, tls.server.clone(), shutdown_rx.clone());
+    let server = spawn_control_server(service, listener, tls.server.clone(), shutdown.clone());
 
     let driver = AgentDriver::new(&cfg, links, agent_deadline, agent_tx);
     let mut tick = tokio::time::interval(Duration::from_millis(50));
@@ -131,7 +126,7 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
         next_command_id: 1,
         tick,
         hup,
-        shutdown: shutdown_rx.clone(),
+        shutdown,
         check_rx,
         net_rx,
         cmd_rx,
@@ -161,12 +156,10 @@ fn spawn_control_server(
     service: ControlService,
     listener: tokio::net::TcpListener,
     server_tls: Option<Arc<ServerTls>>,
-    mut srv_shutdown: watch::Receiver<bool>,
+    mut shutdown: Shutdown,
 ) -> JoinHandle<Result<(), tonic::transport::Error>> {
     tokio::spawn(async move {
-        let stop = async move {
-            let _ = srv_shutdown.wait_for(|s| *s).await;
-        };
+        let stop = async move { shutdown.recv().await };
         let builder = tonic::transport::Server::builder()
             .concurrency_limit_per_connection(8)
             .add_service(MonitorServer::new(service).max_decoding_message_size(64 * 1024));
@@ -196,7 +189,7 @@ struct MainLoop {
     next_command_id: u64,
     tick: tokio::time::Interval,
     hup: tokio::signal::unix::Signal,
-    shutdown: watch::Receiver<bool>,
+    shutdown: Shutdown,
     check_rx: mpsc::Receiver<CheckReport>,
     net_rx: mpsc::Receiver<bool>,
     cmd_rx: mpsc::Receiver<QueuedCommand>,
@@ -227,7 +220,7 @@ impl MainLoop {
     async fn collect(&mut self) -> Option<Vec<Input>> {
         let mut inputs: Vec<Input> = Vec::new();
         tokio::select! {
-            _ = self.shutdown.wait_for(|s| *s) => return None,
+            _ = self.shutdown.recv() => return None,
             _ = self.tick.tick() => {}
             Some(()) = self.hup.recv() => self.driver.reload(&self.tls, &self.cfg),
             Some(r) = self.check_rx.recv() => inputs.push(bridge::check_input(r)),
@@ -298,7 +291,7 @@ impl MainLoop {
 async fn wait_for_network(
     cfg: &MonitorConfig,
     pinger: &surge_ping::Client,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Shutdown,
 ) {
     let interval = cfg.monitor.ping_interval.duration();
     let deadline = interval.clamp(Duration::from_millis(100), Duration::from_secs(1));
@@ -317,7 +310,7 @@ async fn wait_for_network(
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
-            _ = shutdown.wait_for(|s| *s) => return,
+            _ = shutdown.recv() => return,
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod daemon;
 pub mod driver;
 pub mod kill;
 pub mod netcheck;
+pub mod shutdown;
 pub mod spec;
 pub mod status_file;
 pub mod tls;

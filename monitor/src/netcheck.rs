@@ -31,7 +31,7 @@ pub async fn run(
     ips: Vec<IpAddr>,
     interval: Duration,
     tx: tokio::sync::mpsc::Sender<bool>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    mut shutdown: crate::shutdown::Shutdown,
 ) {
     let mut seq: u16 = 0;
     // An echo that takes longer than the interval is as good as lost for this purpose.
@@ -44,7 +44,7 @@ pub async fn run(
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
-            _ = shutdown.changed() => return,
+            _ = shutdown.recv() => return,
         }
     }
 }

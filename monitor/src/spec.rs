@@ -1,7 +1,7 @@
 //! Converts the validated configuration into the core's [`ClusterSpec`].
 
-use ha_config::{CheckKind, MonitorConfig, MonitorMode};
-use ha_core::{ClusterSpec, HostMode, HostSpec, Mode, RoleMode, RoleSpec, TrapPeriods};
+use ha_config::{MonitorConfig, MonitorMode};
+use ha_core::{Check, ClusterSpec, HostMode, HostSpec, Mode, RoleMode, RoleSpec, TrapPeriods};
 
 pub fn cluster_spec(cfg: &MonitorConfig) -> ClusterSpec {
     let hosts = cfg
@@ -31,17 +31,17 @@ pub fn cluster_spec(cfg: &MonitorConfig) -> ClusterSpec {
             prefer: r.prefer.clone(),
         })
         .collect();
-    let trap = |k: CheckKind| cfg.checks.get(k).trap_period.duration();
+    let trap = |k: Check| cfg.checks.get(k).trap_period.duration();
     let m = &cfg.monitor;
     ClusterSpec {
         hosts,
         roles,
         active_master_role: cfg.active_master_role.clone(),
         trap_periods: TrapPeriods {
-            ping: trap(CheckKind::Ping),
-            mysql: trap(CheckKind::Mysql),
-            rep_threads: trap(CheckKind::RepThreads),
-            rep_backlog: trap(CheckKind::RepBacklog),
+            ping: trap(Check::Ping),
+            mysql: trap(Check::Mysql),
+            rep_threads: trap(Check::RepThreads),
+            rep_backlog: trap(Check::RepBacklog),
         },
         flap_duration: m.flap_duration.duration(),
         flap_count: m.flap_count,

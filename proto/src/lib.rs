@@ -54,8 +54,19 @@ impl HostState {
     }
 }
 
+impl From<ha_core::Check> for CheckName {
+    fn from(c: ha_core::Check) -> CheckName {
+        match c {
+            ha_core::Check::Ping => CheckName::Ping,
+            ha_core::Check::Mysql => CheckName::Mysql,
+            ha_core::Check::RepThreads => CheckName::RepThreads,
+            ha_core::Check::RepBacklog => CheckName::RepBacklog,
+        }
+    }
+}
+
 impl CheckName {
-    /// The check names in mysql-mmm's display order.
+    /// The checks in mysql-mmm's display order (the order of [`ha_core::Check::ALL`]).
     pub const ALL: [CheckName; 4] = [
         CheckName::Ping,
         CheckName::Mysql,
@@ -63,19 +74,21 @@ impl CheckName {
         CheckName::RepBacklog,
     ];
 
-    /// The name used in configs and by `checks` (`ping`, `mysql`, `rep_threads`, `rep_backlog`).
+    /// The check this names (`None` for `Unspecified`).
+    pub fn check(self) -> Option<ha_core::Check> {
+        ha_core::Check::ALL
+            .into_iter()
+            .find(|&c| CheckName::from(c) == self)
+    }
+
+    /// The name used in configs and by `checks` (`ping`, `mysql`, `rep_threads`,
+    /// `rep_backlog`; spelled once, by [`ha_core::Check::name`]).
     pub fn mmm_name(self) -> &'static str {
-        match self {
-            CheckName::Unspecified => "unknown",
-            CheckName::Ping => "ping",
-            CheckName::Mysql => "mysql",
-            CheckName::RepThreads => "rep_threads",
-            CheckName::RepBacklog => "rep_backlog",
-        }
+        self.check().map_or("unknown", ha_core::Check::name)
     }
 
     pub fn from_mmm_name(s: &str) -> Option<Self> {
-        CheckName::ALL.into_iter().find(|c| c.mmm_name() == s)
+        ha_core::Check::parse(s).map(CheckName::from)
     }
 }
 

@@ -13,30 +13,70 @@ use crate::mysql::Db;
 use crate::plan::Step;
 use crate::sqltext::{self, KillDecision};
 
+/// What a kill of client connections did.
+#[derive(Debug, Default)]
+pub(crate) struct Kills {
+    /// Connections killed.
+    pub(crate) ids: Vec<u64>,
+    /// Seconds waited for in-flight writes before killing them.
+    pub(crate) waited_s: u32,
+    /// KILLs that failed, with why.
+    pub(crate) failures: Vec<String>,
+}
+
+impl Kills {
+    /// Adds a later round's kills to these.
+    pub(crate) fn merge(&mut self, later: Kills) {
+        self.ids.extend(later.ids);
+        self.waited_s += later.waited_s;
+        self.failures.extend(later.failures);
+    }
+
+    /// The recorded outcome: failed when any KILL failed or the list could not be read.
+    pub(crate) fn outcome(r: Result<Kills, String>) -> Outcome {
+        let k = match r {
+            Ok(k) => k,
+            Err(e) => return Outcome::err(e),
+        };
+        let ids = k.ids.iter().map(u64::to_string).collect::<Vec<_>>();
+        let mut msg = format!("killed {} client connection(s)", ids.len());
+        if !ids.is_empty() {
+            msg.push_str(&format!(" (ids {})", ids.join(",")));
+        }
+        if k.waited_s > 0 {
+            msg.push_str(&format!("; waited {} s for in-flight writes", k.waited_s));
+        }
+        if k.failures.is_empty() {
+            Outcome::ok(msg)
+        } else {
+            Outcome::err(format!("{msg}; failures: {}", k.failures.join("; ")))
+        }
+    }
+}
+
 impl Agent {
     /// Kills client connections, sparing replication, system threads, the agent's own
     /// connections and (except on the final round) in-flight writes.
-    /// `spare`: more connection ids of this agent's own.
+    /// `spare`: more connection ids of this agent's own. `Err`: the connections could not be
+    /// listed.
     pub(crate) async fn kill_connections(
         &self,
         db: &mut Db,
         no_sparing: bool,
         spare: &[u64],
-    ) -> Outcome {
+    ) -> Result<Kills, String> {
         let retries = if no_sparing {
             0
         } else {
             self.cfg.max_kill_retries
         };
-        let mut killed: Vec<u64> = Vec::new();
-        let mut waited = 0u32;
-        let mut errors: Vec<String> = Vec::new();
+        let mut k = Kills::default();
         for round in 0..=retries {
             let final_round = round == retries;
-            let list = match db.processlist().await {
-                Ok(l) => l,
-                Err(e) => return Outcome::err(format!("cannot list connections: {e}")),
-            };
+            let list = db
+                .processlist()
+                .await
+                .map_err(|e| format!("cannot list connections: {e}"))?;
             let mut own = vec![self.status_conn_id.load(Ordering::Relaxed)];
             own.extend(db.connection_id());
             own.extend_from_slice(spare);
@@ -46,46 +86,21 @@ impl Agent {
                     KillDecision::Keep => {}
                     KillDecision::Wait => spared += 1,
                     KillDecision::Kill => match db.kill(p.id).await {
-                        Ok(()) => killed.push(p.id),
-                        Err(e) => {
-                            errors.push(format!("KILL {} ({}@{}): {e}", p.id, p.user, p.command))
-                        }
+                        Ok(()) => k.ids.push(p.id),
+                        Err(e) => k
+                            .failures
+                            .push(format!("KILL {} ({}@{}): {e}", p.id, p.user, p.command)),
                     },
                 }
             }
             if spared == 0 {
                 break;
             }
-            waited += 1;
+            k.waited_s += 1;
             tracing::info!("waiting 1 s for {spared} in-flight write(s) before killing them (round {}/{retries})", round + 1);
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        let msg = format!(
-            "killed {} client connection(s){}{}",
-            killed.len(),
-            if killed.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " (ids {})",
-                    killed
-                        .iter()
-                        .map(u64::to_string)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                )
-            },
-            if waited > 0 {
-                format!("; waited {waited} s for in-flight writes")
-            } else {
-                String::new()
-            }
-        );
-        if errors.is_empty() {
-            Outcome::ok(msg)
-        } else {
-            Outcome::err(format!("{msg}; failures: {}", errors.join("; ")))
-        }
+        Ok(k)
     }
 
     /// Demotes the writer outside a pass (ClearBadRoles, before removing a writer IP):
@@ -114,7 +129,7 @@ impl Agent {
         db: &mut Db,
         deny_failed: bool,
     ) -> (Outcome, Option<bool>) {
-        let kill = self.kill_connections(db, deny_failed, &[]).await;
+        let kill = Kills::outcome(self.kill_connections(db, deny_failed, &[]).await);
         if !(deny_failed && kill.ok) {
             return (kill, None);
         }

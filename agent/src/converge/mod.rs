@@ -35,6 +35,7 @@ mod roles;
 mod steps;
 
 pub use accept::{check_epoch, Refusal};
+pub(crate) use demote::Kills;
 pub(crate) use outcome::Outcome;
 
 use std::sync::atomic::AtomicU64;

@@ -25,7 +25,7 @@ impl Outcome {
             message: m.into(),
         }
     }
-    pub(crate) fn from(r: Result<String, String>) -> Outcome {
+    pub(crate) fn from<E: Into<String>>(r: Result<String, E>) -> Outcome {
         match r {
             Ok(m) => Outcome::ok(m),
             Err(e) => Outcome::err(e),

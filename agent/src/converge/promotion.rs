@@ -7,7 +7,7 @@ use super::Agent;
 use crate::desired::Master;
 use crate::gtid;
 use crate::master_ssl::master_ssl_clause;
-use crate::mysql::{Db, Flavor};
+use crate::mysql::{Db, DbError, Flavor};
 use crate::sqltext::{self, quote, Thread};
 
 /// The temporary named replication connection a promotion catches up over (MariaDB
@@ -61,7 +61,12 @@ impl Agent {
                 let mut remote = Db::new(&ep, CATCH_UP_PROBE);
                 let r = tokio::time::timeout(CATCH_UP_PROBE, remote.server_state())
                     .await
-                    .unwrap_or_else(|_| Err(format!("no answer within {CATCH_UP_PROBE:?}")));
+                    .unwrap_or_else(|_| {
+                        Err(DbError::Connect {
+                            endpoint: remote.endpoint().to_string(),
+                            cause: format!("no answer within {CATCH_UP_PROBE:?}"),
+                        })
+                    });
                 (h, r)
             });
         }
@@ -119,26 +124,27 @@ impl Agent {
         .await?;
         let wait = self.cfg.sync_timeout.duration();
         let started = std::time::Instant::now();
-        let r = match db.exec(&format!("START SLAVE '{conn}'")).await {
-            Err(e) => Err(e),
-            Ok(()) => {
-                let sql = format!(
-                    "SELECT MASTER_GTID_WAIT({}, {:.3}) AS r",
-                    quote(&pos),
-                    wait.as_secs_f64()
-                );
-                self.wait_unless_retargeted(db, &sql, wait, target)
-                    .await
-                    .unwrap_or_else(|| Err("a newer desired state arrived".to_string()))
-            }
-        };
+        let r: Result<Option<String>, String> =
+            match db.exec(&format!("START SLAVE '{conn}'")).await {
+                Err(e) => Err(e.into()),
+                Ok(()) => {
+                    let sql = format!(
+                        "SELECT MASTER_GTID_WAIT({}, {:.3}) AS r",
+                        quote(&pos),
+                        wait.as_secs_f64()
+                    );
+                    self.wait_unless_retargeted(db, &sql, wait, target)
+                        .await
+                        .unwrap_or_else(|| Err("a newer desired state arrived".to_string()))
+                }
+            };
         let stop = db.exec(&format!("STOP SLAVE '{conn}'")).await;
         let reset = db.exec(&format!("RESET SLAVE '{conn}' ALL")).await;
         let cleanup = match (stop, reset) {
             (Ok(()), Ok(())) => String::new(),
             (a, b) => format!(
                 "; could not remove the temporary connection '{conn}' ({}): run STOP SLAVE '{conn}'; RESET SLAVE '{conn}' ALL",
-                [a.err(), b.err()].into_iter().flatten().collect::<Vec<_>>().join("; ")
+                [a.err(), b.err()].into_iter().flatten().map(String::from).collect::<Vec<_>>().join("; ")
             ),
         };
         let took = started.elapsed().as_secs_f64();
@@ -209,7 +215,7 @@ impl Agent {
     ) -> Option<Result<Option<String>, String>> {
         let mut target_rx = self.target_tx.subscribe();
         tokio::select! {
-            r = db.wait_value(sql, wait) => Some(r),
+            r = db.wait_value(sql, wait) => Some(r.map_err(String::from)),
             _ = target_rx.wait_for(|t| *t != target) => {
                 db.reset();
                 None

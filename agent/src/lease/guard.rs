@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::converge::{Agent, Outcome};
+use crate::converge::{Agent, Kills, Outcome};
 use crate::mysql::Db;
 use crate::remove::remove_ip;
 
@@ -201,25 +201,20 @@ impl Agent {
                 return Outcome::err(format!("cannot connect to kill client connections: {e}"));
             }
             let mut rounds = 0u32;
-            let mut killed = Vec::new();
+            let mut all = Kills::default();
             loop {
                 rounds += 1;
-                let o = self.kill_connections(&mut kill_db, true, &spare).await;
-                if !o.ok {
-                    return o;
+                match self.kill_connections(&mut kill_db, true, &spare).await {
+                    Ok(k) if k.failures.is_empty() => all.merge(k),
+                    r => return Kills::outcome(r),
                 }
-                killed.push(o.message);
                 if denied.load(Ordering::Acquire) || t.elapsed() >= timeout {
                     break;
                 }
                 tokio::time::sleep(KILL_AGAIN).await;
             }
-            killed.retain(|m| !m.starts_with("killed 0 "));
-            Outcome::ok(if killed.is_empty() {
-                format!("killed 0 client connection(s) ({rounds} round(s))")
-            } else {
-                format!("{} ({rounds} round(s))", killed.join("; "))
-            })
+            let o = Kills::outcome(Ok(all));
+            Outcome::ok(format!("{} ({rounds} round(s))", o.message))
         };
         let (deny, kill) = tokio::join!(deny, kill);
         let deny = Outcome::from(deny);

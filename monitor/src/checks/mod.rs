@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ha_config::{CheckKind, MonitorConfig};
+use ha_config::MonitorConfig;
 use ha_core::{Check, CheckOutcome};
 use tokio::sync::mpsc;
 
@@ -79,13 +79,13 @@ pub struct Target {
     pub tls: Option<ha_config::MysqlTls>,
 }
 
-/// Spawns one task per (host, check). Each runs until `shutdown` flips.
+/// Spawns one task per (host, check). Each runs until the shutdown.
 pub fn spawn_all(
     cfg: &MonitorConfig,
     pinger: Arc<surge_ping::Client>,
     tx: mpsc::Sender<CheckReport>,
     paused: tokio::sync::watch::Receiver<bool>,
-    shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: crate::shutdown::Shutdown,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut handles = Vec::new();
     for host in &cfg.hosts {
@@ -97,9 +97,8 @@ pub fn spawn_all(
             password: cfg.credentials.monitor_password.clone(),
             tls: cfg.credentials.monitor_tls.clone(),
         };
-        for kind in CheckKind::ALL {
-            let settings = *cfg.checks.get(kind);
-            let check = crate::bridge::check(kind);
+        for check in Check::ALL {
+            let settings = *cfg.checks.get(check);
             let runner = probe::Runner::new(
                 target.clone(),
                 check,

@@ -32,7 +32,7 @@ pub(super) async fn run_check<A: Attempt>(
     schedule: Schedule,
     tx: mpsc::Sender<CheckReport>,
     paused: tokio::sync::watch::Receiver<bool>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    mut shutdown: crate::shutdown::Shutdown,
 ) {
     let attempts = schedule.attempts.max(1);
     let window = schedule.window;
@@ -47,7 +47,7 @@ pub(super) async fn run_check<A: Attempt>(
     let mut task_id: u64 = 0;
     let mut seq: u16 = 0;
     loop {
-        if *shutdown.borrow() {
+        if shutdown.is_shutdown() {
             break;
         }
         // While the monitor is cut off from the network, checks are not run: their results
@@ -122,7 +122,7 @@ pub(super) async fn run_check<A: Attempt>(
         }
         tokio::select! {
             _ = tokio::time::sleep(schedule.period) => {}
-            _ = shutdown.changed() => {}
+            _ = shutdown.recv() => {}
         }
     }
     // Close idle connections politely; attempts still waiting are given up.
@@ -266,7 +266,7 @@ mod tests {
         };
         let (tx, mut rx) = mpsc::channel(64);
         let (_p, paused) = tokio::sync::watch::channel(false);
-        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let (stop, shutdown) = crate::shutdown::channel();
         let task = tokio::spawn(run_check(template, schedule, tx, paused, shutdown));
         let mut out = Vec::new();
         while out.len() < runs {
@@ -275,7 +275,7 @@ mod tests {
                 None => break,
             }
         }
-        let _ = stop.send(true);
+        stop.fire();
         let _ = task.await;
         (
             out,

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use ha_core::Check;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Collector;
@@ -153,33 +154,6 @@ struct RawRole {
     prefer: Option<String>,
 }
 
-/// The four checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub enum CheckKind {
-    Ping,
-    Mysql,
-    RepThreads,
-    RepBacklog,
-}
-
-impl CheckKind {
-    pub const ALL: [CheckKind; 4] = [
-        CheckKind::Ping,
-        CheckKind::Mysql,
-        CheckKind::RepThreads,
-        CheckKind::RepBacklog,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CheckKind::Ping => "ping",
-            CheckKind::Mysql => "mysql",
-            CheckKind::RepThreads => "rep_threads",
-            CheckKind::RepBacklog => "rep_backlog",
-        }
-    }
-}
-
 /// Settings of one check after the `default` section and mysql-mmm's defaults were applied.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct CheckConfig {
@@ -240,12 +214,12 @@ pub struct Checks {
 }
 
 impl Checks {
-    pub fn get(&self, kind: CheckKind) -> &CheckConfig {
+    pub fn get(&self, kind: Check) -> &CheckConfig {
         match kind {
-            CheckKind::Ping => &self.ping,
-            CheckKind::Mysql => &self.mysql,
-            CheckKind::RepThreads => &self.rep_threads,
-            CheckKind::RepBacklog => &self.rep_backlog,
+            Check::Ping => &self.ping,
+            Check::Mysql => &self.mysql,
+            Check::RepThreads => &self.rep_threads,
+            Check::RepBacklog => &self.rep_backlog,
         }
     }
 }
@@ -617,9 +591,9 @@ fn validate_ips(hosts: &[Host], roles: &[Role], c: &mut Collector) {
 }
 
 fn validate_checks(checks: &Checks, c: &mut Collector) {
-    for kind in CheckKind::ALL {
+    for kind in Check::ALL {
         let cfg = checks.get(kind);
-        let p = format!("checks.{}", kind.as_str());
+        let p = format!("checks.{}", kind.name());
         if cfg.check_period.is_zero() {
             c.error(format!("{p}.check_period"), "must be greater than 0");
         }
