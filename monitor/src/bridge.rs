@@ -4,7 +4,7 @@
 use ha_config::MonitorConfig;
 use ha_core::{
     AdminCommand, AgentFacts, AgentReport, Check, Core, DesiredState, HostState, Input, Level,
-    Millis, Mode, RoleInstance, StartupHostInfo, SystemFacts,
+    Millis, RoleInstance, StartupHostInfo, SystemFacts,
 };
 use ha_proto as pb;
 
@@ -15,10 +15,6 @@ use crate::kill::KillOutcome;
 
 pub fn millis(ms: u64) -> Millis {
     Millis(ms)
-}
-
-fn check_name(c: Check) -> pb::CheckName {
-    pb::CheckName::from(c)
 }
 
 pub fn check_input(r: CheckReport) -> Input {
@@ -46,47 +42,6 @@ pub fn command_input(id: u64, command: AdminCommand) -> Input {
     Input::Command { id, command }
 }
 
-fn role(r: &pb::Role) -> RoleInstance {
-    RoleInstance::new(&r.name, &r.ip)
-}
-
-fn pb_role(r: &RoleInstance) -> pb::Role {
-    pb::Role::new(r.name.clone(), r.ip.clone())
-}
-
-pub fn host_state(s: pb::HostState) -> HostState {
-    match s {
-        pb::HostState::Online => HostState::Online,
-        pb::HostState::AdminOffline => HostState::AdminOffline,
-        pb::HostState::HardOffline => HostState::HardOffline,
-        pb::HostState::AwaitingRecovery => HostState::AwaitingRecovery,
-        pb::HostState::ReplicationDelay => HostState::ReplicationDelay,
-        pb::HostState::ReplicationFail => HostState::ReplicationFail,
-        pb::HostState::Unknown | pb::HostState::Unspecified => HostState::Unknown,
-    }
-}
-
-pub fn pb_state(s: HostState) -> pb::HostState {
-    match s {
-        HostState::Online => pb::HostState::Online,
-        HostState::AdminOffline => pb::HostState::AdminOffline,
-        HostState::HardOffline => pb::HostState::HardOffline,
-        HostState::AwaitingRecovery => pb::HostState::AwaitingRecovery,
-        HostState::ReplicationDelay => pb::HostState::ReplicationDelay,
-        HostState::ReplicationFail => pb::HostState::ReplicationFail,
-        HostState::Unknown => pb::HostState::Unknown,
-    }
-}
-
-fn pb_mode(m: Mode) -> pb::Mode {
-    match m {
-        Mode::Active => pb::Mode::Active,
-        Mode::Manual => pb::Mode::Manual,
-        Mode::Wait => pb::Mode::Wait,
-        Mode::Passive => pb::Mode::Passive,
-    }
-}
-
 fn thread_running(t: i32) -> bool {
     t == pb::ThreadState::Running as i32
 }
@@ -98,7 +53,7 @@ pub fn agent_facts(s: &pb::AgentStatus) -> AgentFacts {
     AgentFacts {
         uptime_secs: s.uptime_seconds,
         epoch: s.epoch,
-        roles: s.roles.iter().map(role).collect(),
+        roles: s.roles.iter().map(RoleInstance::from).collect(),
         read_only: s.read_only,
         mysql_down: !s.mysql_reachable,
         ips_present: s.ips_present.clone(),
@@ -146,8 +101,8 @@ pub fn startup_info(
         host: host.to_string(),
         agent: agent.as_ref().map(|a| {
             (
-                host_state(pb::HostState::try_from(a.state).unwrap_or(pb::HostState::Unknown)),
-                a.roles.iter().map(role).collect(),
+                HostState::from(pb::HostState::try_from(a.state).unwrap_or(pb::HostState::Unknown)),
+                a.roles.iter().map(RoleInstance::from).collect(),
             )
         }),
         agent_epoch: agent.as_ref().map(|a| a.epoch),
@@ -190,8 +145,8 @@ pub fn apply_request(cfg: &MonitorConfig, host: &str, d: &DesiredState) -> pb::A
     };
     pb::ApplyStateRequest {
         host: host.to_string(),
-        state: pb_state(d.state) as i32,
-        roles: d.roles.iter().map(pb_role).collect(),
+        state: pb::HostState::from(d.state) as i32,
+        roles: d.roles.iter().map(pb::Role::from).collect(),
         active_master: d.active_master.as_deref().and_then(master_info),
         epoch: d.epoch,
         writer_lease_ms: d.writer_lease.as_millis() as u64,
@@ -240,8 +195,8 @@ pub fn snapshot(cfg: &MonitorConfig, core: &Core) -> Snapshot {
                     ha_config::HostMode::Master => pb::HostMode::Master as i32,
                     ha_config::HostMode::Slave => pb::HostMode::Slave as i32,
                 },
-                state: pb_state(view.state) as i32,
-                roles: view.roles.iter().map(pb_role).collect(),
+                state: pb::HostState::from(view.state) as i32,
+                roles: view.roles.iter().map(pb::Role::from).collect(),
                 agent_reachable: !view.agent_down,
                 flapping: view.flapping,
                 last_state_change_unix_ms: view.last_state_change.0 as i64,
@@ -281,7 +236,7 @@ pub fn snapshot(cfg: &MonitorConfig, core: &Core) -> Snapshot {
             if let Some(st) = core.check_status(name, c) {
                 checks.push(pb::CheckStatus {
                     host: name.to_string(),
-                    check: check_name(c) as i32,
+                    check: pb::CheckName::from(c) as i32,
                     ok: st.ok.unwrap_or(false),
                     last_change_unix_ms: st.last_change.map(|m| m.0 as i64).unwrap_or(0),
                     message: st.message.clone(),
@@ -291,7 +246,7 @@ pub fn snapshot(cfg: &MonitorConfig, core: &Core) -> Snapshot {
     }
     Snapshot {
         show: pb::ShowReply {
-            mode: pb_mode(core.mode()) as i32,
+            mode: pb::Mode::from(core.mode()) as i32,
             passive_cause: core.passive_cause().to_string(),
             hosts,
             roles,

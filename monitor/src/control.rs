@@ -18,9 +18,6 @@ use ha_proto::{
     ShowRequest,
 };
 
-/// The reply to `set_mode(WAIT)`; the same text as the core's (`ha_core` commands).
-pub const WAIT_REFUSED: &str = "ERROR: WAIT mode can only be configured, not switched into.";
-
 /// What the main loop publishes for readers after every step.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -240,15 +237,10 @@ impl Monitor for ControlService {
     ) -> Result<Response<CommandReply>, Status> {
         self.admin(&req, &format!("set_mode({})", req.get_ref().mode))?;
         let mode = req.into_inner().mode;
-        match Mode::try_from(mode) {
-            Ok(Mode::Active) => self.run(Command::SetMode(ha_core::Mode::Active)).await,
-            Ok(Mode::Manual) => self.run(Command::SetMode(ha_core::Mode::Manual)).await,
-            Ok(Mode::Passive) => self.run(Command::SetMode(ha_core::Mode::Passive)).await,
-            Ok(Mode::Wait) => Ok(Response::new(CommandReply {
-                ok: false,
-                message: WAIT_REFUSED.into(),
-            })),
-            _ => Err(Status::invalid_argument(format!(
+        // The core decides (WAIT, for one, is refused there with mysql-mmm's text).
+        match Mode::try_from(mode).ok().and_then(Mode::mode) {
+            Some(m) => self.run(Command::SetMode(m)).await,
+            None => Err(Status::invalid_argument(format!(
                 "unknown mode number {mode}: use ACTIVE, MANUAL or PASSIVE"
             ))),
         }
@@ -308,10 +300,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn set_mode_wait_is_refused_with_the_core_text() {
+    async fn set_mode_wait_goes_to_the_core() {
         let (_snap_tx, snap_rx) = watch::channel(Snapshot::default());
-        let (cmd_tx, _cmd_rx) = mpsc::channel(1);
+        let (cmd_tx, mut cmd_rx) = mpsc::channel::<QueuedCommand>(1);
         let svc = ControlService::new(snap_rx, cmd_tx, Duration::from_secs(1), None);
+        let core = tokio::spawn(async move {
+            let q = cmd_rx.recv().await.expect("a queued command");
+            assert!(matches!(q.command, Command::SetMode(ha_core::Mode::Wait)));
+            let _ = q.reply.send(CommandReply {
+                ok: false,
+                message: "from the core".into(),
+            });
+        });
         let reply = svc
             .set_mode(Request::new(SetModeRequest {
                 mode: Mode::Wait as i32,
@@ -319,7 +319,7 @@ mod tests {
             .await
             .expect("a reply")
             .into_inner();
-        assert!(!reply.ok);
-        assert_eq!(reply.message, WAIT_REFUSED);
+        core.await.expect("the fake core ran");
+        assert_eq!(reply.message, "from the core");
     }
 }

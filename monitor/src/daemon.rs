@@ -235,14 +235,8 @@ impl MainLoop {
                 self.replies.insert(id, q.reply);
             }
             Some(a) = self.agent_rx.recv() => inputs.push(self.driver.on_result(a)),
-            Some((host, out)) = self.kill_rx.recv() => {
-                if out.ok {
-                    tracing::info!("Killed host '{host}': {}", out.output);
-                } else {
-                    tracing::error!("Could not kill host '{host}': {}", out.output);
-                }
-                inputs.push(bridge::kill_input(&host, &out));
-            }
+            // The core logs the result (and what it means for the host).
+            Some((host, out)) = self.kill_rx.recv() => inputs.push(bridge::kill_input(&host, &out)),
         }
         // Drain whatever else is already queued so one step sees it all.
         while let Ok(r) = self.check_rx.try_recv() {

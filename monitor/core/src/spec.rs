@@ -44,6 +44,8 @@ pub enum Mode {
 }
 
 impl Mode {
+    pub const ALL: [Mode; 4] = [Mode::Active, Mode::Manual, Mode::Wait, Mode::Passive];
+
     /// The text `mode` replies with.
     pub fn name(self) -> &'static str {
         match self {
