@@ -38,31 +38,10 @@ impl Lab {
     /// Adds a (role) IP to `node`'s `eth0` and sends gratuitous ARP (lab-only tests; in ha
     /// tests the agent does this). Idempotent.
     pub fn add_ip(&self, node: &str, ip: Ipv4Addr) -> Result<()> {
-        let n = self.node(node)?;
-        let out = Cmd::new("ip")
-            .args([
-                "-n",
-                &n.ns,
-                "addr",
-                "add",
-                &format!("{ip}/24"),
-                "dev",
-                "eth0",
-            ])
-            .output()?;
-        if !out.success()
-            && !out.stderr.contains("File exists")
-            && !out.stderr.contains("already assigned")
-        {
-            return Err(Error::Command {
-                cmd: format!("ip -n {} addr add {ip}/24 dev eth0", n.ns),
-                status: out.status.to_string(),
-                stderr: out.stderr.trim().to_string(),
-            });
-        }
+        let ns = self.ip_addr(node, "add", ip, &["File exists", "already assigned"])?;
         // Unsolicited ARP so neighbours update their caches (best effort).
         // Debian's `arping` is Thomas Habets' (`-i`, `-S`), not iputils'.
-        let _ = Cmd::in_ns(&n.ns, "arping")
+        let _ = Cmd::in_ns(&ns, "arping")
             .args(["-q", "-U", "-c", "1", "-w", "1", "-i", "eth0", "-S"])
             .arg(ip.to_string())
             .arg(ip.to_string())
@@ -73,28 +52,26 @@ impl Lab {
 
     /// Removes a (role) IP from `node`'s `eth0`. Idempotent.
     pub fn del_ip(&self, node: &str, ip: Ipv4Addr) -> Result<()> {
+        self.ip_addr(node, "del", ip, &["Cannot assign", "not found"])
+            .map(|_| ())
+    }
+
+    /// `ip -n <ns> addr <verb> <ip>/24 dev eth0`; a failure whose message contains one of
+    /// `already` (the address is already there, or already gone) counts as done. Returns the
+    /// node's namespace.
+    fn ip_addr(&self, node: &str, verb: &str, ip: Ipv4Addr, already: &[&str]) -> Result<String> {
         let n = self.node(node)?;
+        let cidr = format!("{ip}/24");
         let out = Cmd::new("ip")
-            .args([
-                "-n",
-                &n.ns,
-                "addr",
-                "del",
-                &format!("{ip}/24"),
-                "dev",
-                "eth0",
-            ])
+            .args(["-n", &n.ns, "addr", verb, &cidr, "dev", "eth0"])
             .output()?;
-        if !out.success()
-            && !out.stderr.contains("Cannot assign")
-            && !out.stderr.contains("not found")
-        {
+        if !out.success() && !already.iter().any(|a| out.stderr.contains(a)) {
             return Err(Error::Command {
-                cmd: format!("ip -n {} addr del {ip}/24 dev eth0", n.ns),
+                cmd: format!("ip -n {} addr {verb} {cidr} dev eth0", n.ns),
                 status: out.status.to_string(),
                 stderr: out.stderr.trim().to_string(),
             });
         }
-        Ok(())
+        Ok(n.ns.clone())
     }
 }
