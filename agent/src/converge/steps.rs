@@ -178,19 +178,11 @@ impl Agent {
     ) -> End {
         let followed = run.followed_source();
         if let Some(am) = followed {
-            match self.errant_check(db, am).await {
-                Ok(None) => {}
-                Ok(Some(msg)) => {
-                    run.report.failed = true;
-                    self.record_refusal(name, msg, t.elapsed());
-                    return End::Recorded;
-                }
-                Err(e) => {
-                    return End::Done(Outcome::err(format!(
-                        "not starting replication from {}: could not compare GTID histories with it: {e}",
-                        am.name
-                    )))
-                }
+            if let Err(end) = self
+                .history_gate(db, run, am, name, t, "not starting replication")
+                .await
+            {
+                return end;
             }
         }
         let o = Outcome::from(self.start_slave(db).await);
@@ -208,21 +200,19 @@ impl Agent {
         name: &str,
         t: Instant,
     ) -> End {
-        match self.errant_check(db, m).await {
-            Ok(None) => {
-                let o = Outcome::from(self.repoint(db, m).await);
-                if o.ok {
-                    self.lock().active_master = m.name.clone();
-                    self.verified(&m.name);
-                }
-                End::Done(o)
-            }
-            Ok(Some(msg)) => self.refuse_source(db, run, msg, name, t).await,
-            Err(e) => End::Done(Outcome::err(format!(
-                "not re-pointing to {}: could not compare GTID histories with it: {e}",
-                m.name
-            ))),
+        if let Err(end) = self
+            .history_gate(db, run, m, name, t, "not re-pointing")
+            .await
+        {
+            // Not following the new master; not following a stale source either.
+            return end;
         }
+        let o = Outcome::from(self.repoint(db, m).await);
+        if o.ok {
+            self.lock().active_master = m.name.clone();
+            self.verified(&m.name);
+        }
+        End::Done(o)
     }
 
     async fn check_source_step(
@@ -233,36 +223,42 @@ impl Agent {
         name: &str,
         t: Instant,
     ) -> End {
-        match self.errant_check(db, m).await {
-            Ok(None) => {
-                self.verified(&m.name);
-                End::Done(Outcome::ok(format!(
-                    "already replicating from {}; it has every transaction this host has",
-                    m.name
-                )))
-            }
-            Ok(Some(msg)) => self.refuse_source(db, run, msg, name, t).await,
-            Err(e) => End::Done(Outcome::err(format!(
-                "could not compare GTID histories with {}: {e}",
-                m.name
-            ))),
+        if let Err(end) = self.history_gate(db, run, m, name, t, "not verified").await {
+            return end;
         }
+        self.verified(&m.name);
+        End::Done(Outcome::ok(format!(
+            "already replicating from {}; it has every transaction this host has",
+            m.name
+        )))
     }
 
-    /// This host has transactions the master lacks: it follows neither the master nor a stale
-    /// source (running threads are stopped), and says why.
-    async fn refuse_source(
+    /// Replication from `m` may go on only when this host has no transaction `m` lacks (see
+    /// [`crate::gtid`]). `Err` ends the step: a refusal (recorded; running replication threads
+    /// are stopped, so this host follows neither `m` nor a stale source), or the check could not
+    /// be made (`refusing` says what the step then does not do).
+    async fn history_gate(
         &self,
         db: &mut Db,
         run: &mut Run<'_>,
-        msg: String,
+        m: &Master,
         name: &str,
         t: Instant,
-    ) -> End {
-        let stopped = self.stop_running_slave(db).await;
-        run.report.failed = true;
-        self.record_refusal(name, format!("{msg}{stopped}"), t.elapsed());
-        End::Recorded
+        refusing: &str,
+    ) -> Result<(), End> {
+        match self.errant_check(db, m).await {
+            Ok(None) => Ok(()),
+            Ok(Some(msg)) => {
+                let stopped = self.stop_running_slave(db).await;
+                run.report.failed = true;
+                self.record_refusal(name, format!("{msg}{stopped}"), t.elapsed());
+                Err(End::Recorded)
+            }
+            Err(e) => Err(End::Done(Outcome::err(format!(
+                "{refusing}: could not compare GTID histories with {}: {e}",
+                m.name
+            )))),
+        }
     }
 
     /// The relay-log sync gate, then catching up over `ha_catchup`.
