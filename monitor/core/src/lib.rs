@@ -51,6 +51,7 @@ mod core;
 mod exposure;
 mod failover;
 pub mod flap;
+mod ids;
 mod io;
 mod machine;
 mod roles;

@@ -260,7 +260,7 @@ fn a2_flapping_host_needs_auto_set_online_and_flap_duration_of_stable_checks() {
 #[test]
 fn a2_flapping_host_never_comes_back_without_auto_set_online() {
     let mut k = online();
-    k.core.hosts[2].flap.flapping = true;
+    k.core.hosts[DB3].flap.flapping = true;
     make_awaiting(&mut k, "db3");
     k.at(100_000);
     k.checks("db3", OK4);
@@ -428,7 +428,7 @@ fn r3_replication_recovered_goes_online_and_gets_a_reader_back() {
 fn r3_flapping_host_goes_to_awaiting_recovery() {
     let mut k = online();
     make_rep_fail(&mut k, "db3");
-    k.core.hosts[2].flap.flapping = true;
+    k.core.hosts[DB3].flap.flapping = true;
     k.checks("db3", OK4);
     k.step();
     assert_eq!(k.state("db3"), HostState::AwaitingRecovery);
