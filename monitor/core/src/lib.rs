@@ -73,6 +73,8 @@ mod tests_lease;
 #[cfg(test)]
 mod tests_machine;
 #[cfg(test)]
+mod tests_modes;
+#[cfg(test)]
 mod tests_startup;
 
 pub use crate::core::Core;
