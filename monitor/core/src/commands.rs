@@ -6,6 +6,7 @@
 //! down or has never answered counts as unreachable.
 
 use crate::core::Core;
+use crate::ids::{HostId, Id};
 use crate::io::log;
 use crate::io::{Action, AdminCommand, Level};
 use crate::spec::{Check, HostState, Mode, RoleMode};
@@ -43,14 +44,14 @@ impl Core {
         out.push(Action::Reply { id, ok, message });
     }
 
-    fn agent_reachable(&self, h: usize) -> bool {
+    fn agent_reachable(&self, h: HostId) -> bool {
         self.hosts
             .get(h)
             .is_some_and(|rt| rt.agent_seen && !rt.agent_down)
     }
 
     fn cmd_set_online(&mut self, host: &str, now: Millis, out: &mut Vec<Action>) -> Reply {
-        let Some(h) = self.spec.host_index(host) else {
+        let Some(h) = self.spec.host_id(host) else {
             return err(format!("ERROR: Unknown host name '{host}'!"));
         };
         let state = self.hosts[h].state;
@@ -67,10 +68,11 @@ impl Core {
                 "ERROR: Checks ping and/or mysql are not ok for host '{host}'. It can't be switched to ONLINE."
             ));
         }
-        if let Some(p) = self.spec.hosts[h]
-            .peer
-            .as_deref()
-            .and_then(|p| self.spec.host_index(p))
+        if let Some(p) = self
+            .spec
+            .host(h)
+            .and_then(|s| s.peer.as_deref())
+            .and_then(|p| self.spec.host_id(p))
         {
             let peer = &self.hosts[p];
             if peer.state == HostState::Online
@@ -102,7 +104,7 @@ impl Core {
     }
 
     fn cmd_set_offline(&mut self, host: &str, now: Millis, out: &mut Vec<Action>) -> Reply {
-        let Some(h) = self.spec.host_index(host) else {
+        let Some(h) = self.spec.host_id(host) else {
             return err(format!("ERROR: Unknown host name '{host}'!"));
         };
         let state = self.hosts[h].state;
@@ -146,13 +148,13 @@ impl Core {
         if self.mode == Mode::Passive {
             return err("ERROR: This command is not allowed in passive mode".into());
         }
-        let Some(r) = self.spec.role_index(role) else {
+        let Some(r) = self.spec.role_id(role) else {
             return err(format!("ERROR: Unknown role name '{role}'!"));
         };
-        let Some(h) = self.spec.host_index(host) else {
+        let Some(h) = self.spec.host_id(host) else {
             return err(format!("ERROR: Unknown host name '{host}'!"));
         };
-        let role_spec = self.spec.roles[r].clone();
+        let role_spec = self.spec.roles[r.index()].clone();
         let state = self.hosts[h].state;
         if force {
             if role != self.spec.active_master_role {
@@ -190,7 +192,7 @@ impl Core {
                 role_spec.hosts.join(", ")
             ));
         }
-        let Some(e) = self.table.entries.iter().position(|en| en.role == r) else {
+        let Some(e) = self.table.first_entry(r) else {
             return err(format!("Error: Role {role} has no IP."));
         };
         let old = self.table.entries[e].owner;
@@ -245,7 +247,7 @@ impl Core {
 
     /// `move_role --force`: the old owner takes the replication state it is in; in ACTIVE mode
     /// it then loses its remaining roles.
-    fn demote_forced_old_owner(&mut self, o: usize, now: Millis, out: &mut Vec<Action>) {
+    fn demote_forced_old_owner(&mut self, o: HostId, now: Millis, out: &mut Vec<Action>) {
         let rt = &self.hosts[o];
         let to = if rt.check(Check::RepThreads).failed() {
             Some(HostState::ReplicationFail)
@@ -279,11 +281,11 @@ impl Core {
         let Some(e) = self.table.find_ip(ip) else {
             return err(format!("ERROR: Unknown ip '{ip}'!"));
         };
-        let Some(h) = self.spec.host_index(host) else {
+        let Some(h) = self.spec.host_id(host) else {
             return err(format!("ERROR: Unknown host name '{host}'!"));
         };
         let r = self.table.entries[e].role;
-        let role_spec = &self.spec.roles[r];
+        let role_spec = &self.spec.roles[r.index()];
         if !self.spec.can_hold(r, h) {
             return err(format!(
                 "ERROR: Host '{host}' can't handle role '{}'. Following hosts could: {}",

@@ -6,6 +6,7 @@
 
 use crate::exposure::{Exposure, Fence};
 use crate::flap::Flap;
+use crate::ids::{EntryId, HostId, IdVec, RoleId};
 use crate::io::{log, Action, AgentFacts, AgentReport, DesiredState, Input, Level};
 use crate::roles::{MoveWhy, RoleTable};
 use crate::spec::{Check, ClusterSpec, HostState, Mode};
@@ -34,7 +35,7 @@ pub(crate) struct HostRt {
     pub checks: [CheckTrack; 4],
     /// Table entries the host may hold right now as far as we know (sent to it and not yet
     /// confirmed dropped). Remove-before-add is decided on this (F10).
-    pub maybe_holds: BTreeSet<usize>,
+    pub maybe_holds: BTreeSet<EntryId>,
     /// Whether the host may be writable, until when, and its fencing (`exposure.rs`).
     pub exposure: Exposure,
     /// The host refused a promotion at this instant (F6); it is skipped as writer candidate for
@@ -80,7 +81,7 @@ impl HostRt {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Core {
     pub(crate) spec: ClusterSpec,
-    pub(crate) hosts: Vec<HostRt>,
+    pub(crate) hosts: IdVec<HostId, HostRt>,
     pub(crate) table: RoleTable,
     pub(crate) mode: Mode,
     pub(crate) passive_cause: String,
@@ -88,16 +89,16 @@ pub struct Core {
     /// Highest epoch handed out; bumped whenever the writer gets a new owner.
     pub(crate) epoch: u64,
     /// Owner of the writer role that confirmed it is synced and writable at the current epoch.
-    pub(crate) confirmed_writer: Option<usize>,
+    pub(crate) confirmed_writer: Option<HostId>,
     /// Writer owner placed by `move_role --force`: its promotion ignores the sync gate.
-    pub(crate) force_writer: Option<usize>,
+    pub(crate) force_writer: Option<HostId>,
     /// Epoch for which "waiting for the old writer" was logged (log once, not every pass).
     pub(crate) gate_logged: Option<u64>,
     /// Persisted state changed since the last `SaveStatus`.
     pub(crate) dirty: bool,
     /// Per host: the last status file saved records it as possibly writable. The writer role is
     /// only sent to a host on record, so a restarted monitor knows of every grant (write-ahead).
-    pub(crate) on_record: Vec<bool>,
+    pub(crate) on_record: IdVec<HostId, bool>,
     /// Implausible epoch last refused (logged once per value).
     pub(crate) refused_epoch: Option<u64>,
 }
@@ -130,17 +131,13 @@ impl Core {
             force_writer: None,
             gate_logged: None,
             dirty: false,
-            on_record: vec![false; n],
+            on_record: vec![false; n].into(),
             refused_epoch: None,
         }
     }
 
-    pub(crate) fn host_name(&self, h: usize) -> &str {
-        self.spec
-            .hosts
-            .get(h)
-            .map(|s| s.name.as_str())
-            .unwrap_or("")
+    pub(crate) fn host_name(&self, h: HostId) -> &str {
+        self.spec.host(h).map(|s| s.name.as_str()).unwrap_or("")
     }
 
     /// One main-loop pass (mmm-reference §0.2, with ha's fixes):
@@ -156,7 +153,7 @@ impl Core {
     pub fn step(&mut self, inputs: Vec<Input>, now: Millis) -> Vec<Action> {
         let mut out = Vec::new();
         let mut commands = Vec::new();
-        for rt in &mut self.hosts {
+        for rt in self.hosts.iter_mut() {
             self.dirty |= rt.exposure.expire(now);
         }
         for input in inputs {
@@ -221,7 +218,7 @@ impl Core {
         if !self.network_up {
             return;
         }
-        let Some(h) = self.spec.host_index(host) else {
+        let Some(h) = self.spec.host_id(host) else {
             return;
         };
         let trap = self.spec.trap_periods.get(check);
@@ -254,7 +251,7 @@ impl Core {
         now: Millis,
         out: &mut Vec<Action>,
     ) {
-        let Some(h) = self.spec.host_index(host) else {
+        let Some(h) = self.spec.host_id(host) else {
             return;
         };
         match report {
@@ -289,7 +286,7 @@ impl Core {
                     self.adopt_epoch(host, facts.epoch, out);
                 }
                 let writer_entry = self.table.writer_entry();
-                let held: BTreeSet<usize> = facts
+                let held: BTreeSet<EntryId> = facts
                     .roles
                     .iter()
                     .filter_map(|r| self.table.find(&self.spec, &r.name, &r.ip))
@@ -314,7 +311,7 @@ impl Core {
     }
 
     /// A reply arrived: the agent is reachable (again).
-    fn mark_reachable(&mut self, h: usize, out: &mut Vec<Action>) {
+    fn mark_reachable(&mut self, h: HostId, out: &mut Vec<Action>) {
         let name = self.host_name(h).to_string();
         let rt = &mut self.hosts[h];
         rt.agent_seen = true;
@@ -378,7 +375,7 @@ impl Core {
     }
 
     fn apply_kill_result(&mut self, host: &str, ok: bool, output: &str, out: &mut Vec<Action>) {
-        let Some(h) = self.spec.host_index(host) else {
+        let Some(h) = self.spec.host_id(host) else {
             return;
         };
         let rt = &mut self.hosts[h];
@@ -402,7 +399,7 @@ impl Core {
     /// every change out of ONLINE except to ADMIN_OFFLINE. Returns whether the state changed.
     pub(crate) fn set_state(
         &mut self,
-        h: usize,
+        h: HostId,
         new: HostState,
         now: Millis,
         out: &mut Vec<Action>,
@@ -434,7 +431,7 @@ impl Core {
 
     /// Changes the owner of table entry `e`; bumps the epoch when the writer gets a new owner so
     /// that the new writer's epoch is strictly higher than any before.
-    pub(crate) fn set_owner(&mut self, e: usize, to: Option<usize>) {
+    pub(crate) fn set_owner(&mut self, e: EntryId, to: Option<HostId>) {
         let Some(entry) = self.table.entries.get_mut(e) else {
             return;
         };
@@ -456,7 +453,7 @@ impl Core {
 
     /// CR: removes every role of `h` from the table. With `fence` (ACTIVE mode only) the host is
     /// fenced if the news cannot reach it ("S/K").
-    pub(crate) fn strip_roles(&mut self, h: usize, fence: bool, out: &mut Vec<Action>) {
+    pub(crate) fn strip_roles(&mut self, h: HostId, fence: bool, out: &mut Vec<Action>) {
         for e in self.table.owned_by(h) {
             self.set_owner(e, None);
         }
@@ -470,7 +467,7 @@ impl Core {
     fn distribute(&mut self, now: Millis, out: &mut Vec<Action>) {
         let mut table = self.table.clone();
         let moves = {
-            let eligible = |r: usize, h: usize| self.eligible(r, h, now);
+            let eligible = |r: RoleId, h: HostId| self.eligible(r, h, now);
             table.distribute(&self.spec, &eligible, self.mode == Mode::Active)
         };
         for m in moves {
@@ -500,7 +497,7 @@ impl Core {
         if self.mode == Mode::Passive || !self.network_up {
             return None;
         }
-        let h = self.spec.host_index(host)?;
+        let h = self.spec.host_id(host)?;
         let rt = self.hosts.get(h)?;
         let mut roles = Vec::new();
         let mut has_writer = false;
@@ -535,11 +532,11 @@ impl Core {
     /// Everything sent may now be held by the host; a writer role sent now may stay in effect
     /// until the echoed token's receipt + lease + the agent's fence budget (`exposure.rs`).
     pub fn note_sent(&mut self, host: &str, desired: &DesiredState, now: Millis) {
-        let Some(h) = self.spec.host_index(host) else {
+        let Some(h) = self.spec.host_id(host) else {
             return;
         };
         let writer_entry = self.table.writer_entry();
-        let entries: Vec<usize> = desired
+        let entries: Vec<EntryId> = desired
             .roles
             .iter()
             .filter_map(|r| self.table.find(&self.spec, &r.name, &r.ip))
@@ -562,9 +559,10 @@ impl Core {
     /// The status file now holds `saved` (the value [`Core::persisted`] returned): hosts it
     /// records as possibly writable may be granted the writer role.
     pub fn saved(&mut self, saved: &crate::io::PersistedState) {
-        for (h, spec) in self.spec.hosts.iter().enumerate() {
+        for h in self.hosts.ids() {
+            let name = self.host_name(h);
             let on = saved.hosts.iter().any(|p| {
-                p.name == spec.name && p.exposure.as_ref().and_then(|x| x.may_write) == Some(true)
+                p.name == name && p.exposure.as_ref().and_then(|x| x.may_write) == Some(true)
             });
             if let Some(r) = self.on_record.get_mut(h) {
                 *r = on;

@@ -20,6 +20,7 @@
 
 use crate::core::Core;
 use crate::exposure::Fence;
+use crate::ids::{EntryId, HostId, RoleId};
 use crate::io::{log, Action, Level};
 use crate::spec::{Check, HostState};
 use crate::time::Millis;
@@ -32,7 +33,7 @@ pub const PROMOTION_RETRY: Duration = Duration::from_secs(30);
 
 impl Core {
     /// Whether host `h` may still be writable / hold the writer IP at `now`.
-    pub(crate) fn may_write(&self, h: usize, now: Millis) -> bool {
+    pub(crate) fn may_write(&self, h: HostId, now: Millis) -> bool {
         self.hosts
             .get(h)
             .is_some_and(|rt| rt.exposure.may_write(now))
@@ -40,7 +41,7 @@ impl Core {
 
     /// Whether host `h` may get role `r` now: ONLINE, agent reachable, listed for the role, and
     /// for the writer not a recently failed promotion candidate.
-    pub(crate) fn eligible(&self, r: usize, h: usize, now: Millis) -> bool {
+    pub(crate) fn eligible(&self, r: RoleId, h: HostId, now: Millis) -> bool {
         let Some(rt) = self.hosts.get(h) else {
             return false;
         };
@@ -56,11 +57,10 @@ impl Core {
     }
 
     /// Whether table entry `e` may be handed to host `to` now: nobody else may still hold it.
-    pub(crate) fn released_for(&self, e: usize, to: usize, now: Millis) -> bool {
+    pub(crate) fn released_for(&self, e: EntryId, to: HostId, now: Millis) -> bool {
         let writer = self.table.is_writer(e);
         self.hosts
-            .iter()
-            .enumerate()
+            .iter_enumerated()
             .filter(|&(h, _)| h != to)
             .all(|(h, rt)| {
                 if writer {
@@ -73,7 +73,7 @@ impl Core {
 
     /// Roles of `h` were stripped in ACTIVE mode: fence it unless the agent gets the news.
     /// mmm kills when the send fails; sending to a host whose ping fails always fails.
-    pub(crate) fn start_fence(&mut self, h: usize, out: &mut Vec<Action>) {
+    pub(crate) fn start_fence(&mut self, h: HostId, out: &mut Vec<Action>) {
         let Some(rt) = self.hosts.get_mut(h) else {
             return;
         };
@@ -87,7 +87,7 @@ impl Core {
     }
 
     /// Emits a kill for `h` (ACTIVE mode only, F3; never while the monitor itself is isolated).
-    pub(crate) fn request_kill(&mut self, h: usize, out: &mut Vec<Action>) {
+    pub(crate) fn request_kill(&mut self, h: HostId, out: &mut Vec<Action>) {
         if self.mode != crate::Mode::Active || !self.network_up {
             return;
         }
@@ -167,7 +167,9 @@ impl Core {
             return;
         }
         self.gate_logged = Some(self.epoch);
-        let blockers: Vec<&str> = (0..self.hosts.len())
+        let blockers: Vec<&str> = self
+            .hosts
+            .ids()
             .filter(|&h| h != w && self.may_write(h, now))
             .map(|h| self.host_name(h))
             .collect();

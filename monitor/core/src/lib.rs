@@ -51,6 +51,7 @@ mod core;
 mod exposure;
 mod failover;
 pub mod flap;
+mod ids;
 mod io;
 mod machine;
 mod roles;
@@ -71,6 +72,8 @@ mod tests_failover;
 mod tests_lease;
 #[cfg(test)]
 mod tests_machine;
+#[cfg(test)]
+mod tests_modes;
 #[cfg(test)]
 mod tests_startup;
 

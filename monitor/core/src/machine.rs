@@ -10,6 +10,7 @@
 //! * R4 fences only in ACTIVE mode (mmm also killed in MANUAL and PASSIVE).
 
 use crate::core::Core;
+use crate::ids::HostId;
 use crate::io::log;
 use crate::io::{Action, Level};
 use crate::rules::{self, Decision, Effect, Facts, Reason, PEER_GRACE};
@@ -28,15 +29,15 @@ impl Core {
     /// Step 2 of the main loop. `active_master` is captured once, before the loop (§2.1).
     pub(crate) fn run_transitions(&mut self, now: Millis, out: &mut Vec<Action>) {
         let active_master = self.table.active_master();
-        for h in 0..self.hosts.len() {
+        for h in self.hosts.ids() {
             self.evaluate_host(h, active_master, now, out);
         }
     }
 
-    fn peer_of(&self, h: usize, active_master: Option<usize>) -> Option<Peer> {
-        let spec = self.spec.hosts.get(h)?;
+    fn peer_of(&self, h: HostId, active_master: Option<HostId>) -> Option<Peer> {
+        let spec = self.spec.host(h)?;
         let p = match &spec.peer {
-            Some(p) => self.spec.host_index(p),
+            Some(p) => self.spec.host_id(p),
             None if spec.mode == HostMode::Slave => active_master,
             None => None,
         }?;
@@ -48,7 +49,7 @@ impl Core {
         })
     }
 
-    fn checks_text(&self, h: usize, with_replication: bool) -> String {
+    fn checks_text(&self, h: HostId, with_replication: bool) -> String {
         let rt = &self.hosts[h];
         let word = |c: Check| match rt.check(c).recorded {
             Some(true) => "OK",
@@ -67,7 +68,7 @@ impl Core {
     }
 
     /// Applies a transition found by a rule and logs it with its reason and rule name.
-    fn transition(&mut self, h: usize, d: &Decision, now: Millis, out: &mut Vec<Action>) {
+    fn transition(&mut self, h: HostId, d: &Decision, now: Millis, out: &mut Vec<Action>) {
         let from = self.hosts[h].state;
         let to = d.to;
         if !self.set_state(h, to, now, out) {
@@ -110,7 +111,7 @@ impl Core {
     }
 
     /// What the rules need to know about host `h`, observed now.
-    fn facts(&self, h: usize, active_master: Option<usize>, now: Millis) -> Facts {
+    fn facts(&self, h: HostId, active_master: Option<HostId>, now: Millis) -> Facts {
         let rt = &self.hosts[h];
         let threads = rt.check(Check::RepThreads);
         let backlog = rt.check(Check::RepBacklog);
@@ -149,8 +150,8 @@ impl Core {
     /// Runs the rules (crate `rules`) for host `h` and carries out the transition they find.
     fn evaluate_host(
         &mut self,
-        h: usize,
-        active_master: Option<usize>,
+        h: HostId,
+        active_master: Option<HostId>,
         now: Millis,
         out: &mut Vec<Action>,
     ) {
@@ -175,7 +176,7 @@ impl Core {
         }
     }
 
-    pub(crate) fn can_be_active_master(&self, h: usize) -> bool {
+    pub(crate) fn can_be_active_master(&self, h: HostId) -> bool {
         self.spec
             .writer_role()
             .is_some_and(|r| self.spec.can_hold(r, h))
@@ -188,8 +189,8 @@ impl Core {
         if self.mode != Mode::Wait {
             return;
         }
-        let masters: Vec<usize> = self.spec.masters().into_iter().take(2).collect();
-        let online: Vec<usize> = masters
+        let masters: Vec<HostId> = self.spec.masters().into_iter().take(2).collect();
+        let online: Vec<HostId> = masters
             .iter()
             .copied()
             .filter(|&m| self.hosts[m].state == HostState::Online)
@@ -230,7 +231,7 @@ impl Core {
     /// Manual→active cleanup: roles left on non-ONLINE hosts in a manual mode are removed, and
     /// the host is fenced if it cannot be told.
     pub(crate) fn cleanup_for_active(&mut self, out: &mut Vec<Action>) {
-        for h in 0..self.hosts.len() {
+        for h in self.hosts.ids() {
             if self.hosts[h].state != HostState::Online && !self.table.owned_by(h).is_empty() {
                 let msg = format!(
                     "Removing roles of host '{}' because it is {}",

@@ -5,16 +5,16 @@
 //! separate question answered by the failover gate (`failover.rs`): a pair moved in the table is
 //! only handed to its new owner once the old owner has let go of it (F9, F10).
 
+use crate::ids::{EntryId, HostId, IdVec, RoleId};
 use crate::spec::{ClusterSpec, RoleInstance, RoleMode};
 
 /// One (role, ip) pair and its owner.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Entry {
-    /// Index into `spec.roles`.
-    pub role: usize,
+    pub role: RoleId,
     pub ip: String,
-    /// Index into `spec.hosts`; `None` = orphaned.
-    pub owner: Option<usize>,
+    /// `None` = orphaned.
+    pub owner: Option<HostId>,
 }
 
 /// Why a pair changed owner during distribution (selects the log line).
@@ -28,18 +28,18 @@ pub(crate) enum MoveWhy {
 /// One owner change made by [`RoleTable::distribute`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Move {
-    pub entry: usize,
-    pub from: Option<usize>,
-    pub to: usize,
+    pub entry: EntryId,
+    pub from: Option<HostId>,
+    pub to: HostId,
     pub why: MoveWhy,
 }
 
 /// All (role, ip) pairs in config order (roles in config order, IPs in config order).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct RoleTable {
-    pub entries: Vec<Entry>,
-    /// Index of the active master role in `spec.roles`, if configured.
-    writer_role: Option<usize>,
+    pub entries: IdVec<EntryId, Entry>,
+    /// The active master role, if configured.
+    writer_role: Option<RoleId>,
 }
 
 /// Upper bound on balancing iterations; the loop provably terminates much earlier, this only
@@ -51,7 +51,7 @@ impl RoleTable {
     /// config error the daemon rejects; the core must not crash on it either).
     pub fn new(spec: &ClusterSpec) -> RoleTable {
         let mut entries = Vec::new();
-        for (r, role) in spec.roles.iter().enumerate() {
+        for (r, role) in spec.roles_with_ids() {
             let ips: &[String] = match role.mode {
                 RoleMode::Exclusive => role.ips.get(..1).unwrap_or(&[]),
                 RoleMode::Balanced => &role.ips,
@@ -65,46 +65,49 @@ impl RoleTable {
             }
         }
         RoleTable {
-            entries,
+            entries: entries.into(),
             writer_role: spec.writer_role(),
         }
     }
 
     /// The pair of role `name` with IP `ip`.
-    pub fn find(&self, spec: &ClusterSpec, name: &str, ip: &str) -> Option<usize> {
+    pub fn find(&self, spec: &ClusterSpec, name: &str, ip: &str) -> Option<EntryId> {
         self.entries
-            .iter()
-            .position(|e| e.ip == ip && spec.roles.get(e.role).is_some_and(|r| r.name == name))
+            .position(|e| e.ip == ip && spec.role(e.role).is_some_and(|r| r.name == name))
     }
 
     /// The pair holding IP `ip` (IPs are unique across roles in a valid spec).
-    pub fn find_ip(&self, ip: &str) -> Option<usize> {
-        self.entries.iter().position(|e| e.ip == ip)
+    pub fn find_ip(&self, ip: &str) -> Option<EntryId> {
+        self.entries.position(|e| e.ip == ip)
     }
 
     /// The active master role's pair.
-    pub fn writer_entry(&self) -> Option<usize> {
+    pub fn writer_entry(&self) -> Option<EntryId> {
         let w = self.writer_role?;
-        self.entries.iter().position(|e| e.role == w)
+        self.first_entry(w)
+    }
+
+    /// The first pair of role `r` (an exclusive role has only this one).
+    pub fn first_entry(&self, r: RoleId) -> Option<EntryId> {
+        self.entries.position(|e| e.role == r)
     }
 
     /// Owner of the active master role ("the active master").
-    pub fn active_master(&self) -> Option<usize> {
+    pub fn active_master(&self) -> Option<HostId> {
         self.writer_entry().and_then(|e| self.entries[e].owner)
     }
 
-    pub fn is_writer(&self, entry: usize) -> bool {
+    pub fn is_writer(&self, entry: EntryId) -> bool {
         self.entries
             .get(entry)
             .is_some_and(|e| Some(e.role) == self.writer_role)
     }
 
-    pub fn instance(&self, spec: &ClusterSpec, entry: usize) -> RoleInstance {
+    pub fn instance(&self, spec: &ClusterSpec, entry: EntryId) -> RoleInstance {
         match self.entries.get(entry) {
             Some(e) => RoleInstance {
                 name: spec
-                    .roles
-                    .get(e.role)
+                    .role(e.role)
                     .map(|r| r.name.clone())
                     .unwrap_or_default(),
                 ip: e.ip.clone(),
@@ -114,14 +117,16 @@ impl RoleTable {
     }
 
     /// Pairs owned by `host`, in table order.
-    pub fn owned_by(&self, host: usize) -> Vec<usize> {
-        (0..self.entries.len())
-            .filter(|&i| self.entries[i].owner == Some(host))
+    pub fn owned_by(&self, host: HostId) -> Vec<EntryId> {
+        self.entries
+            .iter_enumerated()
+            .filter(|(_, e)| e.owner == Some(host))
+            .map(|(i, _)| i)
             .collect()
     }
 
     /// Roles of `host`, sorted by name then IP.
-    pub fn roles_of(&self, spec: &ClusterSpec, host: usize) -> Vec<RoleInstance> {
+    pub fn roles_of(&self, spec: &ClusterSpec, host: HostId) -> Vec<RoleInstance> {
         let mut v: Vec<RoleInstance> = self
             .owned_by(host)
             .into_iter()
@@ -133,7 +138,7 @@ impl RoleTable {
 
     /// Load of a host in half units (§4.2): an active-master pair counts 1 (= 0.5), any other
     /// pair 2 (= 1). Half units keep the arithmetic exact.
-    pub fn load(&self, host: usize) -> u32 {
+    pub fn load(&self, host: HostId) -> u32 {
         self.entries
             .iter()
             .filter(|e| e.owner == Some(host))
@@ -152,19 +157,19 @@ impl RoleTable {
     fn pick(
         &self,
         spec: &ClusterSpec,
-        r: usize,
-        eligible: &dyn Fn(usize, usize) -> bool,
-    ) -> Option<usize> {
-        let role = spec.roles.get(r)?;
+        r: RoleId,
+        eligible: &dyn Fn(RoleId, HostId) -> bool,
+    ) -> Option<HostId> {
+        let role = spec.role(r)?;
         if role.mode == RoleMode::Exclusive {
-            if let Some(p) = role.prefer.as_deref().and_then(|p| spec.host_index(p)) {
+            if let Some(p) = role.prefer.as_deref().and_then(|p| spec.host_id(p)) {
                 if eligible(r, p) {
                     return Some(p);
                 }
             }
         }
-        let mut best: Option<(u32, usize)> = None;
-        for h in role.hosts.iter().filter_map(|h| spec.host_index(h)) {
+        let mut best: Option<(u32, HostId)> = None;
+        for h in role.hosts.iter().filter_map(|h| spec.host_id(h)) {
             if !eligible(r, h) {
                 continue;
             }
@@ -178,7 +183,7 @@ impl RoleTable {
 
     /// Clears every pair of `host`; returns the pairs that became orphaned.
     #[cfg(test)]
-    pub fn clear_host(&mut self, host: usize) -> Vec<usize> {
+    pub fn clear_host(&mut self, host: HostId) -> Vec<EntryId> {
         let owned = self.owned_by(host);
         for &e in &owned {
             self.entries[e].owner = None;
@@ -192,19 +197,14 @@ impl RoleTable {
     pub fn distribute(
         &mut self,
         spec: &ClusterSpec,
-        eligible: &dyn Fn(usize, usize) -> bool,
+        eligible: &dyn Fn(RoleId, HostId) -> bool,
         preferences: bool,
     ) -> Vec<Move> {
         let mut moves = Vec::new();
         // Orphans: exclusive roles first, then balanced roles; config order within each.
         for mode in [RoleMode::Exclusive, RoleMode::Balanced] {
-            for (r, _) in spec
-                .roles
-                .iter()
-                .enumerate()
-                .filter(|(_, role)| role.mode == mode)
-            {
-                for e in 0..self.entries.len() {
+            for (r, _) in spec.roles_with_ids().filter(|(_, role)| role.mode == mode) {
+                for e in self.entries.ids() {
                     if self.entries[e].role != r || self.entries[e].owner.is_some() {
                         continue;
                     }
@@ -223,14 +223,14 @@ impl RoleTable {
             }
         }
         if preferences {
-            for (r, role) in spec.roles.iter().enumerate() {
+            for (r, role) in spec.roles_with_ids() {
                 if role.mode != RoleMode::Exclusive {
                     continue;
                 }
-                let Some(p) = role.prefer.as_deref().and_then(|p| spec.host_index(p)) else {
+                let Some(p) = role.prefer.as_deref().and_then(|p| spec.host_id(p)) else {
                     continue;
                 };
-                let Some(e) = self.entries.iter().position(|en| en.role == r) else {
+                let Some(e) = self.first_entry(r) else {
                     continue;
                 };
                 if self.entries[e].owner != Some(p) && eligible(r, p) {
@@ -244,7 +244,7 @@ impl RoleTable {
                 }
             }
         }
-        for (r, role) in spec.roles.iter().enumerate() {
+        for (r, role) in spec.roles_with_ids() {
             if role.mode == RoleMode::Balanced {
                 self.balance(spec, r, eligible, &mut moves);
             }
@@ -257,17 +257,18 @@ impl RoleTable {
     fn balance(
         &mut self,
         spec: &ClusterSpec,
-        r: usize,
-        eligible: &dyn Fn(usize, usize) -> bool,
+        r: RoleId,
+        eligible: &dyn Fn(RoleId, HostId) -> bool,
         moves: &mut Vec<Move>,
     ) {
-        let Some(role) = spec.roles.get(r) else {
+        let Some(role) = spec.role(r) else {
             return;
         };
-        let mut hosts: Vec<(usize, u32)> = role
+        // Eligible hosts with their loads; `max_i` / `min_i` below are positions in this list.
+        let mut hosts: Vec<(HostId, u32)> = role
             .hosts
             .iter()
-            .filter_map(|h| spec.host_index(h))
+            .filter_map(|h| spec.host_id(h))
             .filter(|&h| eligible(r, h))
             .map(|h| (h, self.load(h)))
             .collect();
@@ -290,7 +291,6 @@ impl RoleTable {
             let (from, to) = (hosts[max_i].0, hosts[min_i].0);
             if let Some(e) = self
                 .entries
-                .iter()
                 .position(|en| en.role == r && en.owner == Some(from))
             {
                 self.entries[e].owner = Some(to);
@@ -313,7 +313,12 @@ pub(crate) mod tests {
     //! The role-table cases of mmm's `Monitor/t/Roles.t` (mmm-reference §9.2) with the
     //! 0.5-weighted expectations.
     use super::*;
+    use crate::ids::Id;
     use crate::spec::{HostMode, HostSpec, RoleSpec};
+
+    const DB1: HostId = HostId(0);
+    const DB2: HostId = HostId(1);
+    const DB3: HostId = HostId(2);
 
     pub(crate) fn roles_t_spec() -> ClusterSpec {
         let host = |n: &str, ip: &str| HostSpec {
@@ -352,7 +357,7 @@ pub(crate) mod tests {
         )
     }
 
-    fn names(t: &RoleTable, spec: &ClusterSpec, h: usize) -> Vec<String> {
+    fn names(t: &RoleTable, spec: &ClusterSpec, h: HostId) -> Vec<String> {
         t.roles_of(spec, h).iter().map(|r| r.to_string()).collect()
     }
 
@@ -365,9 +370,9 @@ pub(crate) mod tests {
         let w = t
             .find(&spec, "writer", "192.168.0.100")
             .expect("writer pair");
-        t.entries[w].owner = Some(0);
-        assert_eq!(t.active_master(), Some(0));
-        t.clear_host(0);
+        t.entries[w].owner = Some(DB1);
+        assert_eq!(t.active_master(), Some(DB1));
+        t.clear_host(DB1);
         assert_eq!(t.active_master(), None);
     }
 
@@ -376,21 +381,21 @@ pub(crate) mod tests {
         let spec = roles_t_spec();
         let mut t = RoleTable::new(&spec);
         let w = t.writer_entry().expect("writer");
-        t.entries[w].owner = Some(1);
-        t.entries[w].owner = Some(0);
-        assert_eq!(t.load(0), 1, "case 5: db1 counts 0.5");
-        assert_eq!(t.load(1), 0, "case 6");
-        assert_eq!(names(&t, &spec, 0), ["writer(192.168.0.100)"], "case 7");
-        t.entries[w].owner = Some(1);
-        assert_eq!(t.load(0), 0, "case 8");
-        assert_eq!(t.load(1), 1, "case 9: db2 counts 0.5");
+        t.entries[w].owner = Some(DB2);
+        t.entries[w].owner = Some(DB1);
+        assert_eq!(t.load(DB1), 1, "case 5: db1 counts 0.5");
+        assert_eq!(t.load(DB2), 0, "case 6");
+        assert_eq!(names(&t, &spec, DB1), ["writer(192.168.0.100)"], "case 7");
+        t.entries[w].owner = Some(DB2);
+        assert_eq!(t.load(DB1), 0, "case 8");
+        assert_eq!(t.load(DB2), 1, "case 9: db2 counts 0.5");
         for ip in ["192.168.0.1", "192.168.0.2", "192.168.0.3"] {
             let e = t.find(&spec, "reader", ip).expect("reader");
-            t.entries[e].owner = Some(1);
+            t.entries[e].owner = Some(DB2);
         }
-        assert_eq!(t.load(1), 7, "case 10: 3.5");
+        assert_eq!(t.load(DB2), 7, "case 10: 3.5");
         assert_eq!(
-            names(&t, &spec, 1),
+            names(&t, &spec, DB2),
             [
                 "reader(192.168.0.1)",
                 "reader(192.168.0.2)",
@@ -405,37 +410,37 @@ pub(crate) mod tests {
     fn roles_t_12_to_14_balancing_and_orphans() {
         let spec = roles_t_spec();
         let mut t = RoleTable::new(&spec);
-        for e in 0..t.entries.len() {
-            t.entries[e].owner = Some(1);
+        for e in t.entries.iter_mut() {
+            e.owner = Some(DB2);
         }
         // db1, db2 ONLINE, db3 UNKNOWN.
         let online = [true, true, false];
-        let elig = |r: usize, h: usize| online[h] && spec.can_hold(r, h);
+        let elig = |r: RoleId, h: HostId| online[h.index()] && spec.can_hold(r, h);
         let moves = t.distribute(&spec, &elig, true);
-        assert_eq!(t.load(0), 4, "case 12: db1 has 2");
-        assert_eq!(t.load(1), 3, "case 13: db2 has 1.5");
+        assert_eq!(t.load(DB1), 4, "case 12: db1 has 2");
+        assert_eq!(t.load(DB2), 3, "case 13: db2 has 1.5");
         assert!(moves.iter().all(|m| m.why == MoveWhy::Balance));
         // db2 HARD_OFFLINE: clear its roles, process orphans.
-        t.clear_host(1);
+        t.clear_host(DB2);
         let online = [true, false, false];
-        let elig = |r: usize, h: usize| online[h] && spec.can_hold(r, h);
+        let elig = |r: RoleId, h: HostId| online[h.index()] && spec.can_hold(r, h);
         t.distribute(&spec, &elig, true);
-        assert_eq!(t.load(0), 7, "case 14: db1 has 3.5");
+        assert_eq!(t.load(DB1), 7, "case 14: db1 has 3.5");
     }
 
     #[test]
     fn typical_distribution_two_masters_one_slave() {
         let spec = roles_t_spec();
         let mut t = RoleTable::new(&spec);
-        let elig = |r: usize, h: usize| spec.can_hold(r, h);
+        let elig = |r: RoleId, h: HostId| spec.can_hold(r, h);
         t.distribute(&spec, &elig, true);
         // The writer (0.5) goes first, so db1 is the most loaded when readers are handed out.
         assert_eq!(
-            names(&t, &spec, 0),
+            names(&t, &spec, DB1),
             ["reader(192.168.0.3)", "writer(192.168.0.100)"]
         );
-        assert_eq!(names(&t, &spec, 1), ["reader(192.168.0.1)"]);
-        assert_eq!(names(&t, &spec, 2), ["reader(192.168.0.2)"]);
+        assert_eq!(names(&t, &spec, DB2), ["reader(192.168.0.1)"]);
+        assert_eq!(names(&t, &spec, DB3), ["reader(192.168.0.2)"]);
     }
 
     #[test]
@@ -453,16 +458,16 @@ pub(crate) mod tests {
         spec.roles[0].prefer = Some("db2".into());
         let mut t = RoleTable::new(&spec);
         let w = t.writer_entry().expect("writer");
-        t.entries[w].owner = Some(0);
-        let elig = |r: usize, h: usize| spec.can_hold(r, h);
+        t.entries[w].owner = Some(DB1);
+        let elig = |r: RoleId, h: HostId| spec.can_hold(r, h);
         t.distribute(&spec, &elig, false);
-        assert_eq!(t.active_master(), Some(0), "no fail-back in manual modes");
+        assert_eq!(t.active_master(), Some(DB1), "no fail-back in manual modes");
         let moves = t.distribute(&spec, &elig, true);
-        assert_eq!(t.active_master(), Some(1));
+        assert_eq!(t.active_master(), Some(DB2));
         assert!(moves.contains(&Move {
             entry: w,
-            from: Some(0),
-            to: 1,
+            from: Some(DB1),
+            to: DB2,
             why: MoveWhy::Prefer
         }));
     }

@@ -4,6 +4,7 @@
 //! small, dependency-free crate that compiles in seconds and can be tested exhaustively. The
 //! daemon converts its configuration into a [`ClusterSpec`].
 
+use crate::ids::{HostId, Id, RoleId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
@@ -311,7 +312,7 @@ impl ClusterSpec {
         }
         for h in &self.hosts {
             if let Some(p) = &h.peer {
-                if self.host_index(p).is_none() || p == &h.name {
+                if self.host_id(p).is_none() || p == &h.name {
                     return Err(format!("host '{}' has an invalid peer '{p}'", h.name));
                 }
             }
@@ -339,7 +340,7 @@ impl ClusterSpec {
                 ips.push(ip);
             }
             for h in &r.hosts {
-                if self.host_index(h).is_none() {
+                if self.host_id(h).is_none() {
                     return Err(format!("role '{}' names unknown host '{h}'", r.name));
                 }
             }
@@ -370,35 +371,47 @@ impl ClusterSpec {
         Ok(())
     }
 
-    pub(crate) fn host_index(&self, name: &str) -> Option<usize> {
-        self.hosts.iter().position(|h| h.name == name)
+    pub(crate) fn host_id(&self, name: &str) -> Option<HostId> {
+        self.hosts.iter().position(|h| h.name == name).map(HostId)
     }
 
-    pub(crate) fn role_index(&self, name: &str) -> Option<usize> {
-        self.roles.iter().position(|r| r.name == name)
+    pub(crate) fn role_id(&self, name: &str) -> Option<RoleId> {
+        self.roles.iter().position(|r| r.name == name).map(RoleId)
     }
 
-    /// Index of the active master role, if configured.
-    pub(crate) fn writer_role(&self) -> Option<usize> {
-        self.role_index(&self.active_master_role)
+    pub(crate) fn host(&self, h: HostId) -> Option<&HostSpec> {
+        self.hosts.get(h.index())
+    }
+
+    pub(crate) fn role(&self, r: RoleId) -> Option<&RoleSpec> {
+        self.roles.get(r.index())
+    }
+
+    /// Roles with their ids, in config order.
+    pub(crate) fn roles_with_ids(&self) -> impl Iterator<Item = (RoleId, &RoleSpec)> {
+        self.roles
+            .iter()
+            .enumerate()
+            .map(|(r, role)| (RoleId(r), role))
+    }
+
+    /// The active master role, if configured.
+    pub(crate) fn writer_role(&self) -> Option<RoleId> {
+        self.role_id(&self.active_master_role)
     }
 
     /// Whether host `h` may hold role `r` (listed in the role's hosts).
-    pub(crate) fn can_hold(&self, r: usize, h: usize) -> bool {
-        match (self.roles.get(r), self.hosts.get(h)) {
+    pub(crate) fn can_hold(&self, r: RoleId, h: HostId) -> bool {
+        match (self.role(r), self.host(h)) {
             (Some(role), Some(host)) => role.hosts.contains(&host.name),
             _ => false,
         }
     }
 
     /// Hosts listed for the active master role, in config order ("first/second master").
-    pub(crate) fn masters(&self) -> Vec<usize> {
-        match self.writer_role().and_then(|r| self.roles.get(r)) {
-            Some(role) => role
-                .hosts
-                .iter()
-                .filter_map(|h| self.host_index(h))
-                .collect(),
+    pub(crate) fn masters(&self) -> Vec<HostId> {
+        match self.writer_role().and_then(|r| self.role(r)) {
+            Some(role) => role.hosts.iter().filter_map(|h| self.host_id(h)).collect(),
             None => Vec::new(),
         }
     }

@@ -7,6 +7,7 @@
 
 use crate::core::Core;
 use crate::exposure::Exposure;
+use crate::ids::{EntryId, HostId, IdVec};
 use crate::io::{log, Action, AgentFacts, Level, PersistedState, StartupHostInfo, SystemFacts};
 use crate::spec::{ClusterSpec, HostMode, HostState, Mode, RoleInstance};
 use crate::time::Millis;
@@ -27,7 +28,7 @@ impl Core {
     /// ignored; hosts missing from it start AWAITING_RECOVERY.
     pub fn restore(spec: ClusterSpec, persisted: &PersistedState, now: Millis) -> Core {
         let mut core = Core::blank(spec, HostState::AwaitingRecovery, now);
-        for h in 0..core.hosts.len() {
+        for h in core.hosts.ids() {
             let ph = persisted.hosts.iter().find(|p| p.name == core.host_name(h));
             let exposure = ph.and_then(|p| p.exposure.as_ref());
             core.hosts[h].exposure = Exposure::restored(
@@ -64,7 +65,7 @@ impl Core {
     }
 
     /// The table entry for `r` if it exists in the config and host `h` may hold it.
-    fn valid_entry(&self, r: &RoleInstance, h: usize) -> Option<usize> {
+    fn valid_entry(&self, r: &RoleInstance, h: HostId) -> Option<EntryId> {
         let e = self.table.find(&self.spec, &r.name, &r.ip)?;
         self.spec
             .can_hold(self.table.entries[e].role, h)
@@ -80,7 +81,7 @@ impl Core {
             .table
             .writer_entry()
             .map(|w| self.table.instance(&self.spec, w).ip);
-        for h in 0..self.hosts.len() {
+        for h in self.hosts.ids() {
             let name = self.host_name(h).to_string();
             let info = infos.iter().find(|i| i.host == name);
             let facts: Option<&AgentFacts> = info.and_then(|i| i.facts.as_ref());
@@ -115,8 +116,6 @@ impl Core {
     /// and what the systems look like. Ties go to the host first in config order (F1). With a
     /// conflict (the writer IP configured on several hosts) and `careful_startup`, the monitor
     /// starts PASSIVE with the startup table as the cause.
-    // Hosts and entries index several parallel tables (evidence, states, infos) at once.
-    #[allow(clippy::needless_range_loop)]
     pub fn startup(
         spec: ClusterSpec,
         stored: Option<&PersistedState>,
@@ -125,14 +124,13 @@ impl Core {
     ) -> (Core, Vec<Action>) {
         let mut out = Vec::new();
         let mut core = Core::blank(spec, HostState::Unknown, now);
-        let n = core.hosts.len();
         let empty = PersistedState {
             epoch: 0,
             hosts: Vec::new(),
         };
         let stored = stored.unwrap_or(&empty);
         for info in &infos {
-            if core.spec.host_index(&info.host).is_none() {
+            if core.spec.host_id(&info.host).is_none() {
                 log(
                     &mut out,
                     Level::Warn,
@@ -143,14 +141,16 @@ impl Core {
                 );
             }
         }
-        let names: Vec<String> = core.spec.hosts.iter().map(|h| h.name.clone()).collect();
-        let info_of = |h: usize| infos.iter().find(|i| i.host == names[h]);
-        let stored_of = |h: usize| stored.hosts.iter().find(|p| p.name == names[h]);
+        let names: IdVec<HostId, String> = core.spec.hosts.iter().map(|h| h.name.clone()).collect();
+        let info_of = |h: HostId| infos.iter().find(|i| i.host == names[h]);
+        let stored_of = |h: HostId| stored.hosts.iter().find(|p| p.name == names[h]);
 
         // Evidence per (entry, host).
-        let mut ev = vec![vec![Evidence::default(); n]; core.table.entries.len()];
+        let row: IdVec<HostId, Evidence> = vec![Evidence::default(); names.len()].into();
+        let mut ev: IdVec<EntryId, IdVec<HostId, Evidence>> =
+            vec![row; core.table.entries.len()].into();
         let discard =
-            |core: &Core, r: &RoleInstance, h: usize, out: &mut Vec<Action>| -> Option<usize> {
+            |core: &Core, r: &RoleInstance, h: HostId, out: &mut Vec<Action>| -> Option<EntryId> {
                 let e = core.valid_entry(r, h);
                 if e.is_none() {
                     log(
@@ -164,7 +164,7 @@ impl Core {
                 }
                 e
             };
-        for h in 0..n {
+        for h in core.hosts.ids() {
             if let Some(p) = stored_of(h) {
                 core.hosts[h].flap = p.flap.clone();
                 for r in &p.roles {
@@ -193,34 +193,36 @@ impl Core {
 
         // Host states: the first of these that stored or agent state equals.
         let manual = core.spec.initial_mode.is_manual();
-        let mut states = Vec::with_capacity(n);
-        for h in 0..n {
-            let s = stored_of(h).map(|p| p.state);
-            let a = info_of(h).and_then(|i| i.agent.as_ref()).map(|(st, _)| *st);
-            let order = [
-                HostState::AdminOffline,
-                HostState::HardOffline,
-                HostState::ReplicationFail,
-                HostState::ReplicationDelay,
-                HostState::Online,
-            ];
-            let st = order
-                .into_iter()
-                .find(|&x| s == Some(x) || a == Some(x))
-                .unwrap_or(HostState::AwaitingRecovery);
-            states.push(st);
-        }
+        let order = [
+            HostState::AdminOffline,
+            HostState::HardOffline,
+            HostState::ReplicationFail,
+            HostState::ReplicationDelay,
+            HostState::Online,
+        ];
+        let mut states: IdVec<HostId, HostState> = core
+            .hosts
+            .ids()
+            .map(|h| {
+                let s = stored_of(h).map(|p| p.state);
+                let a = info_of(h).and_then(|i| i.agent.as_ref()).map(|(st, _)| *st);
+                order
+                    .into_iter()
+                    .find(|&x| s == Some(x) || a == Some(x))
+                    .unwrap_or(HostState::AwaitingRecovery)
+            })
+            .collect();
 
-        let system = |h: usize| info_of(h).and_then(|i| i.system.clone());
+        let system = |h: HostId| info_of(h).and_then(|i| i.system.clone());
         let mut conflict = false;
         let writer_entry = core.table.writer_entry();
         let masters = core.spec.masters();
-        for e in 0..core.table.entries.len() {
+        for e in core.table.entries.ids() {
             let r = core.table.entries[e].role;
             let is_writer = Some(e) == writer_entry;
-            let mut best: Option<(u32, usize)> = None;
+            let mut best: Option<(u32, HostId)> = None;
             let mut configured_on = 0;
-            for h in 0..n {
+            for h in core.hosts.ids() {
                 if !core.spec.can_hold(r, h) {
                     continue;
                 }
@@ -228,7 +230,9 @@ impl Core {
                 configured_on += usize::from(x.system);
                 let mut votes = if is_writer {
                     let writable = system(h).is_some_and(|s| s.writable);
-                    let followers = (0..n)
+                    let followers = core
+                        .hosts
+                        .ids()
                         .filter(|&o| !masters.contains(&o))
                         .filter(|&o| {
                             system(o).and_then(|s| s.master).as_deref() == Some(names[h].as_str())
@@ -280,7 +284,7 @@ impl Core {
 
         // Apply states through the setter, starting from the stored state (a stored ONLINE host
         // that comes up as anything else counts as a downtime, as in mmm).
-        for (h, &st) in states.iter().enumerate() {
+        for (h, &st) in states.iter_enumerated() {
             core.hosts[h].state = stored_of(h).map(|p| p.state).unwrap_or(HostState::Unknown);
             core.set_state(h, st, now, &mut out);
             let info = info_of(h);
@@ -297,7 +301,10 @@ impl Core {
                     ),
                 );
             }
-            let held: BTreeSet<usize> = (0..core.table.entries.len())
+            let held: BTreeSet<EntryId> = core
+                .table
+                .entries
+                .ids()
                 .filter(|&e| ev[e][h].stored || ev[e][h].agent || ev[e][h].system)
                 .collect();
             core.hosts[h].maybe_holds = held;
@@ -333,7 +340,7 @@ impl Core {
     /// The startup table (§7.4), used in the log and as the passive cause.
     fn startup_table(
         &self,
-        ev: &[Vec<Evidence>],
+        ev: &IdVec<EntryId, IdVec<HostId, Evidence>>,
         infos: &[StartupHostInfo],
         stored: &PersistedState,
     ) -> String {
@@ -364,9 +371,9 @@ impl Core {
                 "Role", "Host", "Stored", "System", "Agent"
             ),
         ];
-        for (e, row) in ev.iter().enumerate() {
+        for (e, row) in ev.iter_enumerated() {
             let inst = self.table.instance(&self.spec, e).to_string();
-            for (h, x) in row.iter().enumerate() {
+            for (h, x) in row.iter_enumerated() {
                 if x.stored || x.system || x.agent {
                     lines.push(format!(
                         "    {:<role_w$}  {:<host_w$}  {:<6}  {:<6}  {:<6}",

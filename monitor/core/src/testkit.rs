@@ -1,10 +1,16 @@
 //! Test fixture: the lab cluster (db1/db2 masters of each other, db3 slave; writer + 3 readers)
 //! driven through the public API with virtual time.
 
+pub(crate) use crate::ids::HostId;
 use crate::*;
 use std::time::Duration;
 
 pub(crate) const W: &str = "10.0.0.100";
+
+/// The hosts of [`spec3`], in config order.
+pub(crate) const DB1: HostId = HostId(0);
+pub(crate) const DB2: HostId = HostId(1);
+pub(crate) const DB3: HostId = HostId(2);
 
 pub(crate) fn host(name: &str, ip: &str, mode: HostMode, peer: Option<&str>) -> HostSpec {
     HostSpec {

@@ -92,7 +92,7 @@ fn set_online_success_clears_flapping() {
     k.checks("db3", [true; 4]);
     k.report("db3", AgentFacts::default());
     k.step();
-    k.core.hosts[2].flap.flapping = true;
+    k.core.hosts[DB3].flap.flapping = true;
     assert_eq!(
         k.cmd(set_online("db3")),
         "OK: State of 'db3' changed to ONLINE. Now you can wait some time and check its new roles!"

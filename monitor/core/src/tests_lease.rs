@@ -98,9 +98,9 @@ fn a_status_file_from_before_exposure_records_exposes_every_writer_candidate() {
     // db2 may have been granted by the previous monitor for all we know; db3 cannot be writer.
     let views = core.hosts();
     assert_eq!(views.len(), 3);
-    let e = |h: usize| core.hosts[h].exposure.may_write(Millis(t));
-    assert!(e(0) && e(1) && !e(2));
-    assert!(core.hosts[1].exposure.may_write(Millis(
+    let e = |h: HostId| core.hosts[h].exposure.may_write(Millis(t));
+    assert!(e(DB1) && e(DB2) && !e(DB3));
+    assert!(core.hosts[DB2].exposure.may_write(Millis(
         t + LEASE.as_millis() as u64 + ha_lease::MAX_FENCE_BUDGET_MS - 1
     )));
 }
@@ -123,7 +123,7 @@ fn no_writer_grant_before_the_status_file_records_it() {
     k.core.save_failed();
     // db2 was recorded when the move happened (the kit saved then); take that record away to
     // model a monitor whose every save since failed.
-    k.core.on_record[1] = false;
+    k.core.on_record[DB2] = false;
     assert!(!k.desired_has_writer("db2"));
     // The next step retries the save; once it succeeds the grant goes out.
     let actions = k.core.step(Vec::new(), k.now());

@@ -1,6 +1,7 @@
 //! Read-only views for `show`, `checks`, `mode` and the status file.
 
 use crate::core::Core;
+use crate::ids::{HostId, Id};
 use crate::io::{PersistedHost, PersistedState};
 use crate::spec::{Check, HostMode, HostState, Mode, RoleInstance};
 use crate::time::Millis;
@@ -58,15 +59,15 @@ impl Core {
 
     /// All hosts in config order.
     pub fn hosts(&self) -> Vec<HostView> {
-        (0..self.hosts.len()).map(|h| self.host_view(h)).collect()
+        self.hosts.ids().map(|h| self.host_view(h)).collect()
     }
 
     pub fn host(&self, name: &str) -> Option<HostView> {
-        self.spec.host_index(name).map(|h| self.host_view(h))
+        self.spec.host_id(name).map(|h| self.host_view(h))
     }
 
-    fn host_view(&self, h: usize) -> HostView {
-        let (spec, rt) = (&self.spec.hosts[h], &self.hosts[h]);
+    fn host_view(&self, h: HostId) -> HostView {
+        let (spec, rt) = (&self.spec.hosts[h.index()], &self.hosts[h]);
         HostView {
             name: spec.name.clone(),
             ip: spec.ip.clone(),
@@ -82,23 +83,23 @@ impl Core {
     }
 
     pub fn state(&self, host: &str) -> Option<HostState> {
-        self.spec.host_index(host).map(|h| self.hosts[h].state)
+        self.spec.host_id(host).map(|h| self.hosts[h].state)
     }
 
     pub fn agent_down(&self, host: &str) -> bool {
         self.spec
-            .host_index(host)
+            .host_id(host)
             .is_some_and(|h| self.hosts[h].agent_down)
     }
 
     pub fn flapping(&self, host: &str) -> bool {
         self.spec
-            .host_index(host)
+            .host_id(host)
             .is_some_and(|h| self.hosts[h].flap.flapping)
     }
 
     pub fn check_status(&self, host: &str, check: Check) -> Option<CheckView> {
-        let t = self.hosts.get(self.spec.host_index(host)?)?.check(check);
+        let t = self.hosts.get(self.spec.host_id(host)?)?.check(check);
         Some(CheckView {
             ok: t.recorded,
             last_change: t.last_change,
@@ -114,7 +115,9 @@ impl Core {
 
     /// The whole role table in config order: each role instance and its owner.
     pub fn role_table(&self) -> Vec<(RoleInstance, Option<String>)> {
-        (0..self.table.entries.len())
+        self.table
+            .entries
+            .ids()
             .map(|e| {
                 let owner = self.table.entries[e]
                     .owner
@@ -140,7 +143,9 @@ impl Core {
         let writer = self.table.active_master();
         PersistedState {
             epoch: self.epoch,
-            hosts: (0..self.hosts.len())
+            hosts: self
+                .hosts
+                .ids()
                 .map(|h| {
                     let rt = &self.hosts[h];
                     PersistedHost {
@@ -166,7 +171,7 @@ impl Core {
             let cause = format!("Cause: {}", self.passive_cause);
             lines.extend(cause.lines().map(|l| format!("# {l}")));
         }
-        let mut order: Vec<usize> = (0..self.hosts.len()).collect();
+        let mut order: Vec<HostId> = self.hosts.ids().collect();
         order.sort_by(|&a, &b| self.host_name(a).cmp(self.host_name(b)));
         for &h in &order {
             if self.hosts[h].agent_down {
