@@ -1,0 +1,278 @@
+//! A simulated MySQL host with its agent: clock, fence, lease and what it obeys; and the
+//! seeded random source.
+
+use ha_core::*;
+use ha_lease::{AgentDeadline, LeaseToken, DRIFT_PPM};
+use std::time::Duration;
+
+/// splitmix64: tiny, seedable, good enough to pick faults.
+pub(crate) struct Rng(pub(crate) u64);
+
+impl Rng {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    pub(crate) fn chance(&mut self, percent: u64) -> bool {
+        self.below(1000) < percent * 10
+    }
+    pub(crate) fn permille(&mut self, p: u64) -> bool {
+        self.below(1000) < p
+    }
+    /// A clock: random offset, drift within ±ρ/2.
+    pub(crate) fn clock(&mut self) -> Clock {
+        let half = DRIFT_PPM / 2;
+        Clock {
+            offset: self.below(1_000_000_000),
+            ppm: self.below(2 * half + 1) as i64 - half as i64,
+        }
+    }
+}
+
+/// A machine's monotonic clock in ms: `offset + t·(1 + ppm/10⁶)` for real time `t`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Clock {
+    pub(crate) offset: u64,
+    pub(crate) ppm: i64,
+}
+
+impl Clock {
+    pub(crate) fn ms(&self, t: u64) -> u64 {
+        let drift = (t as i128 * self.ppm as i128).div_euclid(1_000_000);
+        (self.offset as i128 + t as i128 + drift) as u64
+    }
+}
+
+pub(crate) const TICK: u64 = 250;
+pub(crate) const WRITER_IP: &str = "10.0.0.100";
+
+#[derive(Clone, Debug)]
+pub(crate) struct SimHost {
+    pub(crate) name: String,
+    pub(crate) powered: bool,
+    pub(crate) mysql_up: bool,
+    pub(crate) partitioned: bool,
+    pub(crate) agent_up: bool,
+    pub(crate) io_ok: bool,
+    pub(crate) lag: u64,
+    pub(crate) boot_ms: u64,
+    pub(crate) boot: u64,
+    pub(crate) clock: Clock,
+    pub(crate) budget_ms: u64,
+    // agent (persisted in its state file: epoch, lease) / server state
+    pub(crate) epoch: u64,
+    pub(crate) roles: Vec<RoleInstance>,
+    pub(crate) read_only: bool,
+    pub(crate) writer_synced: bool,
+    pub(crate) promotion_error: Option<String>,
+    pub(crate) lease: Option<AgentDeadline>,
+    /// A promotion under way (relay-log sync): the host becomes writable at this real time if
+    /// it is still wanted and its lease still valid. Replies meanwhile say read_only=1.
+    pub(crate) promotion: Option<u64>,
+    pub(crate) wants_writer: bool,
+    /// Changes with every boot and agent restart (connections to the agent are reset).
+    pub(crate) incarnation: u64,
+}
+
+impl SimHost {
+    pub(crate) fn new(name: &str, rng: &mut Rng) -> SimHost {
+        SimHost {
+            name: name.into(),
+            powered: true,
+            mysql_up: true,
+            partitioned: false,
+            agent_up: true,
+            io_ok: true,
+            lag: 0,
+            boot_ms: 0,
+            boot: rng.next(),
+            clock: rng.clock(),
+            budget_ms: rng.below(600),
+            epoch: 0,
+            roles: Vec::new(),
+            read_only: true,
+            writer_synced: false,
+            promotion_error: None,
+            lease: None,
+            promotion: None,
+            wants_writer: false,
+            incarnation: 0,
+        }
+    }
+    pub(crate) fn holds_writer(&self) -> bool {
+        self.roles.iter().any(|r| r.name == "writer")
+    }
+    pub(crate) fn writable(&self) -> bool {
+        self.powered && self.mysql_up && !self.read_only
+    }
+    pub(crate) fn demote(&mut self) {
+        self.roles.retain(|r| r.name != "writer");
+        self.read_only = true;
+        self.writer_synced = false;
+        self.lease = None;
+        self.promotion = None;
+    }
+    pub(crate) fn crash(&mut self) {
+        self.powered = false;
+        self.roles.clear();
+        self.demote();
+    }
+    /// Power on: a new boot (new boot id: a lease from before means nothing), my.cnf starts
+    /// read-only. The agent's state file is on disk: its epoch survives.
+    pub(crate) fn boot(&mut self, now: u64, rng: &mut Rng) {
+        self.powered = true;
+        self.mysql_up = true;
+        self.agent_up = true;
+        self.boot_ms = now;
+        self.boot = rng.next();
+        self.incarnation += 1;
+        self.roles.clear();
+        self.demote();
+        self.promotion_error = None;
+    }
+    /// The agent process restarts: it keeps its persisted epoch and lease (same boot); with no
+    /// valid lease it fences at once (read_only=1, writer IP dropped).
+    pub(crate) fn agent_restart(&mut self, now: u64) {
+        self.agent_up = true;
+        self.incarnation += 1;
+        let valid = self.lease.is_some_and(|d| d.valid_at(self.clock.ms(now)));
+        if !valid && (self.holds_writer() || !self.read_only) {
+            self.demote();
+        }
+    }
+    pub(crate) fn reachable(&self) -> bool {
+        self.powered && !self.partitioned
+    }
+    pub(crate) fn token(&self, now: u64) -> LeaseToken {
+        LeaseToken {
+            boot_id: format!("{:x}", self.boot),
+            at_ms: self.clock.ms(now),
+        }
+    }
+    /// The agent's lease watchdog: the host is fenced once the whole budget after the start of
+    /// fencing has passed (the slowest fence the agent declares).
+    pub(crate) fn watchdog(&mut self, now: u64) {
+        if self
+            .lease
+            .is_some_and(|d| self.clock.ms(now) >= d.fenced_by_ms)
+        {
+            self.demote();
+        }
+        // A promotion finishing: only while wanted, under a valid lease (or none configured).
+        if self.promotion.is_some_and(|t| now >= t) {
+            self.promotion = None;
+            let at = self.clock.ms(now);
+            let lease_ok = self.lease.is_none_or(|l| l.valid_at(at));
+            if self.wants_writer && lease_ok && self.powered && self.mysql_up {
+                self.read_only = false;
+                self.writer_synced = true;
+                self.roles.push(RoleInstance::new("writer", WRITER_IP));
+                self.roles.sort();
+                self.roles.dedup();
+            }
+        }
+    }
+    pub(crate) fn facts(&self, now: u64) -> AgentFacts {
+        let at = self.clock.ms(now);
+        AgentFacts {
+            uptime_secs: (now - self.boot_ms) as f64 / 1000.0 + 100.0,
+            epoch: self.epoch,
+            roles: self.roles.clone(),
+            read_only: self.read_only,
+            writer_synced: self.writer_synced,
+            promotion_error: self.promotion_error.clone(),
+            replicating_from: None,
+            io_running: self.io_ok,
+            sql_running: self.io_ok,
+            lease_token: Some(self.token(now)),
+            fence_budget: Duration::from_millis(self.budget_ms),
+            lease_remaining: self
+                .lease
+                .map(|d| Duration::from_millis(d.fence_at_ms.saturating_sub(at))),
+            // The simulated agent always reaches its server when it answers at all.
+            ..Default::default()
+        }
+    }
+
+    /// An obedient agent applying a desired state that arrives at real time `receipt`; a new
+    /// promotion finishes at `defer` when given (the relay-log sync takes a while).
+    pub(crate) fn apply(
+        &mut self,
+        d: &DesiredState,
+        receipt: u64,
+        defer: Option<u64>,
+    ) -> Option<AgentReport> {
+        if d.epoch < self.epoch {
+            return Some(AgentReport::StaleEpoch { held: self.epoch });
+        }
+        self.epoch = d.epoch;
+        self.promotion_error = None;
+        let want_writer = d.roles.iter().any(|r| r.name == "writer");
+        // The lease this grant gives, if any: counted from the echoed token on our own clock.
+        let now_ms = self.clock.ms(receipt);
+        let grant = match (&d.lease_token, d.writer_lease.is_zero()) {
+            (_, true) => None,
+            (Some(t), false) if t.boot_id == format!("{:x}", self.boot) && t.at_ms <= now_ms => {
+                Some(AgentDeadline::new(
+                    t.at_ms,
+                    d.writer_lease.as_millis() as u64,
+                    self.budget_ms,
+                ))
+            }
+            _ => Some(AgentDeadline::new(0, 0, 0)), // no usable token: nothing
+        };
+        let lease_ok = grant.is_none_or(|g| g.valid_at(now_ms))
+            || self.lease.is_some_and(|l| l.valid_at(now_ms));
+        self.wants_writer = want_writer && lease_ok;
+        // The lease starts when the grant is accepted, before the promotion's steps run.
+        if let Some(g) = grant.filter(|g| want_writer && g.valid_at(now_ms)) {
+            self.lease = Some(self.lease.map_or(g, |l| l.later(g)));
+        }
+        // Remove first, then add (remove-before-add on the host too).
+        if (!want_writer || !lease_ok) && self.holds_writer() {
+            self.demote();
+        }
+        self.roles.retain(|r| d.roles.contains(r));
+        for r in &d.roles {
+            if r.name == "writer" {
+                if !lease_ok {
+                    continue;
+                }
+                let synced = self.mysql_up && self.io_ok && self.lag <= 5;
+                if !self.holds_writer() && !synced && !d.force {
+                    self.promotion_error = Some("relay log not applied before the deadline".into());
+                    continue;
+                }
+                if !self.mysql_up {
+                    continue;
+                }
+                if !self.holds_writer() {
+                    if let Some(t) = defer {
+                        self.promotion = self.promotion.or(Some(t));
+                        continue;
+                    }
+                }
+                self.read_only = false;
+                self.writer_synced = true;
+            }
+            if !self.roles.contains(r) {
+                self.roles.push(r.clone());
+            }
+        }
+        self.roles.sort();
+        if !want_writer {
+            self.promotion = None;
+            if self.roles.iter().all(|r| r.name != "writer") && self.read_only {
+                // The demotion is complete: the lease ends with it.
+                self.lease = None;
+            }
+        }
+        None
+    }
+}

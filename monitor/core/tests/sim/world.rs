@@ -1,0 +1,415 @@
+//! One schedule: the cluster spec, the fault schedule, the network in flight, the monitor's
+//! core and the invariant checks after every tick.
+
+use ha_core::*;
+use std::time::Duration;
+
+use super::fnv;
+use super::host::*;
+
+pub(crate) fn spec(rng: &mut Rng) -> ClusterSpec {
+    let host = |n: &str, ip: &str, mode, peer: Option<&str>| HostSpec {
+        name: n.into(),
+        ip: ip.into(),
+        mode,
+        peer: peer.map(Into::into),
+    };
+    let mut s = ClusterSpec::with_defaults(
+        vec![
+            host("db1", "10.0.0.1", HostMode::Master, Some("db2")),
+            host("db2", "10.0.0.2", HostMode::Master, Some("db1")),
+            host("db3", "10.0.0.3", HostMode::Slave, None),
+        ],
+        vec![
+            RoleSpec {
+                name: "writer".into(),
+                mode: RoleMode::Exclusive,
+                hosts: vec!["db1".into(), "db2".into()],
+                ips: vec![WRITER_IP.into()],
+                prefer: (rng.below(4) == 0).then(|| "db1".into()),
+            },
+            RoleSpec {
+                name: "reader".into(),
+                mode: RoleMode::Balanced,
+                hosts: vec!["db1".into(), "db2".into(), "db3".into()],
+                ips: vec![
+                    "10.0.0.101".into(),
+                    "10.0.0.102".into(),
+                    "10.0.0.103".into(),
+                ],
+                prefer: None,
+            },
+        ],
+        "writer",
+    );
+    s.trap_periods = TrapPeriods::uniform(Duration::from_millis(rng.below(5) * TICK));
+    s.writer_lease = Duration::from_millis([0, 1_200, 3_000, 8_000][rng.below(4) as usize]);
+    s.kill_host_configured = rng.chance(50);
+    s.auto_set_online = Duration::from_secs([0, 10][rng.below(2) as usize]);
+    s.flap_duration = Duration::from_secs(300);
+    s.wait_for_other_master = Duration::from_secs(20);
+    s.initial_mode = if rng.below(8) == 0 {
+        Mode::Wait
+    } else {
+        Mode::Active
+    };
+    s
+}
+
+/// What happened in one schedule (to show the simulation is not vacuous).
+#[derive(Default, Debug)]
+pub(crate) struct Stats {
+    pub(crate) writer_ticks: u64,
+    pub(crate) writer_changes: u64,
+    pub(crate) kills: u64,
+    pub(crate) promotion_errors: u64,
+    pub(crate) monitor_restarts: u64,
+    pub(crate) agent_restarts: u64,
+    pub(crate) late_deliveries: u64,
+    pub(crate) stale_refusals: u64,
+}
+
+/// A request still in the network: delivered at `at` (real time), its reply lost. It travels
+/// on a TCP connection to one agent process: a reboot or an agent restart resets it.
+pub(crate) struct InFlight {
+    pub(crate) host: usize,
+    pub(crate) desired: DesiredState,
+    pub(crate) at: u64,
+    pub(crate) incarnation: u64,
+}
+
+/// Runs one schedule; returns a digest of every action for the determinism check.
+pub(crate) fn run(seed: u64, ticks: u64, stats: &mut Stats) -> u64 {
+    let trace = std::env::var("HA_SIM_TRACE").ok() == Some(seed.to_string());
+    let mut last_writer: Option<String> = None;
+    let mut rng = Rng(seed);
+    let spec = spec(&mut rng);
+    let mut mclock = rng.clock();
+    let mut core = Core::new(spec.clone());
+    let mut file: Option<PersistedState> = None;
+    let mut hosts: Vec<SimHost> = ["db1", "db2", "db3"]
+        .iter()
+        .map(|n| SimHost::new(n, &mut rng))
+        .collect();
+    let mut pending: Vec<Input> = Vec::new();
+    let mut in_flight: Vec<InFlight> = Vec::new();
+    let mut isolated = false;
+    let mut digest: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut next_id = 0;
+    for tick in 1..=ticks {
+        let now = tick * TICK;
+        // Faults.
+        for h in hosts.iter_mut() {
+            if rng.permille(3) {
+                if h.powered {
+                    h.crash()
+                } else {
+                    h.boot(now, &mut rng)
+                }
+            }
+            if !h.powered && rng.permille(20) {
+                h.boot(now, &mut rng);
+            }
+            if h.powered && rng.permille(4) {
+                h.mysql_up = !h.mysql_up;
+                if !h.mysql_up {
+                    h.demote();
+                }
+            }
+            if rng.permille(4) {
+                h.partitioned = !h.partitioned;
+            }
+            if rng.permille(3) {
+                h.agent_up = !h.agent_up;
+            }
+            if h.powered && rng.permille(3) {
+                stats.agent_restarts += 1;
+                h.agent_restart(now);
+            }
+            if rng.permille(4) {
+                h.io_ok = !h.io_ok;
+            }
+            if rng.permille(4) {
+                h.lag = if h.lag > 0 { 0 } else { 30 + rng.below(100) };
+            }
+            // Leases run on the host's own clock.
+            h.watchdog(now);
+        }
+        // Late deliveries (TCP retransmissions after an outage, duplicates): applied now.
+        let (due, later): (Vec<_>, Vec<_>) = in_flight.into_iter().partition(|f| f.at <= now);
+        in_flight = later;
+        for f in due {
+            let h = &mut hosts[f.host];
+            if h.reachable() && h.agent_up && h.incarnation == f.incarnation {
+                if trace {
+                    eprintln!(
+                        "  late delivery to {}: epoch {} roles {:?}",
+                        h.name, f.desired.epoch, f.desired.roles
+                    );
+                }
+                stats.late_deliveries += 1;
+                h.apply(&f.desired, now, None);
+            }
+        }
+        if rng.permille(2) {
+            isolated = !isolated;
+            pending.push(Input::Network {
+                reachable: !isolated,
+            });
+        }
+        // The monitor restarts (kill -9) from its last saved status file, on a new clock.
+        if rng.permille(3) {
+            if let Some(f) = &file {
+                stats.monitor_restarts += 1;
+                mclock = rng.clock();
+                core = Core::restore(spec.clone(), f, Millis(mclock.ms(now)));
+                pending.clear();
+                isolated = false;
+            }
+        }
+        let mnow = Millis(mclock.ms(now));
+        // Checks.
+        for h in &hosts {
+            let ok = |b: bool| {
+                if b {
+                    CheckOutcome::Ok
+                } else {
+                    CheckOutcome::Error
+                }
+            };
+            let reach = h.reachable();
+            let db = reach && h.mysql_up;
+            let rep = |good: bool| {
+                if !reach {
+                    CheckOutcome::Error
+                } else if !h.mysql_up {
+                    CheckOutcome::Unknown
+                } else {
+                    ok(good)
+                }
+            };
+            for (check, outcome) in [
+                (Check::Ping, ok(reach)),
+                (Check::Mysql, ok(db)),
+                (Check::RepThreads, rep(h.io_ok)),
+                (Check::RepBacklog, rep(h.lag <= 60)),
+            ] {
+                let outcome = if rng.permille(10) {
+                    CheckOutcome::Unknown
+                } else {
+                    outcome
+                };
+                pending.push(Input::CheckResult {
+                    host: h.name.clone(),
+                    check,
+                    outcome,
+                    message: String::new(),
+                });
+            }
+        }
+        // Operator.
+        let mut commands = Vec::new();
+        if tick == 2 || rng.permille(20) {
+            for h in &hosts {
+                commands.push(AdminCommand::SetOnline(h.name.clone()));
+            }
+        }
+        if rng.permille(5) {
+            let target = hosts[rng.below(2) as usize].name.clone();
+            commands.push(AdminCommand::MoveRole {
+                role: "writer".into(),
+                host: target,
+                force: rng.chance(20),
+            });
+        }
+        if rng.permille(2) {
+            commands.push(AdminCommand::SetOffline(
+                hosts[rng.below(3) as usize].name.clone(),
+            ));
+        }
+        if rng.permille(2) {
+            let m = [Mode::Active, Mode::Manual, Mode::Passive][rng.below(3) as usize];
+            commands.push(AdminCommand::SetMode(m));
+        }
+        if core.mode() != Mode::Active && rng.permille(20) {
+            commands.push(AdminCommand::SetMode(Mode::Active));
+        }
+        for command in commands {
+            next_id += 1;
+            pending.push(Input::Command {
+                id: next_id,
+                command,
+            });
+        }
+
+        let before = core.role_table();
+        let actions = core.step(std::mem::take(&mut pending), mnow);
+        let after = core.role_table();
+
+        // Invariant: roles are only gained by ONLINE hosts.
+        for ((inst, old), (_, new)) in before.iter().zip(&after) {
+            if let Some(n) = new {
+                if old.as_ref() != Some(n) {
+                    assert_eq!(
+                        core.state(n),
+                        Some(HostState::Online),
+                        "seed {seed} tick {tick}: {inst} gained by {n}"
+                    );
+                }
+            }
+        }
+        let table_writers = after
+            .iter()
+            .filter(|(i, o)| i.name == "writer" && o.is_some())
+            .count();
+        assert!(table_writers <= 1, "seed {seed}: two writers in the table");
+
+        if trace {
+            eprintln!("--- tick {tick} (monitor {mnow:?}) epoch {}", core.epoch());
+            for h in &hosts {
+                eprintln!(
+                    "  {} pw{} part{} ag{} ro{} roles{:?} epoch{} lease{:?} promo{:?}",
+                    h.name,
+                    h.powered,
+                    h.partitioned,
+                    h.agent_up,
+                    h.read_only,
+                    h.roles.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+                    h.epoch,
+                    h.lease,
+                    h.promotion
+                );
+            }
+            for a in &actions {
+                eprintln!("  {a:?}");
+            }
+        }
+        for a in &actions {
+            digest = fnv(digest, &format!("{a:?}"));
+            match a {
+                Action::Kill { host, .. } => {
+                    stats.kills += 1;
+                    let ok = rng.chance(90);
+                    if ok {
+                        if let Some(h) = hosts.iter_mut().find(|h| &h.name == host) {
+                            h.crash();
+                        }
+                    }
+                    pending.push(Input::KillResult {
+                        host: host.clone(),
+                        ok,
+                        output: String::new(),
+                    });
+                }
+                Action::SaveStatus => {
+                    if rng.permille(100) {
+                        core.save_failed();
+                    } else {
+                        let saved = core.persisted();
+                        core.saved(&saved);
+                        file = Some(saved);
+                    }
+                }
+                _ => {}
+            }
+        }
+
+        // Sends.
+        let desired: Vec<Option<DesiredState>> = hosts
+            .iter()
+            .map(|h| core.desired_state(&h.name, mnow))
+            .collect();
+        let desired_writers = desired
+            .iter()
+            .flatten()
+            .filter(|d| d.roles.iter().any(|r| r.name == "writer"))
+            .count();
+        assert!(
+            desired_writers <= 1,
+            "seed {seed} tick {tick}: two desired writers"
+        );
+        for (i, (h, d)) in hosts.iter_mut().zip(desired).enumerate() {
+            let Some(d) = d else { continue };
+            if trace {
+                eprintln!(
+                    "  send {} roles {:?} epoch {} token {:?}",
+                    h.name,
+                    d.roles.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+                    d.epoch,
+                    d.lease_token.as_ref().map(|t| t.at_ms)
+                );
+            }
+            core.note_sent(&h.name, &d, mnow);
+            let delivered = !isolated && h.reachable() && h.agent_up;
+            // Some requests are delayed in the network (and may also be delivered again).
+            if delivered && rng.permille(40) {
+                in_flight.push(InFlight {
+                    host: i,
+                    desired: d.clone(),
+                    at: now + TICK * (1 + rng.below(40)),
+                    incarnation: h.incarnation,
+                });
+                if rng.chance(50) {
+                    pending.push(Input::AgentReport {
+                        host: h.name.clone(),
+                        report: AgentReport::Unreachable {
+                            error: "timeout".into(),
+                        },
+                    });
+                    continue;
+                }
+            }
+            let report = if delivered {
+                let defer = rng.chance(30).then(|| now + TICK * (1 + rng.below(8)));
+                let refused = h.apply(&d, now, defer);
+                if let Some(r) = refused {
+                    stats.stale_refusals += 1;
+                    r
+                } else if rng.permille(30) {
+                    AgentReport::Unreachable {
+                        error: "reply lost".into(),
+                    }
+                } else {
+                    AgentReport::Status(h.facts(now))
+                }
+            } else {
+                AgentReport::Unreachable {
+                    error: "timeout".into(),
+                }
+            };
+            pending.push(Input::AgentReport {
+                host: h.name.clone(),
+                report,
+            });
+        }
+
+        // I1: one writer at any sampled instant.
+        let writable: Vec<&str> = hosts
+            .iter()
+            .filter(|h| h.writable())
+            .map(|h| h.name.as_str())
+            .collect();
+        assert!(
+            writable.len() <= 1,
+            "seed {seed} tick {tick}: writable {writable:?}\n{hosts:#?}"
+        );
+        if let Some(w) = writable.first() {
+            stats.writer_ticks += 1;
+            if last_writer.as_deref() != Some(w) {
+                stats.writer_changes += 1;
+                last_writer = Some(w.to_string());
+            }
+        }
+        stats.promotion_errors +=
+            hosts.iter().filter(|h| h.promotion_error.is_some()).count() as u64;
+        let ip_holders = hosts
+            .iter()
+            .filter(|h| h.powered && h.holds_writer())
+            .count();
+        assert!(
+            ip_holders <= 1,
+            "seed {seed} tick {tick}: writer IP on {ip_holders} hosts"
+        );
+    }
+    digest
+}
