@@ -10,8 +10,8 @@
 //! of them (waits and set-up steps the walk-through cannot continue without still stop it).
 //!
 //! Not reachable here (covered by the core's unit tests in monitor/core/src/tests_commands.rs
-//! and ha-control's tests/cli.rs): the `prefer` lines and `Role … is assigned to preferred host`
-//! (the lab config has no `prefer`), `Role … has no IP`, WAIT mode.
+//! and ha-control's tests/cli_commands.rs): the `prefer` lines and `Role … is assigned to
+//! preferred host` (the lab config has no `prefer`), `Role … has no IP`, WAIT mode.
 
 use std::time::{Duration, Instant};
 
