@@ -12,9 +12,10 @@
 # tcpdump         debugging the lab network
 # procps          ps / pgrep for diagnostics
 # gcc, libc6-dev  the linker Rust needs to build the workspace
+# python3-minimal tests/lint/module-cycles.py (no import cycle between modules)
 set -euo pipefail
 
-PACKAGES=(mariadb-server mariadb-client iproute2 nftables iputils-ping arping tcpdump procps gcc libc6-dev)
+PACKAGES=(mariadb-server mariadb-client iproute2 nftables iputils-ping arping tcpdump procps gcc libc6-dev python3-minimal)
 
 if [ "$(id -u)" != 0 ]; then
   echo "install-deps.sh: run as root (sudo bash tests/install-deps.sh)" >&2

@@ -28,6 +28,10 @@ cargo build --workspace --all-targets --locked
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "no import cycle between modules"
+python3 tests/lint/module-cycles.py
+echo "none"
+
 step "systemd units"
 if command -v systemd-analyze >/dev/null 2>&1; then
   units=$(mktemp -d)

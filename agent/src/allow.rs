@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use ha_config::AgentConfig;
 use ha_proto::{ApplyStateRequest, ClearBadRolesRequest, MasterInfo, Role};
 
-use crate::desired::{Desired, Master, RoleIp};
+use crate::desired::{q, Desired, Master, RoleIp};
 
 /// At most this many entries in each repeated field of a request (roles, all_roles,
 /// cluster_hosts).
@@ -21,12 +21,6 @@ pub const MAX_ENTRIES: usize = 64;
 /// At most this many bytes in each string of a request (host, role names, IPs, writer_role,
 /// host names, lease token boot id).
 pub const MAX_STR: usize = 255;
-
-/// A request string for a message or a log line: quoted, with control characters and quotes
-/// escaped (`'db1\n…'` stays on one line).
-pub fn q(s: &str) -> String {
-    format!("'{}'", s.escape_debug())
-}
 
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

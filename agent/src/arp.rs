@@ -4,7 +4,7 @@
 //! Both forms are sent because implementations differ in which one updates their cache: an ARP
 //! request (op 1, target MAC zero) and an ARP reply (op 2), each a broadcast frame whose sender
 //! and target IP are the role IP. The pair is repeated [`ROUNDS`] times over about half a second
-//! (mysql-mmm sent one burst, which a single lost frame defeats — product.md F10). The socket is
+//! (mysql-mmm sent one burst, which a single lost frame defeats — docs/product.md F10). The socket is
 //! opened without promiscuous mode (pnet's default is on): we only send.
 //!
 //! Linux only updates an *existing* neighbour entry from a gratuitous ARP (unless `arp_accept=1`);

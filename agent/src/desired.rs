@@ -7,9 +7,13 @@
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
-use crate::allow::q;
-
 use ha_proto::{ApplyStateRequest, HostState, MasterInfo, Role};
+
+/// A request string for a message or a log line: quoted, with control characters and quotes
+/// escaped (`'db1\n…'` stays on one line).
+pub fn q(s: &str) -> String {
+    format!("'{}'", s.escape_debug())
+}
 
 /// A role instance with a parsed IPv4 address.
 #[derive(

@@ -7,8 +7,8 @@ use std::net::Ipv4Addr;
 
 use ha_config::AgentConfig;
 
-use crate::converge::Outcome;
 use crate::ip;
+use crate::status::Outcome;
 
 /// `ip -4 addr del IP dev <cluster_interface>`, refused outside the configuration's bounds.
 pub(crate) async fn del_role_ip(cfg: &AgentConfig, addr: Ipv4Addr) -> Result<ip::Change, String> {

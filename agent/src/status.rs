@@ -5,6 +5,33 @@ use std::time::Duration;
 
 use ha_proto::OperationResult;
 
+/// Outcome of one executed step.
+pub(crate) struct Outcome {
+    pub(crate) ok: bool,
+    pub(crate) message: String,
+}
+
+impl Outcome {
+    pub(crate) fn ok(m: impl Into<String>) -> Outcome {
+        Outcome {
+            ok: true,
+            message: m.into(),
+        }
+    }
+    pub(crate) fn err(m: impl Into<String>) -> Outcome {
+        Outcome {
+            ok: false,
+            message: m.into(),
+        }
+    }
+    pub(crate) fn from<E: Into<String>>(r: Result<String, E>) -> Outcome {
+        match r {
+            Ok(m) => Outcome::ok(m),
+            Err(e) => Outcome::err(e),
+        }
+    }
+}
+
 /// One finished (or failed) step.
 pub fn op(
     operation: impl Into<String>,

@@ -2,7 +2,7 @@
 //!
 //! mmm_control gave up connecting after 10 s and then waited for the reply forever. ha-control
 //! bounds the whole exchange (connect + request + reply) by `--timeout`, so a hung monitor
-//! cannot hang an operator's script (product.md F2).
+//! cannot hang an operator's script (docs/product.md F2).
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};

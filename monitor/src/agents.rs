@@ -1,5 +1,5 @@
 //! Talking to the agents: one lazily connected gRPC channel per host, every call bounded by a
-//! deadline (product.md F2). An error reply, a transport error and a timeout are all failures
+//! deadline (docs/product.md F2). An error reply, a transport error and a timeout are all failures
 //! (F12); the error text says which host, which call and why.
 
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //!
 //! Reads (`show`, `checks`, `mode`) are answered from the snapshot the main loop publishes after
 //! every step, so they never wait for the loop. Commands are queued to the main loop, which runs
-//! them through the pure core in arrival order (mmm-reference §0.2 step 3) and answers with
+//! them through the pure core in arrival order (docs/mmm-behaviour.md §0.2 step 3) and answers with
 //! mysql-mmm's reply text.
 
 use std::time::Duration;
@@ -127,7 +127,7 @@ impl ControlService {
     }
 }
 
-/// Answers `checks [host|all [check|all]]` from a snapshot (mmm-reference §6.2).
+/// Answers `checks [host|all [check|all]]` from a snapshot (docs/mmm-behaviour.md §6.2).
 pub fn select_checks(snapshot: &Snapshot, host: &str, check: CheckName) -> ChecksReply {
     if !host.is_empty()
         && !snapshot

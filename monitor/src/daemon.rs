@@ -281,7 +281,7 @@ impl MainLoop {
     }
 }
 
-/// Blocks until one `ping_ips` address answers (mmm-reference §3.7), or shutdown.
+/// Blocks until one `ping_ips` address answers (docs/mmm-behaviour.md §3.7), or shutdown.
 async fn wait_for_network(
     cfg: &MonitorConfig,
     pinger: &surge_ping::Client,

@@ -1,4 +1,4 @@
-//! The `kill_host_bin <host> <ping_ok 0|1>` fencing hook (mmm-reference §5.8).
+//! The `kill_host_bin <host> <ping_ok 0|1>` fencing hook (docs/mmm-behaviour.md §5.8).
 //!
 //! Run when a role removal could not be delivered to a host (never in MANUAL, WAIT or PASSIVE
 //! mode: the core decides that). The outcome feeds back into the core, which may treat a

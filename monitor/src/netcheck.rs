@@ -1,4 +1,4 @@
-//! The network self-check (`ping_ips`, mmm-reference §3.7): is the monitor itself connected?
+//! The network self-check (`ping_ips`, docs/mmm-behaviour.md §3.7): is the monitor itself connected?
 //!
 //! While no `ping_ips` address answers, the monitor is the one cut off, so its checks say
 //! nothing about the hosts: checks pause and the core freezes every decision, roles included.

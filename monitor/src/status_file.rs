@@ -4,7 +4,7 @@
 //! Write: temp file in the same directory → write → fsync → rename over the target → fsync
 //! the directory, so a crash at any point leaves either the old or the new file, never a torn
 //! one. Read: a missing file is normal on first start; a corrupt or foreign file is reported
-//! clearly and the caller falls back to startup voting — never a crash (mmm-reference §10.23).
+//! clearly and the caller falls back to startup voting — never a crash (docs/mmm-behaviour.md §10.23).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;

@@ -1,7 +1,7 @@
 //! Demotion on this host: killing client connections, and `read_only=1` again after the kill.
 //!
 //! A pass, ClearBadRoles and the removal of a writer IP all demote through
-//! [`Agent::kill_then_deny_again`]. The lease guard's fence ([`crate::lease::guard`]) shares
+//! [`Agent::kill_then_deny_again`]. The lease guard's fence ([`super::guard`]) shares
 //! only [`Agent::kill_connections`]: it runs `read_only=1` and the kills concurrently on
 //! purpose, on two connections, because its deadline is the lease's.
 

@@ -11,7 +11,7 @@
 //!
 //! A pass that did not converge is retried with backoff (2 s doubling to 30 s), so a MySQL
 //! server that was down is handled as soon as it is back. The writer lease is watched by its
-//! own task, which fences the host on its own (see [`crate::lease::guard`]).
+//! own task, which fences the host on its own (see [`guard`]).
 //!
 //! The `impl Agent` is spread over the modules of this folder, one concept each:
 //! `accept` (the epoch rule, recording a desired state), `persist` (the state file),
@@ -25,6 +25,7 @@
 
 mod accept;
 mod demote;
+mod guard;
 mod outcome;
 mod pass;
 mod persist;
@@ -34,9 +35,9 @@ mod report;
 mod roles;
 mod steps;
 
+pub(crate) use crate::status::Outcome;
 pub use accept::{check_epoch, Refusal};
 pub(crate) use demote::Kills;
-pub(crate) use outcome::Outcome;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -152,7 +153,7 @@ impl Agent {
         let restored = self.restore();
         let a = Arc::clone(self);
         tokio::spawn(async move { a.converger().await });
-        crate::lease::guard::start_watchdog(Arc::clone(self));
+        guard::start_watchdog(Arc::clone(self));
         if !restored {
             let a = Arc::clone(self);
             tokio::spawn(async move { a.startup_fence().await });

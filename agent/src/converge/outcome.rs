@@ -1,37 +1,9 @@
-//! Outcomes of executed steps and how they are recorded (`operations`, `last_error`, the
-//! log).
+//! How the outcomes of executed steps are recorded (`operations`, `last_error`, the log).
 
 use std::time::Duration;
 
 use super::Agent;
-use crate::status::op;
-
-/// Outcome of one executed step.
-pub(crate) struct Outcome {
-    pub(crate) ok: bool,
-    pub(crate) message: String,
-}
-
-impl Outcome {
-    pub(crate) fn ok(m: impl Into<String>) -> Outcome {
-        Outcome {
-            ok: true,
-            message: m.into(),
-        }
-    }
-    pub(crate) fn err(m: impl Into<String>) -> Outcome {
-        Outcome {
-            ok: false,
-            message: m.into(),
-        }
-    }
-    pub(crate) fn from<E: Into<String>>(r: Result<String, E>) -> Outcome {
-        match r {
-            Ok(m) => Outcome::ok(m),
-            Err(e) => Outcome::err(e),
-        }
-    }
-}
+use crate::status::{op, Outcome};
 
 impl Agent {
     /// Records a step that was not attempted (its cause is already recorded): listed in

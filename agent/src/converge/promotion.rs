@@ -223,7 +223,7 @@ impl Agent {
         }
     }
 
-    /// The relay-log sync gate before a promotion (product.md F6).
+    /// The relay-log sync gate before a promotion (docs/product.md F6).
     pub(super) async fn sync_gate(&self, db: &mut Db, target: u64) -> Result<String, String> {
         let dropped = self.drop_binlog_dump_sessions(db).await;
         if !dropped.is_empty() {

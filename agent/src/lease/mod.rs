@@ -1,4 +1,4 @@
-//! The writer lease on the agent's side (product F9; arithmetic and safety argument in crate
+//! The writer lease on the agent's side (docs/product.md F9; arithmetic and safety argument in crate
 //! `ha-lease`).
 //!
 //! An agent holding the writer role fences its host (writer IP removed, client connections
@@ -12,10 +12,10 @@
 //! * [`clock`]: `CLOCK_BOOTTIME` and the boot id.
 //! * [`store`]: the state file (`state_dir`), so a restarted agent keeps a valid lease (no write
 //!   outage) and its epoch, and one without a valid lease fences at once.
-//! * [`guard`]: the watchdog (its own thread and runtime), the expiry and the fence itself.
+//! * The guard — the watchdog (its own thread and runtime), the expiry and the fence — is part
+//!   of the converger (`crate::converge::guard`): it changes the host, as the converger does.
 
 pub mod clock;
-pub mod guard;
 pub mod store;
 
 use ha_lease::{AgentDeadline, LeaseToken};

@@ -1,7 +1,7 @@
 //! Planning: (desired state, what the agent holds, what the host actually looks like) → the
 //! ordered list of steps still missing. Pure, so the safety ordering is unit tested:
 //!
-//! 1. **Removals first** (product.md F10: remove before add). Writer removal is
+//! 1. **Removals first** (docs/product.md F10: remove before add). Writer removal is
 //!    `read_only=1` → kill client connections → remove the writer IP; then other role IPs.
 //! 2. **Replication**: ADMIN_OFFLINE stops it; otherwise a host that is not the active master
 //!    is re-pointed when it replicates from anything else (ONLINE, REPLICATION_FAIL,

@@ -1,4 +1,4 @@
-//! `checks`: mmm_control's check listing in its four forms (mmm-reference §6.2).
+//! `checks`: mmm_control's check listing in its four forms (docs/mmm-behaviour.md §6.2).
 //!
 //! | command                          | host column            | check column  | newline   |
 //! |----------------------------------|------------------------|---------------|-----------|
@@ -9,7 +9,7 @@
 //!
 //! Each line is `<host>  <check>  [last change: yyyy/MM/dd HH:mm:ss]  <message>`. The padding
 //! rules are mysql-mmm's `sprintf` formats, kept as they are because operators' scripts cut
-//! these columns. mysql-mmm listed hosts in hash order; ha lists them sorted (product.md F1),
+//! these columns. mysql-mmm listed hosts in hash order; ha lists them sorted (docs/product.md F1),
 //! checks in the order ping, mysql, rep_threads, rep_backlog.
 
 use ha_proto::{CheckName, CheckStatus, ChecksReply, ChecksRequest};

@@ -1,6 +1,6 @@
 //! `show`: mmm_control's status listing, byte for byte.
 //!
-//! mysql-mmm builds the reply as (mmm-reference §6.2):
+//! mysql-mmm builds the reply as (docs/mmm-behaviour.md §6.2):
 //! 1. in PASSIVE mode, `--- Monitor is in PASSIVE MODE ---` and `Cause: <cause>`, after which
 //!    *every* line of that block — including each line of a multi-line cause — gets `# ` put in
 //!    front (Perl `s/^/# /mg`);

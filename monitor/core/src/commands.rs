@@ -1,4 +1,4 @@
-//! Operator commands (mmm-reference §6.2) with mysql-mmm's reply texts, character for character.
+//! Operator commands (docs/mmm-behaviour.md §6.2) with mysql-mmm's reply texts, character for character.
 //!
 //! Differences from mmm, all crash fixes (F4): `move_role` of an orphaned role and
 //! `move_role --force` while the writer has no owner work (the old owner is shown as ''),

@@ -15,7 +15,7 @@ use crate::traps::{CheckTrack, TrapEvent};
 use ha_lease::{next_epoch, plausible_epoch};
 use std::collections::BTreeSet;
 
-/// Runtime data of one host (mmm-reference §1 bookkeeping plus ha's safety tracking).
+/// Runtime data of one host (docs/mmm-behaviour.md §1 bookkeeping plus ha's safety tracking).
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct HostRt {
     pub state: HostState,
@@ -140,7 +140,7 @@ impl Core {
         self.spec.host(h).map(|s| s.name.as_str()).unwrap_or("")
     }
 
-    /// One main-loop pass (mmm-reference §0.2, with ha's fixes):
+    /// One main-loop pass (docs/mmm-behaviour.md §0.2, with ha's fixes):
     /// 1. apply inputs (check results through the trap logic, agent reports, kill results,
     ///    network status); commands are queued;
     /// 2. state transitions in config order, then the WAIT-mode exit (skipped while the

@@ -1,4 +1,4 @@
-//! Writer exposure: the monitor's side of the writer lease (product F9), one owner for it.
+//! Writer exposure: the monitor's side of the writer lease (docs/product.md F9), one owner for it.
 //!
 //! For every host the core knows whether the host **may still be writable or hold the writer
 //! IP**, and until when on the monitor's own clock (its [`Bound`]). A new writer is only made

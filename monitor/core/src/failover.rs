@@ -1,4 +1,4 @@
-//! The failover / switchover plan and its safety gates (product F6, F7, F9, F10).
+//! The failover / switchover plan and its safety gates (docs/product.md F6, F7, F9, F10).
 //!
 //! The role table changes at once; what an agent is *told* lags behind until it is safe:
 //!

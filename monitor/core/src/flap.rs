@@ -1,4 +1,4 @@
-//! Flap detection (mmm-reference §3A): a host that keeps falling out of ONLINE is parked in
+//! Flap detection (docs/mmm-behaviour.md §3A): a host that keeps falling out of ONLINE is parked in
 //! AWAITING_RECOVERY instead of being brought back automatically, because every automatic
 //! return would move roles (and maybe the writer) back onto an unstable host.
 

@@ -1,9 +1,9 @@
 //! # ha-core — the monitor's pure decision core
 //!
-//! Every decision of ha-monitor lives here: host state machine (mmm-reference §2), trap logic
+//! Every decision of ha-monitor lives here: host state machine (docs/mmm-behaviour.md §2), trap logic
 //! (§3.4), flap detection (§3A), role table and distribution (§4), modes (§6.3), operator
 //! commands with mysql-mmm's reply texts (§6.2), startup voting (§7.4) and the failover /
-//! switchover plan with writer leases (product F6, F7, F9, F10). No sockets, no clock reads,
+//! switchover plan with writer leases (docs/product.md F6, F7, F9, F10). No sockets, no clock reads,
 //! no sleeps, no randomness: the daemon feeds observations and executes actions, so identical
 //! inputs always give identical outputs.
 //!

@@ -1,4 +1,4 @@
-//! Host state transitions (mmm-reference §2.2) and the WAIT-mode exit (§2.3).
+//! Host state transitions (docs/mmm-behaviour.md §2.2) and the WAIT-mode exit (§2.3).
 //!
 //! Rules are evaluated per host in config order (F1); the first matching rule applies. Deviations
 //! from mmm, each deliberate:

@@ -1,4 +1,4 @@
-//! The role table (mmm-reference §4): which host owns each (role, ip) pair, and the pure
+//! The role table (docs/mmm-behaviour.md §4): which host owns each (role, ip) pair, and the pure
 //! distribution algorithm (orphans → preferences → balancing).
 //!
 //! The table records *decisions*. Whether an agent is already told about a decision is a
@@ -310,7 +310,7 @@ impl RoleTable {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    //! The role-table cases of mmm's `Monitor/t/Roles.t` (mmm-reference §9.2) with the
+    //! The role-table cases of mmm's `Monitor/t/Roles.t` (docs/mmm-behaviour.md §9.2) with the
     //! 0.5-weighted expectations.
     use super::*;
     use crate::ids::Id;

@@ -35,7 +35,7 @@ pub enum RoleMode {
     Balanced,
 }
 
-/// Monitor mode (mmm-reference §6.3).
+/// Monitor mode (docs/mmm-behaviour.md §6.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Mode {
     Active,
@@ -63,7 +63,7 @@ impl Mode {
     }
 }
 
-/// Host state (mmm-reference §1).
+/// Host state (docs/mmm-behaviour.md §1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum HostState {
     Online,
@@ -164,7 +164,7 @@ pub enum CheckOutcome {
     Unknown,
 }
 
-/// One instance of a role: `name(ip)`. Ordered by name, then IP string (mmm-reference §4.1).
+/// One instance of a role: `name(ip)`. Ordered by name, then IP string (docs/mmm-behaviour.md §4.1).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RoleInstance {
     pub name: String,
@@ -277,7 +277,7 @@ pub struct ClusterSpec {
 }
 
 impl ClusterSpec {
-    /// A spec with mysql-mmm's defaults (product.md §2) for everything but hosts and roles.
+    /// A spec with mysql-mmm's defaults (docs/product.md §2) for everything but hosts and roles.
     pub fn with_defaults(
         hosts: Vec<HostSpec>,
         roles: Vec<RoleSpec>,

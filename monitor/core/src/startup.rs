@@ -1,4 +1,4 @@
-//! Monitor startup: restoring the status file (S10) and startup role voting (mmm-reference §7.4).
+//! Monitor startup: restoring the status file (S10) and startup role voting (docs/mmm-behaviour.md §7.4).
 //!
 //! Both start from what may already be true in the cluster, so the writer exposure of every host
 //! that might be writable is set conservatively (`exposure.rs`): a previous monitor instance may

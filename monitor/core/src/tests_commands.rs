@@ -1,4 +1,4 @@
-//! One test per reply text of mmm-reference §6.2 (texts copied character for character).
+//! One test per reply text of docs/mmm-behaviour.md §6.2 (texts copied character for character).
 
 use crate::testkit::*;
 use crate::*;

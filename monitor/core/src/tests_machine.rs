@@ -1,4 +1,4 @@
-//! One test per transition rule of mmm-reference §2.2 (named after the rule id), plus hosts the
+//! One test per transition rule of docs/mmm-behaviour.md §2.2 (named after the rule id), plus hosts the
 //! state machine skips (ADMIN_OFFLINE, F11). The WAIT exit and network isolation are in
 //! `tests_modes.rs`.
 

@@ -1,4 +1,4 @@
-//! What stops or ends the state machine monitor-wide: network isolation (mmm-reference §3.7
+//! What stops or ends the state machine monitor-wide: network isolation (docs/mmm-behaviour.md §3.7
 //! with the §10.25 fix: nothing changes, roles included) and the WAIT-mode exit (§2.3, with F4
 //! for clusters with fewer than two masters).
 

@@ -1,4 +1,4 @@
-//! Trap logic per (host, check) (mmm-reference §3.4) and the recorded check status (§3.5).
+//! Trap logic per (host, check) (docs/mmm-behaviour.md §3.4) and the recorded check status (§3.5).
 //!
 //! A single failed sample must not move a host: a failure only counts once it has persisted for
 //! `trap_period`. ha keeps mmm's rules (pending failure, reported failure, unknown restarts the

@@ -163,7 +163,7 @@ impl Core {
         }
     }
 
-    /// `show` exactly as mmm prints it (mmm-reference §6.2), hosts sorted by name.
+    /// `show` exactly as mmm prints it (docs/mmm-behaviour.md §6.2), hosts sorted by name.
     pub fn show_text(&self) -> String {
         let mut lines = Vec::new();
         if self.mode == Mode::Passive {

@@ -27,7 +27,7 @@ pub fn judge_threads(f: &SlaveFacts) -> Observation {
     }
 }
 
-/// Seconds_Behind_Master against max_backlog; NULL counts as no backlog (mmm-reference §3.1).
+/// Seconds_Behind_Master against max_backlog; NULL counts as no backlog (docs/mmm-behaviour.md §3.1).
 pub fn judge_backlog(f: &SlaveFacts, max_backlog: Duration) -> Observation {
     match f.seconds_behind {
         None | Some(0) => Observation::ok("OK: Backlog is null"),

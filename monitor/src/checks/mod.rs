@@ -1,5 +1,5 @@
 //! The four host checks (`ping`, `mysql`, `rep_threads`, `rep_backlog`), each host and each
-//! check on its own task so a slow or frozen host delays nobody (product.md F2).
+//! check on its own task so a slow or frozen host delays nobody (docs/product.md F2).
 //!
 //! A check only *observes*: it produces a raw [`Observation`] (the core's [`CheckOutcome`]
 //! with mysql-mmm's message text) and sends it to the main loop. The trap logic that turns raw

@@ -207,7 +207,7 @@ impl Runner {
     }
 
     /// `mysql`: connect + `SELECT 1`. "Too many connections" (1040) is not a failure: the
-    /// server is alive, just busy (mmm-reference §3.1).
+    /// server is alive, just busy (docs/mmm-behaviour.md §3.1).
     async fn mysql(&mut self) -> Observation {
         let deadline = self.op_deadline();
         let connect_text = self.connect_text();
@@ -245,7 +245,7 @@ impl Runner {
     }
 
     /// `rep_threads` / `rep_backlog`: SHOW SLAVE STATUS. A connect failure is UNKNOWN (the
-    /// `mysql` check owns that failure); a timeout is a failure (mmm-reference §3.1).
+    /// `mysql` check owns that failure); a timeout is a failure (docs/mmm-behaviour.md §3.1).
     async fn replication(&mut self) -> Observation {
         let deadline = self.op_deadline();
         let connect_text = self.connect_text();

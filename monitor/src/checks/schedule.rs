@@ -51,7 +51,7 @@ pub(super) async fn run_check<A: Attempt>(
             break;
         }
         // While the monitor is cut off from the network, checks are not run: their results
-        // would describe the monitor, not the hosts (mmm-reference §3.7).
+        // would describe the monitor, not the hosts (docs/mmm-behaviour.md §3.7).
         if !*paused.borrow() {
             run += 1;
             // Attempts of earlier runs that finished meanwhile are available again.

@@ -7,7 +7,7 @@
 //! Parsing never touches the network; reading the file is the only I/O ([`load_monitor`],
 //! [`load_agent`]), so the same code validates `--check-config` runs and daemon start-up.
 //!
-//! Defaults are mysql-mmm's (product.md §2). Durations are seconds and accept fractions
+//! Defaults are mysql-mmm's (docs/product.md §2). Durations are seconds and accept fractions
 //! (`0.1` = 100 ms) so sub-second checks are possible.
 
 mod agent;

@@ -27,7 +27,7 @@ pub struct MonitorConfig {
     pub tls: Option<TlsSetting<MonitorTls>>,
 }
 
-/// Initial monitor mode (mmm-reference §6.3).
+/// Initial monitor mode (docs/mmm-behaviour.md §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum MonitorMode {

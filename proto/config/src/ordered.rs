@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 /// A YAML mapping kept in file order, with duplicate keys rejected.
 ///
-/// Config order is the tie-breaker everywhere in ha (product.md F1), so hosts and roles must
+/// Config order is the tie-breaker everywhere in ha (docs/product.md F1), so hosts and roles must
 /// not pass through a hash map.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderedMap<V>(pub Vec<(String, V)>);

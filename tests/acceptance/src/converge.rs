@@ -1,4 +1,4 @@
-//! Waiting for the cluster to converge and asserting I3 (product.md §4): `impl Cluster` blocks
+//! Waiting for the cluster to converge and asserting I3 (docs/product.md §4): `impl Cluster` blocks
 //! that only use the fixture's public surface.
 
 use std::sync::atomic::Ordering;
@@ -171,7 +171,7 @@ impl Cluster {
         )
     }
 
-    /// I3 (product.md §4): every host ONLINE, exactly one writer (`writer`: writable, the only
+    /// I3 (docs/product.md §4): every host ONLINE, exactly one writer (`writer`: writable, the only
     /// holder of the writer IP), every other host replicating from it (IO and SQL running, no
     /// error) and receiving a marker row, every reader IP assigned and on the host the monitor
     /// names (and only there), readers spread (with at least as many reader IPs as hosts, every

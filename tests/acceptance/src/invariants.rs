@@ -1,4 +1,4 @@
-//! I1 (product.md §4), checked continuously: [`Invariants`] samples every host every 50 ms,
+//! I1 (docs/product.md §4), checked continuously: [`Invariants`] samples every host every 50 ms,
 //! [`i1_violations`] judges one sample, and the quick per-host probes it uses.
 
 use std::path::{Path, PathBuf};
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use ha_lab::{Cmd, Lab};
 
-/// Continuous check of I1 (product.md §4): sampled every 50 ms on every host, in parallel with
+/// Continuous check of I1 (docs/product.md §4): sampled every 50 ms on every host, in parallel with
 /// short per-host deadlines so a frozen host only makes its own sample unknown.
 pub struct Invariants {
     stop: Arc<AtomicBool>,

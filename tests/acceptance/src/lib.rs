@@ -7,7 +7,7 @@
 //! through `ha-control --json` ([`Cluster::show`]) and on the hosts themselves (read_only, IPs,
 //! replication).
 //!
-//! [`Invariants`] samples the hosts continuously during a scenario (product.md §4):
+//! [`Invariants`] samples the hosts continuously during a scenario (docs/product.md §4):
 //! I1 — never two hosts with read_only=0, never two holders of the writer IP.
 //!
 //! Binaries are taken from the cargo target directory next to the test executable

@@ -1,7 +1,7 @@
 //! S14: the monitor goes down → the agents keep their roles as the lease policy says, and
 //! nothing flaps when it comes back.
 //!
-//! The policy is `monitor.writer_lease` (product.md F9):
+//! The policy is `monitor.writer_lease` (docs/product.md F9):
 //! * `writer_lease: 0` — no lease: every agent keeps every role for as long as the monitor is
 //!   away; the writer stays writable and clients keep writing. (Availability first: an
 //!   isolated master is then *not* demoted either, see S13.)

@@ -183,7 +183,7 @@ pub struct ServerConfig {
     pub semi_sync: bool,
     /// Whether this host acknowledges semi-sync commits. Only hosts that can become the
     /// writer (db1, db2) do: MariaDB waits for one ACK from *any* semi-sync replica, so an ACK
-    /// from db3 could cover a write the promoted master never received (product.md I2).
+    /// from db3 could cover a write the promoted master never received (docs/product.md I2).
     pub semi_sync_slave: bool,
     /// Extra `key=value` lines appended to `[mysqld]` (later lines win).
     pub extra: Vec<String>,

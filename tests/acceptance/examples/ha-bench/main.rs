@@ -38,7 +38,7 @@ struct Args {
     /// (0.1 s / 0.5 s / 0.1 s).
     #[arg(long, value_delimiter = ',', default_value = "mmm,fast")]
     settings: Vec<String>,
-    /// Scenarios (product.md §5).
+    /// Scenarios (docs/product.md §5).
     #[arg(long, value_delimiter = ',', default_value = "S1,S3,S4,S11,S13")]
     scenarios: Vec<String>,
     /// Idle period for the RSS / CPU measurement, seconds.

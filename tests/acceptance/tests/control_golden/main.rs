@@ -1,7 +1,7 @@
 //! Golden output of `ha-control` against a running monitor on the lab (issue 7 item 6).
 //!
 //! Every command and every error path reachable on the lab topology, compared character for
-//! character with mysql-mmm's texts (mmm-reference §6.2) and ha-control's exit codes (0 OK,
+//! character with mysql-mmm's texts (docs/mmm-behaviour.md §6.2) and ha-control's exit codes (0 OK,
 //! 1 ERROR reply, 2 usage, 3 unreachable); `show` lines are built independently from the lab's
 //! addresses; `checks` times are masked after checking their `yyyy/MM/dd HH:mm:ss` shape. One
 //! cluster serves the whole walk-through (a lab costs ~20 s). The expected outputs are tables of

@@ -210,7 +210,7 @@ pub fn rejoin(c: &Cluster, host: &str, writer: &str) -> (String, bool) {
     (returned, true)
 }
 
-/// I3 (product.md §4); see [`Cluster::assert_converged`].
+/// I3 (docs/product.md §4); see [`Cluster::assert_converged`].
 pub fn assert_converged(c: &Cluster, writer: &str) -> Show {
     c.assert_converged(writer)
 }

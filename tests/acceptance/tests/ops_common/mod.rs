@@ -184,7 +184,7 @@ pub fn wait_ips_match_show(c: &Cluster) -> Show {
     last.expect("show")
 }
 
-/// I3 (product.md §4); see [`Cluster::assert_converged`].
+/// I3 (docs/product.md §4); see [`Cluster::assert_converged`].
 pub fn assert_converged(c: &Cluster, writer: &str) -> Show {
     c.assert_converged(writer)
 }

@@ -31,11 +31,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::converge::{Agent, Kills, Outcome};
+use super::{Agent, Kills, Outcome};
+use crate::lease::clock;
 use crate::mysql::Db;
 use crate::remove::remove_ip;
-
-use super::clock;
 
 /// The longest the guard sleeps before it re-reads the lease clock (see
 /// [`clock::sleep_towards`]).
