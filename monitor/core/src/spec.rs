@@ -277,6 +277,43 @@ pub struct ClusterSpec {
 }
 
 impl ClusterSpec {
+    /// The topology of ha's tests, simulation and lab: db1 and db2 masters of each other, db3 a
+    /// slave; the exclusive `writer` role (10.0.0.100) on db1/db2, three balanced `reader` IPs
+    /// (10.0.0.101–103) on all three; mysql-mmm's defaults otherwise.
+    pub fn example() -> ClusterSpec {
+        let host = |name: &str, ip: &str, mode, peer: Option<&str>| HostSpec {
+            name: name.into(),
+            ip: ip.into(),
+            mode,
+            peer: peer.map(Into::into),
+        };
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        ClusterSpec::with_defaults(
+            vec![
+                host("db1", "10.0.0.1", HostMode::Master, Some("db2")),
+                host("db2", "10.0.0.2", HostMode::Master, Some("db1")),
+                host("db3", "10.0.0.3", HostMode::Slave, None),
+            ],
+            vec![
+                RoleSpec {
+                    name: "writer".into(),
+                    mode: RoleMode::Exclusive,
+                    hosts: names(&["db1", "db2"]),
+                    ips: names(&["10.0.0.100"]),
+                    prefer: None,
+                },
+                RoleSpec {
+                    name: "reader".into(),
+                    mode: RoleMode::Balanced,
+                    hosts: names(&["db1", "db2", "db3"]),
+                    ips: names(&["10.0.0.101", "10.0.0.102", "10.0.0.103"]),
+                    prefer: None,
+                },
+            ],
+            "writer",
+        )
+    }
+
     /// A spec with mysql-mmm's defaults (docs/product.md §2) for everything but hosts and roles.
     pub fn with_defaults(
         hosts: Vec<HostSpec>,

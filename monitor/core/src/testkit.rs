@@ -12,46 +12,10 @@ pub(crate) const DB1: HostId = HostId(0);
 pub(crate) const DB2: HostId = HostId(1);
 pub(crate) const DB3: HostId = HostId(2);
 
-pub(crate) fn host(name: &str, ip: &str, mode: HostMode, peer: Option<&str>) -> HostSpec {
-    HostSpec {
-        name: name.into(),
-        ip: ip.into(),
-        mode,
-        peer: peer.map(Into::into),
-    }
-}
-
 /// db1, db2 (masters, peers), db3 (slave). Trap periods 0 so one sample decides, which keeps
 /// rule tests short; trap logic itself is tested in `traps.rs`.
 pub(crate) fn spec3() -> ClusterSpec {
-    let mut s = ClusterSpec::with_defaults(
-        vec![
-            host("db1", "10.0.0.1", HostMode::Master, Some("db2")),
-            host("db2", "10.0.0.2", HostMode::Master, Some("db1")),
-            host("db3", "10.0.0.3", HostMode::Slave, None),
-        ],
-        vec![
-            RoleSpec {
-                name: "writer".into(),
-                mode: RoleMode::Exclusive,
-                hosts: vec!["db1".into(), "db2".into()],
-                ips: vec![W.into()],
-                prefer: None,
-            },
-            RoleSpec {
-                name: "reader".into(),
-                mode: RoleMode::Balanced,
-                hosts: vec!["db1".into(), "db2".into(), "db3".into()],
-                ips: vec![
-                    "10.0.0.101".into(),
-                    "10.0.0.102".into(),
-                    "10.0.0.103".into(),
-                ],
-                prefer: None,
-            },
-        ],
-        "writer",
-    );
+    let mut s = ClusterSpec::example();
     s.trap_periods = TrapPeriods::uniform(Duration::ZERO);
     s
 }

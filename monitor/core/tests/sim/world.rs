@@ -8,40 +8,10 @@ use super::fnv;
 use super::host::*;
 
 pub(crate) fn spec(rng: &mut Rng) -> ClusterSpec {
-    let host = |n: &str, ip: &str, mode, peer: Option<&str>| HostSpec {
-        name: n.into(),
-        ip: ip.into(),
-        mode,
-        peer: peer.map(Into::into),
-    };
-    let mut s = ClusterSpec::with_defaults(
-        vec![
-            host("db1", "10.0.0.1", HostMode::Master, Some("db2")),
-            host("db2", "10.0.0.2", HostMode::Master, Some("db1")),
-            host("db3", "10.0.0.3", HostMode::Slave, None),
-        ],
-        vec![
-            RoleSpec {
-                name: "writer".into(),
-                mode: RoleMode::Exclusive,
-                hosts: vec!["db1".into(), "db2".into()],
-                ips: vec![WRITER_IP.into()],
-                prefer: (rng.below(4) == 0).then(|| "db1".into()),
-            },
-            RoleSpec {
-                name: "reader".into(),
-                mode: RoleMode::Balanced,
-                hosts: vec!["db1".into(), "db2".into(), "db3".into()],
-                ips: vec![
-                    "10.0.0.101".into(),
-                    "10.0.0.102".into(),
-                    "10.0.0.103".into(),
-                ],
-                prefer: None,
-            },
-        ],
-        "writer",
-    );
+    let mut s = ClusterSpec::example();
+    if rng.below(4) == 0 {
+        s.roles[0].prefer = Some("db1".into());
+    }
     s.trap_periods = TrapPeriods::uniform(Duration::from_millis(rng.below(5) * TICK));
     s.writer_lease = Duration::from_millis([0, 1_200, 3_000, 8_000][rng.below(4) as usize]);
     s.kill_host_configured = rng.chance(50);
