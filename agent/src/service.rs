@@ -301,6 +301,8 @@ pub async fn run(
         .add_service(
             AgentServer::new(AgentService::new(agent)).max_decoding_message_size(MAX_MESSAGE_BYTES),
         );
+    // Config loaded, TLS material checked, the port bound: `systemctl start` returns.
+    ha_proto::systemd::ready(&format!("serving on {addr}"));
     let served = match tls {
         Some(tls) => {
             ha_tls::reload_on_sighup(tls.clone());
@@ -316,6 +318,7 @@ pub async fn run(
                 .await
         }
     };
+    ha_proto::systemd::stopping();
     served.map_err(|source| RunError::Serve { addr, source })
 }
 

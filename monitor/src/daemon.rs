@@ -136,8 +136,14 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
         paused_tx,
         snap_tx,
     };
+    // Config loaded, control port bound and served, start-up decided: `systemctl start` returns.
+    ha_proto::systemd::ready(&format!(
+        "{} mode, control port {control_addr}",
+        main.core.mode().name()
+    ));
     main.run().await;
 
+    ha_proto::systemd::stopping();
     tracing::info!("shutting down: saving the status file");
     main.status.save(&mut main.core, main.clock.now_ms());
     for t in tasks {
@@ -205,8 +211,13 @@ struct MainLoop {
 impl MainLoop {
     /// Until shutdown: collect inputs, step the core, execute its actions, publish the
     /// snapshot, drive the agents.
+    ///
+    /// Feeds systemd's watchdog on every pass (the loop wakes at least every 50 ms): if it
+    /// hangs, systemd restarts the monitor (`WatchdogSec=`).
     async fn run(&mut self) {
+        let mut watchdog = ha_proto::systemd::Watchdog::from_env();
         while let Some(inputs) = self.collect().await {
+            watchdog.pet();
             let now = self.clock.now_ms();
             let actions = self.core.step(inputs, bridge::millis(now));
             self.execute(actions, now);
@@ -300,8 +311,11 @@ async fn wait_for_network(
             tracing::warn!(
                 "Network is unreachable: none of monitor.ping_ips answers; waiting before taking any decision"
             );
+            ha_proto::systemd::status("waiting for the network: none of monitor.ping_ips answers");
             warned = true;
         }
+        // Alive, and rightly waiting: systemd must not give up on the start meanwhile.
+        ha_proto::systemd::extend_start(interval + deadline + Duration::from_secs(10));
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = shutdown.recv() => return,

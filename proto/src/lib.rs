@@ -16,6 +16,7 @@ pub mod v1 {
 pub use v1::*;
 
 pub mod runtime;
+pub mod systemd;
 
 /// Default port of the monitor's control service (as in mysql-mmm).
 pub const DEFAULT_MONITOR_PORT: u16 = 9988;

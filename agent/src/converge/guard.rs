@@ -85,11 +85,24 @@ pub(crate) fn start_watchdog(agent: Arc<Agent>) {
 impl Agent {
     /// Waits for the fence instant of the running lease and fences then. Runs for the
     /// lifetime of the agent.
+    ///
+    /// Feeds systemd's watchdog on every iteration (`WatchdogSec=`): a guard that hangs gets
+    /// the agent restarted, and a restarted agent without a valid lease fences at once.
     pub(crate) async fn lease_watchdog(self: Arc<Self>) {
+        let mut systemd = ha_proto::systemd::Watchdog::from_env();
         loop {
+            systemd.pet();
             let fence_at = self.lock().lease.deadline().map(|d| d.fence_at_ms);
             let Some(at) = fence_at else {
-                self.lease_changed.notified().await;
+                match systemd.interval() {
+                    Some(every) => {
+                        tokio::select! {
+                            _ = self.lease_changed.notified() => {}
+                            _ = tokio::time::sleep(every) => {}
+                        }
+                    }
+                    None => self.lease_changed.notified().await,
+                }
                 continue;
             };
             let now = clock::now_ms();
