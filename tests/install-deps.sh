@@ -12,10 +12,13 @@
 # tcpdump         debugging the lab network
 # procps          ps / pgrep for diagnostics
 # gcc, libc6-dev  the linker Rust needs to build the workspace
-# python3-minimal tests/lint/module-cycles.py (no import cycle between modules)
+# python3-minimal tests/lint/module-cycles.py, packaging/md2man.py
+# lintian        lints the Debian packages (packaging/build-debs.sh)
+# debootstrap, systemd-container  a clean Debian root booted with systemd as PID 1
+#                (tests/systemd-proof.sh)
 set -euo pipefail
 
-PACKAGES=(mariadb-server mariadb-client iproute2 nftables iputils-ping arping tcpdump procps gcc libc6-dev python3-minimal)
+PACKAGES=(mariadb-server mariadb-client iproute2 nftables iputils-ping arping tcpdump procps gcc libc6-dev python3-minimal lintian debootstrap systemd-container)
 
 if [ "$(id -u)" != 0 ]; then
   echo "install-deps.sh: run as root (sudo bash tests/install-deps.sh)" >&2

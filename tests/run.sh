@@ -55,3 +55,9 @@ rm -rf "$samples"
 
 step "cargo test (unit, lab and acceptance tests)"
 cargo test --workspace --locked --no-fail-fast
+
+step "Debian packages (cargo-deb, lintian)"
+bash packaging/build-debs.sh
+
+step "systemd proof (packages installed with dpkg, systemd as PID 1, driven by systemctl)"
+bash tests/systemd-proof.sh

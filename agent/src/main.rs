@@ -25,10 +25,19 @@ struct Cli {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Print the man page (roff) and exit (used to build the packages).
+    #[arg(long, hide = true)]
+    generate_man: bool,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.generate_man {
+        return ha_proto::runtime::print_man_page(
+            <Cli as clap::CommandFactory>::command().version(ha_agent::VERSION),
+            "8",
+        );
+    }
     if cli.version {
         println!("ha-agent {}", ha_agent::VERSION);
         return ExitCode::SUCCESS;

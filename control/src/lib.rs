@@ -90,17 +90,14 @@ pub fn run(args: Vec<OsString>) -> Outcome {
             clap_complete::generate(*shell, &mut cli::command(), "ha-control", &mut buf);
             Outcome::stdout(String::from_utf8_lossy(&buf).into_owned(), EXIT_OK)
         }
-        Command::GenerateMan => {
-            let mut buf = Vec::new();
-            match clap_mangen::Man::new(cli::command()).render(&mut buf) {
-                Ok(()) => Outcome::stdout(String::from_utf8_lossy(&buf).into_owned(), EXIT_OK),
-                Err(e) => Outcome {
-                    stdout: String::new(),
-                    stderr: format!("cannot render the man page: {e}\n"),
-                    code: EXIT_ERROR_REPLY,
-                },
-            }
-        }
+        Command::GenerateMan => match ha_proto::runtime::man_page(cli::command(), "1") {
+            Ok(page) => Outcome::stdout(page, EXIT_OK),
+            Err(e) => Outcome {
+                stdout: String::new(),
+                stderr: format!("cannot render the man page: {e}\n"),
+                code: EXIT_ERROR_REPLY,
+            },
+        },
         Command::Certs { action } => certs::run(action, cli.json),
         _ => execute(&cli),
     }

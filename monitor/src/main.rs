@@ -23,10 +23,16 @@ struct Cli {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Print the man page (roff) and exit (used to build the packages).
+    #[arg(long, hide = true)]
+    generate_man: bool,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.generate_man {
+        return ha_proto::runtime::print_man_page(<Cli as clap::CommandFactory>::command(), "8");
+    }
     if let Some(path) = &cli.check_config {
         return match ha_config::load_monitor(path) {
             Ok(_) => {

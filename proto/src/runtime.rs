@@ -80,3 +80,28 @@ pub async fn shutdown_signal() {
 pub fn deadline(d: Duration) -> Duration {
     d.max(Duration::from_millis(1))
 }
+
+/// The man page (roff) of a binary's command line, for the packages (`--generate-man`):
+/// `section` 1 for ha-control, 8 for the daemons.
+pub fn man_page(cmd: clap::Command, section: &str) -> std::io::Result<String> {
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(cmd)
+        .section(section)
+        .manual("ha")
+        .render(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// Prints [`man_page`] to stdout; the exit status says whether it worked.
+pub fn print_man_page(cmd: clap::Command, section: &str) -> std::process::ExitCode {
+    match man_page(cmd, section) {
+        Ok(page) => {
+            print!("{page}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cannot render the man page: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
