@@ -15,7 +15,8 @@
 #     the daemons are READY (Type=notify), and `ha-control show` converges to all ONLINE with a
 #     writer;
 #  3. a SIGSTOPped ha-agent and a SIGSTOPped ha-monitor are restarted by the watchdog;
-#  4. `systemctl stop` stops both cleanly (Result=success).
+#  4. `systemctl stop` stops both cleanly (Result=success);
+#  and the fencing helper's socket unit (ha-fence.socket) listens, reachable by group ha only.
 #
 # Everything it starts is stopped by PID and removed on exit, also after a failure.
 set -euo pipefail
@@ -189,6 +190,11 @@ for n in db1 db2 db3; do
 done
 in_ct mon systemctl start ha-monitor || { in_ct mon journalctl -u ha-monitor --no-pager | tail -30; fail "start ha-monitor"; }
 say "systemctl start: ha-agent on db1..db3, ha-monitor: active"
+# The fencing helper's socket (monitor.yaml kill_host_socket): only group ha may connect.
+in_ct mon systemctl start ha-fence.socket || fail "start ha-fence.socket"
+[ "$(in_ct mon stat -c '%U:%G %a %F' /run/ha/fence.sock)" = "root:ha 660 socket" ] \
+  || fail "/run/ha/fence.sock is not a root:ha 0660 socket"
+say "ha-fence.socket listening on /run/ha/fence.sock (root:ha 0660)"
 
 # All ONLINE with a writer; hosts waiting in AWAITING_RECOVERY are set online, as an operator
 # does after a first start (the lab's monitor.yaml has no auto_set_online).

@@ -157,6 +157,10 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long `kill_host_bin` may run (the helper's own deadline; the request to a helper gets
+/// 5 s more for the socket round trip).
+pub const KILL_DEADLINE: Duration = Duration::from_secs(30);
+
 /// Serves the `Monitor` gRPC service for ha-control on `listener` until shutdown.
 fn spawn_control_server(
     service: ControlService,
@@ -272,13 +276,25 @@ impl MainLoop {
                 }
                 Action::Kill { host, ping_ok } => {
                     let bin = self.cfg.monitor.kill_host_bin.clone();
+                    let socket = self.cfg.monitor.kill_host_socket.clone();
                     let tx = self.kill_tx.clone();
                     tracing::warn!(
                         "Running kill_host_bin for host '{host}' (ping {})",
                         if ping_ok { "OK" } else { "not OK" }
                     );
                     tokio::spawn(async move {
-                        let out = kill::run(&bin, &host, ping_ok, Duration::from_secs(30)).await;
+                        let out = match socket {
+                            Some(s) => {
+                                kill::helper::request(
+                                    &s,
+                                    &host,
+                                    ping_ok,
+                                    KILL_DEADLINE + Duration::from_secs(5),
+                                )
+                                .await
+                            }
+                            None => kill::run(&bin, &host, ping_ok, KILL_DEADLINE).await,
+                        };
                         let _ = tx.send((host, out)).await;
                     });
                 }

@@ -23,6 +23,11 @@ struct Cli {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Serve one fencing request on stdin/stdout and exit: run by `ha-fence@.service` for each
+    /// connection to `ha-fence.socket` (monitor.yaml `kill_host_socket`). Runs the
+    /// `kill_host_bin` of the --config file, for a host it lists.
+    #[arg(long)]
+    fence_helper: bool,
     /// Print the man page (roff) and exit (used to build the packages).
     #[arg(long, hide = true)]
     generate_man: bool,
@@ -56,6 +61,9 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if cli.fence_helper {
+        return fence_helper(&cfg);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -74,4 +82,27 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `--fence-helper`: one request on stdin, its reply on stdout (the socket connection).
+fn fence_helper(cfg: &ha_config::MonitorConfig) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let hosts: Vec<String> = cfg.hosts.iter().map(|h| h.name.clone()).collect();
+    runtime.block_on(ha_monitor::kill::helper::serve(
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+        &hosts,
+        &cfg.monitor.kill_host_bin,
+        ha_monitor::daemon::KILL_DEADLINE,
+    ));
+    ExitCode::SUCCESS
 }

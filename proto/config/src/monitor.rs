@@ -59,6 +59,11 @@ pub struct MonitorSection {
     /// Fencing hook run as `<bin> <host> <ping_ok 0|1>`; empty = none configured.
     #[serde(default)]
     pub kill_host_bin: String,
+    /// Run `kill_host_bin` through the fencing helper listening on this Unix socket
+    /// (`ha-fence.socket`, whose sandbox suits fencing tools) instead of directly; unset = run
+    /// it directly.
+    #[serde(default)]
+    pub kill_host_socket: Option<PathBuf>,
     #[serde(default = "yes")]
     pub careful_startup: bool,
     #[serde(default)]

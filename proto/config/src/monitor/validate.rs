@@ -21,6 +21,17 @@ pub(super) fn validate_monitor_section(m: &MonitorSection, c: &mut Collector) {
             c.error(format!("monitor.{field}"), "must be greater than 0");
         }
     }
+    if let Some(sock) = &m.kill_host_socket {
+        if !sock.is_absolute() {
+            c.error("monitor.kill_host_socket", "must be an absolute path");
+        }
+        if m.kill_host_bin.is_empty() {
+            c.error(
+                "monitor.kill_host_socket",
+                "needs monitor.kill_host_bin: the helper behind the socket runs it",
+            );
+        }
+    }
     if m.ping_ips.is_empty() {
         c.error(
             "monitor.ping_ips",

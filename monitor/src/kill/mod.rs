@@ -2,7 +2,10 @@
 //!
 //! Run when a role removal could not be delivered to a host (never in MANUAL, WAIT or PASSIVE
 //! mode: the core decides that). The outcome feeds back into the core, which may treat a
-//! successful kill as proof that the old writer is fenced.
+//! successful kill as proof that the old writer is fenced. With `kill_host_socket` the hook runs
+//! in the fencing helper instead ([`helper`]).
+
+pub mod helper;
 
 use std::path::Path;
 use std::time::Duration;
@@ -81,7 +84,7 @@ pub async fn run(bin: &str, host: &str, ping_ok: bool, deadline: Duration) -> Ki
             }
             KillOutcome {
                 ok: out.status.success(),
-                output: format!("exit status {}: {text}", out.status),
+                output: format!("{}: {text}", out.status),
             }
         }
     }
