@@ -64,16 +64,9 @@ fn main() -> ExitCode {
     if cli.fence_helper {
         return fence_helper(&cfg);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!("cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    let Some(runtime) = runtime(builder.worker_threads(2)) else {
+        return ExitCode::from(1);
     };
     match runtime.block_on(ha_monitor::run(cfg)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -86,15 +79,8 @@ fn main() -> ExitCode {
 
 /// `--fence-helper`: one request on stdin, its reply on stdout (the socket connection).
 fn fence_helper(cfg: &ha_config::MonitorConfig) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!("cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+    let Some(runtime) = runtime(&mut tokio::runtime::Builder::new_current_thread()) else {
+        return ExitCode::from(1);
     };
     let hosts: Vec<String> = cfg.hosts.iter().map(|h| h.name.clone()).collect();
     runtime.block_on(ha_monitor::kill::helper::serve(
@@ -105,4 +91,13 @@ fn fence_helper(cfg: &ha_config::MonitorConfig) -> ExitCode {
         ha_monitor::daemon::KILL_DEADLINE,
     ));
     ExitCode::SUCCESS
+}
+
+/// Builds the tokio runtime; `None` (logged) when it cannot be created.
+fn runtime(builder: &mut tokio::runtime::Builder) -> Option<tokio::runtime::Runtime> {
+    builder
+        .enable_all()
+        .build()
+        .map_err(|e| tracing::error!("cannot start the async runtime: {e}"))
+        .ok()
 }

@@ -10,36 +10,10 @@ const HOSTS: [&str; 4] = ["db1", "db2", "db3", "dbx"]; // dbx is unknown to the 
 const W: &str = "10.0.0.100";
 
 fn spec(lease: u64, kill: bool, mode: Mode) -> ClusterSpec {
-    let host = |n: &str, ip: &str, m, p: Option<&str>| HostSpec {
-        name: n.into(),
-        ip: ip.into(),
-        mode: m,
-        peer: p.map(Into::into),
-    };
-    let mut s = ClusterSpec::with_defaults(
-        vec![
-            host("db1", "10.0.0.1", HostMode::Master, Some("db2")),
-            host("db2", "10.0.0.2", HostMode::Master, Some("db1")),
-            host("db3", "10.0.0.3", HostMode::Slave, None),
-        ],
-        vec![
-            RoleSpec {
-                name: "writer".into(),
-                mode: RoleMode::Exclusive,
-                hosts: vec!["db1".into(), "db2".into()],
-                ips: vec![W.into()],
-                prefer: None,
-            },
-            RoleSpec {
-                name: "reader".into(),
-                mode: RoleMode::Balanced,
-                hosts: vec!["db1".into(), "db2".into(), "db3".into()],
-                ips: vec!["10.0.0.101".into(), "10.0.0.102".into()],
-                prefer: Some("db3".into()),
-            },
-        ],
-        "writer",
-    );
+    // The example topology with two reader IPs and a (balanced, so ignored) prefer.
+    let mut s = ClusterSpec::example();
+    s.roles[1].ips.truncate(2);
+    s.roles[1].prefer = Some("db3".into());
     s.trap_periods = TrapPeriods::uniform(Duration::from_secs(1));
     s.writer_lease = Duration::from_secs(lease);
     s.kill_host_configured = kill;
