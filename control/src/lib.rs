@@ -13,6 +13,7 @@
 pub mod certs;
 pub mod cli;
 pub mod client;
+pub mod mmm;
 pub mod render;
 pub mod timefmt;
 
