@@ -317,7 +317,8 @@ pub fn differing_accounts(accounts: &Accounts, notes: &mut Notes) {
         (&accounts.agent, "agent_user", agent),
         (&accounts.replication, "replication_user", repl),
     ] {
-        if list.iter().any(|(u, _)| *u != list[0].0) {
+        let first = list.first().map(|(u, _)| u);
+        if list.iter().any(|(u, _)| Some(u) != first) {
             for (_, loc) in list {
                 notes.at(loc, key, NoteKind::Changed, why);
             }

@@ -245,22 +245,25 @@ impl Reader {
         display: String,
         from: Option<&Loc>,
     ) -> Result<(), Problem> {
-        let cannot = |what: String| match from {
+        let problem = |what: String| match from {
             Some(loc) => Problem::at(loc, what),
             None => Problem::in_file(&display, what),
         };
-        let canonical = std::fs::canonicalize(path)
-            .map_err(|e| cannot(format!("cannot read {display}: {e}")))?;
+        // An include names the file; a file given on the command line is the subject already.
+        let unreadable = |e: std::io::Error| match from {
+            Some(_) => problem(format!("cannot read {display}: {e}")),
+            None => problem(format!("cannot read the file: {e}")),
+        };
+        let canonical = std::fs::canonicalize(path).map_err(unreadable)?;
         if let Some(i) = self.stack.iter().position(|p| *p == canonical) {
             let mut chain: Vec<&str> = self.names[i..].iter().map(String::as_str).collect();
             chain.push(&display);
-            return Err(cannot(format!(
+            return Err(problem(format!(
                 "include loop: {}",
                 chain.join(" includes ")
             )));
         }
-        let bytes =
-            std::fs::read(path).map_err(|e| cannot(format!("cannot read {display}: {e}")))?;
+        let bytes = std::fs::read(path).map_err(unreadable)?;
         let text = String::from_utf8_lossy(&bytes).into_owned();
         self.stack.push(canonical);
         self.names.push(display.clone());

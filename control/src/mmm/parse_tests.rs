@@ -214,7 +214,7 @@ fn a_missing_file_is_a_problem_not_a_panic() {
     assert_eq!(e.line, None);
     assert!(
         e.to_string()
-            .starts_with("/nonexistent/mmm_mon.conf: cannot read"),
+            .starts_with("/nonexistent/mmm_mon.conf: cannot read the file: "),
         "{e}"
     );
 }
