@@ -166,6 +166,10 @@ pub enum Command {
         #[command(subcommand)]
         action: crate::certs::CertsCommand,
     },
+    /// Convert mysql-mmm configuration files (mmm_common.conf, mmm_mon.conf, mmm_agent.conf)
+    /// into monitor.yaml and agent-HOST.yaml (local, no monitor needed).
+    #[command(name = "import-mmm")]
+    ImportMmm(crate::mmm::ImportArgs),
     /// Print a shell completion script to stdout.
     #[command(name = "generate-completions", hide = true)]
     GenerateCompletions {
@@ -267,10 +271,16 @@ pub fn parse(args: &[OsString]) -> Result<Cli, Early> {
             | ErrorKind::InvalidUtf8 => Early::Usage {
                 message: e.render().to_string(),
             },
-            // `certs` is ours, not mmm's: clap's message says what is missing.
-            _ if command_words(args).split_whitespace().next() == Some("certs") => Early::Usage {
-                message: e.render().to_string(),
-            },
+            // `certs` and `import-mmm` are ours, not mmm's: clap's message says what is missing.
+            _ if matches!(
+                command_words(args).split_whitespace().next(),
+                Some("certs" | "import-mmm")
+            ) =>
+            {
+                Early::Usage {
+                    message: e.render().to_string(),
+                }
+            }
             _ => Early::Usage {
                 message: invalid_command(&command_words(args)),
             },

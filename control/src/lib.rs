@@ -13,6 +13,7 @@
 pub mod certs;
 pub mod cli;
 pub mod client;
+pub mod mmm;
 pub mod render;
 pub mod timefmt;
 
@@ -99,6 +100,7 @@ pub fn run(args: Vec<OsString>) -> Outcome {
             },
         },
         Command::Certs { action } => certs::run(action, cli.json),
+        Command::ImportMmm(args) => mmm::run(args, cli.json),
         _ => execute(&cli),
     }
 }
@@ -264,7 +266,8 @@ fn request(cli: &Cli) -> Result<Reply, Failure> {
         Command::Help
         | Command::GenerateCompletions { .. }
         | Command::GenerateMan
-        | Command::Certs { .. } => {
+        | Command::Certs { .. }
+        | Command::ImportMmm(_) => {
             return Err(Failure::Usage(
                 "internal: local command sent to the monitor".into(),
             ))
