@@ -11,10 +11,14 @@
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use ha_config::{HostMode, MonitorMode, RoleMode, TlsSetting};
+
+mod common;
+mod fake;
+
+use common::{ha, Out};
 
 /// name, ip, mode, peer, mysql_port, agent_port
 type HostRow<'a> = (&'a str, IpAddr, HostMode, Option<&'a str>, u16, u16);
@@ -26,24 +30,6 @@ type RoleRow<'a> = (
     Vec<IpAddr>,
     Option<&'a str>,
 );
-
-struct Out {
-    stdout: String,
-    stderr: String,
-    code: i32,
-}
-
-fn ha(args: &[&str]) -> Out {
-    let out = Command::new(env!("CARGO_BIN_EXE_ha-control"))
-        .args(args)
-        .output()
-        .expect("run ha-control");
-    Out {
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        code: out.status.code().unwrap_or(-1),
-    }
-}
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mmm")

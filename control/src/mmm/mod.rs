@@ -22,9 +22,7 @@ mod rules;
 pub mod values;
 pub mod yaml;
 
-use std::fs::{OpenOptions, Permissions};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -264,30 +262,6 @@ fn convert(args: &ImportArgs) -> Result<(Vec<Output>, Vec<Note>), Vec<Problem>> 
     Ok((outputs, notes))
 }
 
-/// Writes `text` to `path` with mode 0640 through a temporary file renamed into place.
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(FILE_MODE)
-        .open(&tmp)?;
-    let result = f
-        .set_permissions(Permissions::from_mode(FILE_MODE))
-        .and_then(|()| f.write_all(text.as_bytes()))
-        .and_then(|()| f.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
 fn write_all(dir: &Path, outputs: &[Output], written: &mut Vec<String>) -> Result<(), Problem> {
     let dir_name = dir.display().to_string();
     std::fs::DirBuilder::new()
@@ -297,7 +271,7 @@ fn write_all(dir: &Path, outputs: &[Output], written: &mut Vec<String>) -> Resul
         .map_err(|e| Problem::in_file(&dir_name, format!("cannot create the directory: {e}")))?;
     for o in outputs {
         let name = o.path.display().to_string();
-        write_private(&o.path, &o.text)
+        ha_tls::certs::write_atomic(&o.path, o.text.as_bytes(), FILE_MODE)
             .map_err(|e| Problem::in_file(&name, format!("cannot write: {e}")))?;
         written.push(name);
     }

@@ -270,15 +270,15 @@ fn ensure_dir(dir: &Path) -> Result<(), TlsError> {
         })
 }
 
-/// Writes `contents` to `path` through a temporary file created with `mode` (so a key is
-/// never readable by others), then renames it into place.
-fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<Written, TlsError> {
+/// Writes `contents` to `path` through a temporary file created with `mode` (so a key or a
+/// file holding a password is never readable by others, not even for a moment), synced, then
+/// renamed into place. Used for certificates and by `ha-control import-mmm`.
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let replaced = path.exists();
     let _ = std::fs::remove_file(&tmp);
     let result = (|| {
         let mut f = OpenOptions::new()
@@ -295,7 +295,12 @@ fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<Written, TlsErr
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result.map_err(|source| TlsError::Write {
+    result
+}
+
+fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<Written, TlsError> {
+    let replaced = path.exists();
+    write_atomic(path, contents, mode).map_err(|source| TlsError::Write {
         path: path.to_path_buf(),
         source,
     })?;
