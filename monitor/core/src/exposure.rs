@@ -19,14 +19,18 @@
 //! * **Kill**: a successful `kill_host_bin` clears it.
 //! * **Restart** ([`Exposure::restored`]): what the status file recorded; a host that may have
 //!   been writable (or unknown) is exposed until *restart + lease + budget*: whatever the previous
-//!   monitor granted was echoed before it stopped, hence before this restart.
+//!   monitor granted was echoed before it stopped, hence before this restart. Without a status
+//!   file, a host whose agent does not answer is exposed for the adoption window longer
+//!   ([`Exposure::expose_unanswered`]): its agent may be adopting a writable server.
 //!
 //! The fencing of hosts whose roles were stripped (mmm's "send status, kill on failure") is
 //! tracked here too ([`Fence`]): a kill is the other way to end an exposure.
 
 use crate::io::{AgentFacts, PersistedExposure};
 use crate::time::{ms, Millis};
-use ha_lease::{bound_from_remaining, monitor_bound, LeaseToken, MAX_FENCE_BUDGET_MS};
+use ha_lease::{
+    bound_from_remaining, monitor_bound, unanswered_bound, LeaseToken, MAX_FENCE_BUDGET_MS,
+};
 use std::time::Duration;
 
 /// Until when a host may still be writable.
@@ -269,6 +273,22 @@ impl Exposure {
         self.writable = Some(self.writable.map_or(bound, |b| b.later(bound)));
     }
 
+    /// Like [`Exposure::expose_from`], for a host whose agent did not answer when the monitor
+    /// started without a status file: that agent may also be adopting the host's writable
+    /// server (`ha-agent --adopt-writer`), for up to the adoption window from before `now`
+    /// (`ha_lease::unanswered_bound`).
+    pub(crate) fn expose_unanswered(&mut self, lease: Duration, now: Millis) {
+        if lease.is_zero() {
+            return self.expose_from(lease, now);
+        }
+        let bound = Bound::Until(Millis(unanswered_bound(
+            now.0,
+            ms(lease),
+            ms(assumed_budget(self.budget)),
+        )));
+        self.writable = Some(self.writable.map_or(bound, |b| b.later(bound)));
+    }
+
     /// For `show`/tests: the bound, if any.
     #[cfg(test)]
     pub(crate) fn bound(&self) -> Option<Bound> {
@@ -378,6 +398,20 @@ mod tests {
         assert!(
             Exposure::restored(Some(&maybe), true, Duration::ZERO, now).may_write(Millis(u64::MAX))
         );
+    }
+
+    #[test]
+    fn an_unanswered_agent_may_be_adopting() {
+        let mut e = Exposure::default();
+        e.expose_unanswered(L, Millis(0));
+        let window = ha_lease::ADOPT_WINDOW_MS + MAX_FENCE_BUDGET_MS;
+        assert!(e.may_write(Millis(window)));
+        assert!(!e.may_write(Millis(window + 2 * ha_lease::drift_margin_ms(window))));
+        // An adoption reported by the agent: its remaining window, like a running lease.
+        let mut e = Exposure::default();
+        e.on_status(&reply(5, Some(30_000), false), false, false, Millis(1_000));
+        assert!(e.may_write(Millis(31_000 + 200)));
+        assert!(!e.may_write(Millis(32_000)));
     }
 
     #[test]

@@ -73,9 +73,10 @@ impl Core {
     }
 
     /// Startup without a status file: what each agent reported seeds its token and running
-    /// lease; every host that is not shown unable to write (agent answered: no writer role, no
-    /// lease, read_only; system: not writable, no writer IP) is exposed until `now + lease +
-    /// budget`.
+    /// lease (an adoption counts as one); every host that is not shown unable to write (agent
+    /// answered: no writer role, no lease, read_only; system: not writable, no writer IP) is
+    /// exposed until `now + lease + budget`, and one whose agent did not answer for the
+    /// adoption window longer (`ha_lease::unanswered_bound`).
     fn seed_exposures(&mut self, infos: &[StartupHostInfo], now: Millis) {
         let writer_ip = self
             .table
@@ -106,7 +107,9 @@ impl Core {
                         .as_ref()
                         .is_some_and(|ip| s.ips_present.contains(ip))
             });
-            if !shown_clear {
+            if facts.is_none() {
+                rt.exposure.expose_unanswered(self.spec.writer_lease, now);
+            } else if !shown_clear {
                 rt.exposure.expose_from(self.spec.writer_lease, now);
             }
         }

@@ -45,6 +45,26 @@ pub const EPOCH_JUMP_LIMIT: u64 = 1_000_000;
 /// the monitor assumes for an agent that has not told it its own (after a restart).
 pub const MAX_FENCE_BUDGET_MS: u64 = 5_000;
 
+/// How long an agent started with a one-time permission to *adopt* the running writer
+/// (`ha-agent --adopt-writer`, the hand-over from another HA tool) keeps a writable host
+/// writable without a grant, on its own clock from its start. The agent reports the rest as a
+/// running lease, and a monitor that starts without a status file exposes every host whose
+/// agent did not answer for this much longer ([`unanswered_bound`]).
+pub const ADOPT_WINDOW_MS: u64 = 30_000;
+
+/// The monitor's bound, at a start without a status file, for a host whose agent did not
+/// answer: whatever a previous monitor granted (`lease_ms`, `budget_ms`) and an adoption
+/// started before this instant ([`ADOPT_WINDOW_MS`], widened by the drift margin) are over by
+/// then.
+pub fn unanswered_bound(now_ms: u64, lease_ms: u64, budget_ms: u64) -> u64 {
+    let adopt = ADOPT_WINDOW_MS.saturating_add(budget_ms);
+    monitor_bound(now_ms, lease_ms, budget_ms).max(
+        now_ms
+            .saturating_add(adopt)
+            .saturating_add(drift_margin_ms(adopt).saturating_mul(2)),
+    )
+}
+
 /// One reading of an agent's lease clock.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct LeaseToken {

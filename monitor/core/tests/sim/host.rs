@@ -2,7 +2,7 @@
 //! seeded random source.
 
 use ha_core::*;
-use ha_lease::{AgentDeadline, LeaseToken, DRIFT_PPM};
+use ha_lease::{AgentDeadline, LeaseToken, ADOPT_WINDOW_MS, DRIFT_PPM};
 use std::time::Duration;
 
 /// splitmix64: tiny, seedable, good enough to pick faults.
@@ -72,6 +72,10 @@ pub(crate) struct SimHost {
     pub(crate) writer_synced: bool,
     pub(crate) promotion_error: Option<String>,
     pub(crate) lease: Option<AgentDeadline>,
+    /// `lease` is an adoption (`ha-agent --adopt-writer`): no monitor granted it.
+    pub(crate) adopting: bool,
+    /// The adopted server became the granted writer without being demoted in between.
+    pub(crate) kept_adopted: bool,
     /// A promotion under way (relay-log sync): the host becomes writable at this real time if
     /// it is still wanted and its lease still valid. Replies meanwhile say read_only=1.
     pub(crate) promotion: Option<u64>,
@@ -100,6 +104,8 @@ impl SimHost {
             writer_synced: false,
             promotion_error: None,
             lease: None,
+            adopting: false,
+            kept_adopted: false,
             promotion: None,
             wants_writer: false,
             incarnation: 0,
@@ -116,7 +122,20 @@ impl SimHost {
         self.read_only = true;
         self.writer_synced = false;
         self.lease = None;
+        self.adopting = false;
         self.promotion = None;
+    }
+    /// Another HA tool left this server writable (with the writer IP) and the agent starts
+    /// with the permission to adopt it: writable, under a lease without a role that ends
+    /// [`ADOPT_WINDOW_MS`] after now (real time `now`) on the host's clock.
+    pub(crate) fn adopt(&mut self, now: u64) {
+        self.read_only = false;
+        self.adopting = true;
+        self.lease = Some(AgentDeadline::new(
+            self.clock.ms(now),
+            ADOPT_WINDOW_MS,
+            self.budget_ms,
+        ));
     }
     pub(crate) fn crash(&mut self) {
         self.powered = false;
@@ -227,6 +246,30 @@ impl SimHost {
             }
             _ => Some(AgentDeadline::new(0, 0, 0)), // no usable token: nothing
         };
+        if self.adopting {
+            // The agent's accept(): a grant replaces the adoption; a writer request without a
+            // usable grant is not recorded; anything else ends it and demotes the host.
+            let usable = grant.is_none_or(|g| g.valid_at(now_ms));
+            let adoption_valid = self.lease.is_some_and(|l| l.valid_at(now_ms));
+            if want_writer && !usable && adoption_valid {
+                return None;
+            }
+            self.adopting = false;
+            self.lease = None;
+            if want_writer && usable && self.writable() {
+                // Already writable: nothing to promote, the grant's lease takes over.
+                self.lease = grant;
+                self.writer_synced = true;
+                self.wants_writer = true;
+                self.roles.retain(|r| d.roles.contains(r));
+                self.roles.extend(d.roles.iter().cloned());
+                self.roles.sort();
+                self.roles.dedup();
+                self.kept_adopted = true;
+                return None;
+            }
+            self.demote();
+        }
         let lease_ok = grant.is_none_or(|g| g.valid_at(now_ms))
             || self.lease.is_some_and(|l| l.valid_at(now_ms));
         self.wants_writer = want_writer && lease_ok;

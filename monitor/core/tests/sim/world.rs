@@ -37,6 +37,10 @@ pub(crate) struct Stats {
     pub(crate) agent_restarts: u64,
     pub(crate) late_deliveries: u64,
     pub(crate) stale_refusals: u64,
+    /// Schedules that start with a hand-over from another HA tool (an adopted writer).
+    pub(crate) adoptions: u64,
+    /// … in which the adopted writer became ha's writer without a write pause.
+    pub(crate) adoptions_kept: u64,
 }
 
 /// A request still in the network: delivered at `at` (real time), its reply lost. It travels
@@ -61,6 +65,34 @@ pub(crate) fn run(seed: u64, ticks: u64, stats: &mut Stats) -> u64 {
         .iter()
         .map(|n| SimHost::new(n, &mut rng))
         .collect();
+    // One schedule in four starts with a hand-over from another HA tool: one host writable
+    // and adopted by its agent (`ha-agent --adopt-writer`), the monitor starting without a
+    // status file and voting; an agent may not answer the start-up query.
+    if rng.chance(25) {
+        stats.adoptions += 1;
+        let adopted = rng.below(3) as usize;
+        hosts[adopted].adopt(0);
+        let infos: Vec<StartupHostInfo> = hosts
+            .iter()
+            .filter(|_| !rng.chance(20))
+            .map(|h| StartupHostInfo {
+                host: h.name.clone(),
+                agent: Some((HostState::Unknown, h.roles.clone())),
+                agent_epoch: Some(h.epoch),
+                system: Some(SystemFacts {
+                    writable: h.writable(),
+                    ips_present: if h.adopting {
+                        vec![WRITER_IP.to_string()]
+                    } else {
+                        Vec::new()
+                    },
+                    master: None,
+                }),
+                facts: Some(h.facts(0)),
+            })
+            .collect();
+        core = Core::startup(spec.clone(), None, infos, Millis(mclock.ms(0))).0;
+    }
     let mut pending: Vec<Input> = Vec::new();
     let mut in_flight: Vec<InFlight> = Vec::new();
     let mut isolated = false;
@@ -381,5 +413,6 @@ pub(crate) fn run(seed: u64, ticks: u64, stats: &mut Stats) -> u64 {
             "seed {seed} tick {tick}: writer IP on {ip_holders} hosts"
         );
     }
+    stats.adoptions_kept += u64::from(hosts.iter().any(|h| h.kept_adopted));
     digest
 }
