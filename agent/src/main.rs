@@ -22,6 +22,11 @@ struct Cli {
     /// Print `ha-agent <version>` and exit.
     #[arg(long)]
     version: bool,
+    /// Permit the next start of ha-agent, once, to adopt this host's writable server instead of
+    /// fencing it (the hand-over from mysql-mmm or another HA tool), then exit. Refused once
+    /// ha-agent has run here (its state file exists). See docs/migrating-from-mmm.md.
+    #[arg(long)]
+    adopt_writer: bool,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -50,6 +55,25 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 println!("{e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if cli.adopt_writer {
+        let adopted = ha_config::load_agent(&cli.config)
+            .map_err(|e| e.to_string())
+            .and_then(|cfg| ha_agent::lease::adopt::permit_for(&cfg));
+        return match adopted {
+            Ok(marker) => {
+                println!(
+                    "adoption permitted once ({}): start ha-agent now (systemctl start ha-agent); it keeps this host writable for at most {} s, so start ha-monitor right after it",
+                    marker.display(),
+                    ha_lease::ADOPT_WINDOW_MS / 1000
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ha-agent: {e}");
                 ExitCode::FAILURE
             }
         };

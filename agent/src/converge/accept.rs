@@ -75,7 +75,21 @@ impl Agent {
                     d.writer_lease_ms,
                     budget,
                 ) {
-                    Ok(deadline) => g.lease.grant(&w, deadline, d.writer_lease_ms),
+                    Ok(deadline) => {
+                        if g.lease.adopting() {
+                            tracing::info!("the monitor granted the writer role to the adopted writer: its lease replaces the adoption");
+                        }
+                        g.lease.grant(&w, deadline, d.writer_lease_ms)
+                    }
+                    Err(why) if g.lease.adopting() && g.lease.valid_at(now) => {
+                        // Recorded, this request would demote the adopted writer (the role
+                        // without a lease is stripped). Wait for one that carries a token.
+                        tracing::info!("writer role requested for the adopted writer but not granted ({why}); keeping the host as it is until a request carries a usable lease token");
+                        let seq = g.desired_seq;
+                        drop(g);
+                        self.persist();
+                        return Ok(seq);
+                    }
                     Err(why) if g.lease.role() == Some(&w) && g.lease.valid_at(now) => {
                         tracing::debug!("writer lease not renewed by this request ({why}); the running lease stays");
                     }
@@ -90,6 +104,9 @@ impl Agent {
                 }
             }
         } else if g.lease.role().is_none() {
+            if g.lease.adopting() {
+                tracing::warn!("the monitor does not give the adopted writer the writer role: the adoption ends and this host is demoted");
+            }
             g.lease.clear();
         }
         let same = g.desired.as_ref().is_some_and(|old| old.same_target(&d));

@@ -129,8 +129,23 @@ impl Agent {
             return None;
         }
         let len = g.lease.length_ms();
+        let adopted = g.lease.adopting();
         let role = g.lease.role().cloned();
         g.lease.clear();
+        if adopted {
+            // While adopting, a writer request without a usable grant is not recorded (accept),
+            // so no desired state here wants the writer: nothing grants it again.
+            tracing::error!(
+                "the adoption ended after {len} ms without a writer grant from the monitor: fencing (kill client connections, read_only=1)"
+            );
+            g.last_error =
+                format!("adopted writer: no writer grant from the monitor within {len} ms; fenced");
+            let ips = g.writer_ips.clone();
+            drop(g);
+            self.persist();
+            self.wake.notify_one();
+            return Some(ips);
+        }
         let role = role?;
         let fence = match g.desired.clone() {
             None => {
@@ -250,6 +265,30 @@ impl Agent {
         }
     }
 
+    /// Adopts the writable server (`crate::lease::adopt`): a lease without a role for
+    /// [`ha_lease::ADOPT_WINDOW_MS`], on disk before it counts, watched by the lease guard.
+    /// False when a lease runs already (the monitor was faster: its word stands).
+    fn begin_adoption(&self) -> bool {
+        let now = clock::now_ms();
+        {
+            let mut g = self.lock();
+            if g.lease.running() || g.desired.is_some() {
+                return false;
+            }
+            let window = ha_lease::ADOPT_WINDOW_MS;
+            let budget = u64::try_from(self.cfg.fence_budget.duration().as_millis()).unwrap_or(0);
+            g.lease
+                .adopt(ha_lease::AgentDeadline::new(now, window, budget), window);
+        }
+        self.persist();
+        self.lease_changed.notify_one();
+        tracing::warn!(
+            "adopting the writable server: it stays writable, without a grant from the monitor, for at most {} s; it is fenced then unless ha-monitor has granted this host the writer role (start ha-monitor now)",
+            ha_lease::ADOPT_WINDOW_MS / 1000
+        );
+        true
+    }
+
     /// After a pass that could not finish a demotion: is the server stopped (nothing listens)
     /// with no writer IP on the interface? False when the interface cannot be listed. The
     /// decision that this completes the demotion is [`crate::plan::demotion_complete`].
@@ -267,8 +306,9 @@ impl Agent {
 
     /// At start-up without a valid lease: a host that is writable or holds a writer IP was
     /// left so by an earlier run (its lease is over, or unknown): fence it before anything else.
-    /// Skipped if the monitor granted a valid lease meanwhile.
-    pub(crate) async fn startup_fence(self: Arc<Self>) {
+    /// Skipped if the monitor granted a valid lease meanwhile. With `adopt` (the operator's
+    /// one-time permission, `crate::lease::adopt`) a writable server is adopted instead.
+    pub(crate) async fn startup_fence(self: Arc<Self>, adopt: bool) {
         let dev = self.cfg.cluster_interface.clone();
         let writer_ips = self.lock().writer_ips.clone();
         let present: Vec<Ipv4Addr> = match crate::ip::list_v4(&dev).await {
@@ -289,6 +329,12 @@ impl Agent {
             }
         };
         if present.is_empty() && !writable {
+            if adopt {
+                tracing::warn!("adoption permitted, but this host is not writable: nothing to adopt (the permission is used up)");
+            }
+            return;
+        }
+        if adopt && writable && self.begin_adoption() {
             return;
         }
         if self.lock().lease.valid_at(clock::now_ms()) {

@@ -54,6 +54,8 @@ use crate::mysql::Db;
 use crate::plan::{demotion_complete, probe_stopped, DemotionEnd, DemotionFacts, Held};
 use crate::status::LastErrors;
 
+use persist::Restored;
+
 use replication::ErrantCheck;
 
 /// First retry delay of a pass that did not converge; doubles up to [`RETRY_MAX`].
@@ -148,15 +150,42 @@ impl Agent {
 
     /// Restores what the state file kept (epoch, a still valid writer lease), then starts the
     /// converger and the lease guard. A host that may be writable without a valid lease is
-    /// fenced at once.
+    /// fenced at once, unless the operator permitted adopting it (`crate::lease::adopt`).
     pub fn spawn(self: &Arc<Self>) {
         let restored = self.restore();
+        let adopt = self.take_adoption(restored);
         let a = Arc::clone(self);
         tokio::spawn(async move { a.converger().await });
         guard::start_watchdog(Arc::clone(self));
-        if !restored {
+        if restored != Restored::ValidLease {
             let a = Arc::clone(self);
-            tokio::spawn(async move { a.startup_fence().await });
+            tokio::spawn(async move { a.startup_fence(adopt).await });
+        }
+    }
+
+    /// Takes the one-time adoption permission, if any; it counts only for a first start (no
+    /// state file).
+    fn take_adoption(&self, restored: Restored) -> bool {
+        match crate::lease::adopt::take(&self.cfg.state_dir) {
+            Ok(false) => false,
+            Ok(true) if restored == Restored::NoFile => {
+                tracing::info!(
+                    "adoption permitted (ha-agent --adopt-writer, used now): a writable server is kept writable for at most {} s until the monitor grants or withdraws the writer role",
+                    ha_lease::ADOPT_WINDOW_MS / 1000
+                );
+                true
+            }
+            Ok(true) => {
+                tracing::warn!(
+                    "adoption permission ignored (and deleted): {} exists, so this agent ran here before and its lease rules apply",
+                    self.store.path().display()
+                );
+                false
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                false
+            }
         }
     }
 

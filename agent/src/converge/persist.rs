@@ -4,18 +4,29 @@ use super::Agent;
 use crate::lease::clock;
 use crate::lease::store::Persisted;
 
+/// What the state file gave at start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Restored {
+    /// A writer lease (or an adoption) still valid on this boot.
+    ValidLease,
+    /// A file without a valid lease, or one that cannot be read.
+    NoValidLease,
+    /// No file: this agent never ran here (or the file was deleted).
+    NoFile,
+}
+
 impl Agent {
-    /// Loads the state file. Returns whether a valid writer lease was restored.
-    pub(super) fn restore(&self) -> bool {
+    /// Loads the state file.
+    pub(super) fn restore(&self) -> Restored {
         let stored = match self.store.load() {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!("{e}; starting without a stored epoch or lease (the host is fenced if it is writable)");
-                None
+                return Restored::NoValidLease;
             }
         };
         let Some(st) = stored else {
-            return false;
+            return Restored::NoFile;
         };
         let now = clock::now_ms();
         let mut g = self.lock();
@@ -31,7 +42,9 @@ impl Agent {
             tracing::info!(
                 epoch = st.epoch,
                 "restored the writer lease of {} from {}: {} ms left until fencing",
-                st.lease.role().map(|r| r.to_string()).unwrap_or_default(),
+                st.lease
+                    .role()
+                    .map_or("the adopted writer".to_string(), |r| r.to_string()),
                 self.store.path().display(),
                 st.lease.remaining_ms(now)
             );
@@ -50,7 +63,11 @@ impl Agent {
                 self.store.path().display()
             );
         }
-        valid
+        if valid {
+            Restored::ValidLease
+        } else {
+            Restored::NoValidLease
+        }
     }
 
     /// Writes the state file (epoch, lease, writer IPs) as it is now.

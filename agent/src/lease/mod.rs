@@ -12,9 +12,12 @@
 //! * [`clock`]: `CLOCK_BOOTTIME` and the boot id.
 //! * [`store`]: the state file (`state_dir`), so a restarted agent keeps a valid lease (no write
 //!   outage) and its epoch, and one without a valid lease fences at once.
+//! * [`adopt`]: the one-time permission to adopt a writer another HA tool left writable; the
+//!   adoption itself is a lease without a role ([`Lease::adopt`]).
 //! * The guard — the watchdog (its own thread and runtime), the expiry and the fence — is part
 //!   of the converger (`crate::converge::guard`): it changes the host, as the converger does.
 
+pub mod adopt;
 pub mod clock;
 pub mod store;
 
@@ -63,7 +66,8 @@ pub struct Lease {
     /// `None`: no lease running.
     deadline: Option<AgentDeadline>,
     /// The writer role the lease covers. It keeps running while the monitor demotes the host,
-    /// and forces the demotion if that has not finished when the lease ends.
+    /// and forces the demotion if that has not finished when the lease ends. `None` with a
+    /// deadline: an adoption ([`Lease::adopt`]), which no monitor granted.
     role: Option<RoleIp>,
     /// The lease length of the last grant (for log lines).
     length_ms: u64,
@@ -111,6 +115,21 @@ impl Lease {
         });
         self.role = Some(role.clone());
         self.length_ms = length_ms;
+    }
+
+    /// Adopts the writable server found at start-up (`ha-agent --adopt-writer`) until `d`: the
+    /// operator's one-time grant, for a hand-over from another HA tool. It ends when a monitor
+    /// grants the writer role (the grant replaces it), when a desired state without the writer
+    /// role arrives, or at `d`, whichever comes first (see [`adopt`]).
+    pub fn adopt(&mut self, d: AgentDeadline, length_ms: u64) {
+        self.deadline = Some(d);
+        self.role = None;
+        self.length_ms = length_ms;
+    }
+
+    /// Whether the running lease is an adoption rather than a monitor's grant.
+    pub fn adopting(&self) -> bool {
+        self.deadline.is_some() && self.role.is_none()
     }
 
     /// Ends the lease (demotion complete, expiry handled, lease switched off).
@@ -221,5 +240,23 @@ mod tests {
         l.clear();
         assert!(!l.running());
         assert_eq!(l.remaining_ms(0), -1);
+    }
+
+    #[test]
+    fn a_grant_replaces_an_adoption_even_when_it_ends_earlier() {
+        let mut l = Lease::default();
+        l.adopt(AgentDeadline::new(1_000, 30_000, 0), 30_000);
+        assert!(l.adopting() && l.running() && l.valid_at(20_000));
+        assert_eq!(l.role(), None);
+        let granted =
+            Lease::deadline_for(Some(&token(2_000)), "boot", 2_100, 1_000, 0).expect("ok");
+        l.grant(&role(), granted, 1_000);
+        assert!(!l.adopting());
+        assert_eq!(
+            l.deadline(),
+            Some(granted),
+            "the monitor's bound, not the adoption's"
+        );
+        assert_eq!(l.role(), Some(&role()));
     }
 }

@@ -126,17 +126,23 @@ impl Cluster {
         Ok(cluster)
     }
 
-    /// Lab, an agent on every host, the monitor; nothing waited for.
-    fn launch(opts: ClusterOptions) -> Result<Cluster> {
+    /// The lab only (replicating MariaDB servers, every one read-only): no agent, no monitor
+    /// yet. For scenarios that set the cluster up as another tool would have left it.
+    pub fn prepare(opts: ClusterOptions) -> Result<Cluster> {
         let bins = Bins::locate()?;
         let lab = Lab::start(opts.lab.clone()).map_err(|e| format!("lab: {e}"))?;
-        let cluster = Cluster {
+        Ok(Cluster {
             lab,
             bins,
             opts,
             agents: Mutex::new(BTreeMap::new()),
             monitor: Mutex::new(None),
-        };
+        })
+    }
+
+    /// Lab, an agent on every host, the monitor; nothing waited for.
+    fn launch(opts: ClusterOptions) -> Result<Cluster> {
+        let cluster = Cluster::prepare(opts)?;
         for h in cluster.lab.host_names() {
             cluster.start_agent(&h)?;
         }
