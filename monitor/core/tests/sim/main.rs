@@ -1,8 +1,9 @@
 //! Deterministic cluster simulation: random schedules of host crashes and reboots, MySQL
 //! outages, network partitions between monitor and host, unreachable and restarting agents,
 //! lost, late, duplicated and reordered requests and replies, replication breakage and lag,
-//! monitor isolation, monitor restarts from the status file (with failed saves), and operator
-//! commands, in virtual time. Every agent and the monitor run on their own clock, with a random
+//! monitor isolation, monitor restarts from the status file (with failed saves), operator
+//! commands and hand-overs from another HA tool (a writer adopted by its agent, the monitor
+//! starting without a status file and voting), in virtual time. Every agent and the monitor run on their own clock, with a random
 //! offset and a drift within ρ (crate ha-lease). Agents obey desired states and writer leases
 //! exactly as the agent does: the lease counts from the echoed token on the agent's clock, a
 //! restarted agent keeps its persisted lease (same boot), a rebooted one has none, and a host
