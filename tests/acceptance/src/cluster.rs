@@ -150,6 +150,22 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// A client writing through the writer IP every 50 ms (the I2 probe), returned once 5
+    /// writes were acknowledged.
+    pub fn start_writes(&self) -> Result<ha_lab::Probe> {
+        let probe = self
+            .lab
+            .start_probe(
+                ha_lab::ProbeOptions::new(self.lab.writer_vip())
+                    .interval(Duration::from_millis(50)),
+            )
+            .map_err(|e| format!("probe: {e}"))?;
+        probe
+            .wait_acked(5, Duration::from_secs(60))
+            .map_err(|e| format!("probe writes through the writer IP: {e}"))?;
+        Ok(probe)
+    }
+
     /// Starts (or restarts) the agent of `host`.
     pub fn start_agent(&self, host: &str) -> Result<()> {
         let cfg = self

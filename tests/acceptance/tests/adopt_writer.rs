@@ -9,7 +9,7 @@ mod net_common;
 use std::time::{Duration, Instant};
 
 use ha_acceptance::{Cluster, ClusterOptions, Invariants};
-use ha_lab::{Cmd, ProbeOptions};
+use ha_lab::Cmd;
 use net_common::T;
 
 /// What mysql-mmm leaves behind when its daemons are stopped.
@@ -41,15 +41,8 @@ fn permit_adoption(c: &Cluster, host: &str) -> (i32, String) {
 fn adopting_the_running_writer_costs_no_write() {
     let c = Cluster::prepare(ClusterOptions::fast()).expect("lab");
     as_mmm_left_it(&c);
-    let vip = c.lab.writer_vip();
     let inv = Invariants::start(&c.lab);
-    let probe = c
-        .lab
-        .start_probe(ProbeOptions::new(vip).interval(Duration::from_millis(50)))
-        .expect("probe");
-    probe
-        .wait_acked(5, T)
-        .expect("writes through mmm's writer IP");
+    let probe = c.start_writes().expect("writes through the writer IP");
 
     let (code, out) = permit_adoption(&c, "db1");
     assert_eq!(code, 0, "{out}");

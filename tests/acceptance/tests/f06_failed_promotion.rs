@@ -12,7 +12,6 @@
 use std::time::Duration;
 
 use ha_acceptance::{Cluster, ClusterOptions, Invariants};
-use ha_lab::ProbeOptions;
 
 /// Generous: the agent's sync_timeout (30 s) plus the monitor's promotion retry (30 s).
 const T: Duration = Duration::from_secs(120);
@@ -23,13 +22,7 @@ fn f06_failed_promotion_stays_read_only_and_is_retried() {
     let old = c.show().expect("show").writer().expect("a writer");
     let cand = if old == "db1" { "db2" } else { "db1" }.to_string();
     let inv = Invariants::start(&c.lab);
-    let probe = c
-        .lab
-        .start_probe(ProbeOptions::new(c.lab.writer_vip()).interval(Duration::from_millis(50)))
-        .expect("probe");
-    probe
-        .wait_acked(5, T)
-        .expect("probe writes before the fault");
+    let probe = c.start_writes().expect("writes through the writer IP");
 
     let lag = c
         .lab

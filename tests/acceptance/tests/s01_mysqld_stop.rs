@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use ha_acceptance::{Cluster, ClusterOptions, Invariants};
-use ha_lab::ProbeOptions;
 
 const T: Duration = Duration::from_secs(60);
 
@@ -15,13 +14,7 @@ fn s1_s2_mysqld_stop_fails_over_and_recovers() {
     let show = c.show().expect("show");
     let old = show.writer().expect("a writer");
     let inv = Invariants::start(&c.lab);
-    let probe = c
-        .lab
-        .start_probe(ProbeOptions::new(c.lab.writer_vip()).interval(Duration::from_millis(50)))
-        .expect("probe");
-    probe
-        .wait_acked(5, T)
-        .expect("probe writes before the fault");
+    let probe = c.start_writes().expect("writes through the writer IP");
 
     // S1
     c.lab.stop_mysqld(&old).expect("stop mysqld");

@@ -21,10 +21,8 @@
 
 mod net_common;
 
-use std::time::Duration;
-
 use ha_acceptance::{Cluster, ClusterOptions};
-use ha_lab::{netns, Cmd, ProbeOptions};
+use ha_lab::{netns, Cmd};
 use net_common::{
     assert_converged, others, quick_read_only, rejoin, stop_and_check_i1_i2, NetworkInvariants, T,
 };
@@ -35,13 +33,7 @@ fn s03_freeze() {
     let old = c.show().expect("show").writer().expect("a writer");
     let vip = c.lab.writer_vip();
     let inv = NetworkInvariants::start(&c.lab);
-    let probe = c
-        .lab
-        .start_probe(ProbeOptions::new(vip).interval(Duration::from_millis(50)))
-        .expect("probe");
-    probe
-        .wait_acked(5, T)
-        .expect("probe writes before the fault");
+    let probe = c.start_writes().expect("writes through the writer IP");
 
     c.lab.freeze(&old).expect("freeze");
     let show = c

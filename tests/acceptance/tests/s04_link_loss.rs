@@ -14,10 +14,7 @@
 
 mod net_common;
 
-use std::time::Duration;
-
 use ha_acceptance::{Cluster, ClusterOptions, Invariants};
-use ha_lab::ProbeOptions;
 use net_common::{assert_converged, others, rejoin, stop_and_check_i1_i2, T};
 
 #[test]
@@ -26,13 +23,7 @@ fn s04_link_loss() {
     let old = c.show().expect("show").writer().expect("a writer");
     let vip = c.lab.writer_vip();
     let inv = Invariants::start(&c.lab);
-    let probe = c
-        .lab
-        .start_probe(ProbeOptions::new(vip).interval(Duration::from_millis(50)))
-        .expect("probe");
-    probe
-        .wait_acked(5, T)
-        .expect("probe writes before the fault");
+    let probe = c.start_writes().expect("writes through the writer IP");
 
     c.lab.link_down(&old).expect("link down");
     let show = c

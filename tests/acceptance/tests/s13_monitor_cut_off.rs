@@ -8,7 +8,6 @@ mod net_common;
 use std::time::{Duration, Instant};
 
 use ha_acceptance::{Cluster, ClusterOptions, Invariants};
-use ha_lab::ProbeOptions;
 use net_common::{assert_converged, bring_back, others, quick_read_only, stop_and_check_i1_i2, T};
 
 #[test]
@@ -17,13 +16,7 @@ fn s13_monitor_cut_off() {
     let old = c.show().expect("show").writer().expect("a writer");
     let vip = c.lab.writer_vip();
     let inv = Invariants::start(&c.lab);
-    let probe = c
-        .lab
-        .start_probe(ProbeOptions::new(vip).interval(Duration::from_millis(50)))
-        .expect("probe");
-    probe
-        .wait_acked(5, T)
-        .expect("probe writes before the fault");
+    let probe = c.start_writes().expect("writes through the writer IP");
 
     c.lab
         .cut("mon", &old)

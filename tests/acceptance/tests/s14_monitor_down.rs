@@ -18,7 +18,6 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use ha_acceptance::{Cluster, ClusterOptions, Invariants, Show};
-use ha_lab::ProbeOptions;
 use net_common::{assert_converged, T};
 
 /// Reader IP → the hosts carrying it.
@@ -84,13 +83,7 @@ fn s14_monitor_down_without_lease_keeps_every_role() {
     let vip = c.lab.writer_vip();
     let readers = reader_holders(&c);
     let inv = Invariants::start(&c.lab);
-    let probe = c
-        .lab
-        .start_probe(ProbeOptions::new(vip).interval(Duration::from_millis(50)))
-        .expect("probe");
-    probe
-        .wait_acked(5, T)
-        .expect("probe writes before the fault");
+    let probe = c.start_writes().expect("writes through the writer IP");
 
     c.stop_monitor().expect("stop monitor");
     // Well past the default fast lease (3 s) and the agents' own timers: nothing changes.
@@ -151,13 +144,7 @@ fn s14_monitor_down_with_lease_demotes_the_writer() {
     let vip = c.lab.writer_vip();
     let readers = reader_holders(&c);
     let inv = Invariants::start(&c.lab);
-    let probe = c
-        .lab
-        .start_probe(ProbeOptions::new(vip).interval(Duration::from_millis(50)))
-        .expect("probe");
-    probe
-        .wait_acked(5, T)
-        .expect("probe writes before the fault");
+    let probe = c.start_writes().expect("writes through the writer IP");
 
     c.stop_monitor().expect("stop monitor");
     let stopped = Instant::now();

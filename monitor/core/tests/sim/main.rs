@@ -96,55 +96,17 @@ fn simulated_cluster_actually_fails_over() {
             if tick == 120 {
                 hosts[0].crash();
             }
-            for h in hosts.iter_mut() {
-                h.watchdog(now);
-            }
-            for h in &hosts {
-                let o = if h.powered {
-                    CheckOutcome::Ok
-                } else {
-                    CheckOutcome::Error
-                };
-                for c in Check::ALL {
-                    pending.push(Input::CheckResult {
-                        host: h.name.clone(),
-                        check: c,
-                        outcome: o,
-                        message: String::new(),
-                    });
-                }
-                if tick == 2 {
+            if tick == 2 {
+                for h in &hosts {
                     pending.push(Input::Command {
                         id: tick,
                         command: AdminCommand::SetOnline(h.name.clone()),
                     });
                 }
             }
-            let actions = core.step(std::mem::take(&mut pending), Millis(now));
-            if actions.contains(&Action::SaveStatus) {
-                let saved = core.persisted();
-                core.saved(&saved);
-            }
-            for h in hosts.iter_mut() {
-                let Some(d) = core.desired_state(&h.name, Millis(now)) else {
-                    continue;
-                };
-                core.note_sent(&h.name, &d, Millis(now));
-                let report = if h.powered {
-                    h.apply(&d, now, None);
-                    AgentReport::Status(h.facts(now))
-                } else {
-                    AgentReport::Unreachable {
-                        error: "down".into(),
-                    }
-                };
-                pending.push(Input::AgentReport {
-                    host: h.name.clone(),
-                    report,
-                });
-                if h.writable() {
-                    writers_seen.insert(h.name.clone());
-                }
+            calm_tick(&mut core, &mut hosts, &mut pending, now);
+            for h in hosts.iter().filter(|h| h.writable()) {
+                writers_seen.insert(h.name.clone());
             }
         }
         if writers_seen.len() == 2 && hosts[1].writable() {
@@ -193,36 +155,7 @@ fn an_adopted_writer_becomes_the_writer_without_a_pause() {
             let mut core = Core::startup(spec, None, infos, Millis(0)).0;
             let mut pending = Vec::new();
             for tick in 1..=240u64 {
-                let now = tick * TICK;
-                for h in hosts.iter_mut() {
-                    h.watchdog(now);
-                }
-                for h in &hosts {
-                    for c in Check::ALL {
-                        pending.push(Input::CheckResult {
-                            host: h.name.clone(),
-                            check: c,
-                            outcome: CheckOutcome::Ok,
-                            message: String::new(),
-                        });
-                    }
-                }
-                let actions = core.step(std::mem::take(&mut pending), Millis(now));
-                if actions.contains(&Action::SaveStatus) {
-                    let saved = core.persisted();
-                    core.saved(&saved);
-                }
-                for h in hosts.iter_mut() {
-                    let Some(d) = core.desired_state(&h.name, Millis(now)) else {
-                        continue;
-                    };
-                    core.note_sent(&h.name, &d, Millis(now));
-                    h.apply(&d, now, None);
-                    pending.push(Input::AgentReport {
-                        host: h.name.clone(),
-                        report: AgentReport::Status(h.facts(now)),
-                    });
-                }
+                calm_tick(&mut core, &mut hosts, &mut pending, tick * TICK);
                 let writable: Vec<&str> = hosts
                     .iter()
                     .filter(|h| h.writable())
@@ -238,5 +171,52 @@ fn an_adopted_writer_becomes_the_writer_without_a_pause() {
                 assert!(hosts[0].holds_writer(), "seed {seed}");
             }
         }
+    }
+}
+
+/// One tick without faults other than the hosts' own state: leases run, checks pass on powered
+/// hosts, the core steps (its status file saves succeed), and every powered host obeys its
+/// desired state at once and answers.
+fn calm_tick(core: &mut Core, hosts: &mut [SimHost], pending: &mut Vec<Input>, now: u64) {
+    for h in hosts.iter_mut() {
+        h.watchdog(now);
+    }
+    for h in hosts.iter() {
+        let outcome = if h.powered {
+            CheckOutcome::Ok
+        } else {
+            CheckOutcome::Error
+        };
+        for c in Check::ALL {
+            pending.push(Input::CheckResult {
+                host: h.name.clone(),
+                check: c,
+                outcome,
+                message: String::new(),
+            });
+        }
+    }
+    let actions = core.step(std::mem::take(pending), Millis(now));
+    if actions.contains(&Action::SaveStatus) {
+        let saved = core.persisted();
+        core.saved(&saved);
+    }
+    for h in hosts.iter_mut() {
+        let Some(d) = core.desired_state(&h.name, Millis(now)) else {
+            continue;
+        };
+        core.note_sent(&h.name, &d, Millis(now));
+        let report = if h.powered {
+            h.apply(&d, now, None);
+            AgentReport::Status(h.facts(now))
+        } else {
+            AgentReport::Unreachable {
+                error: "down".into(),
+            }
+        };
+        pending.push(Input::AgentReport {
+            host: h.name.clone(),
+            report,
+        });
     }
 }
