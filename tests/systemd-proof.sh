@@ -15,8 +15,10 @@
 #     the daemons are READY (Type=notify), and `ha-control show` converges to all ONLINE with a
 #     writer;
 #  3. a SIGSTOPped ha-agent and a SIGSTOPped ha-monitor are restarted by the watchdog;
-#  4. `systemctl stop` stops both cleanly (Result=success);
-#  and the fencing helper's socket unit (ha-fence.socket) listens, reachable by group ha only.
+#  4. fencing goes through the helper: ha-fence.socket listens, reachable by group ha only, and
+#     when db3 drops off the network the monitor (user ha, sandboxed) has `kill_host_bin` run as
+#     root by ha-fence@.service;
+#  5. `systemctl stop` stops both cleanly (Result=success).
 #
 # Everything it starts is stopped by PID and removed on exit, also after a failure.
 set -euo pipefail
@@ -141,6 +143,13 @@ boot() { # node
   case $n in
     mon)
       install_conf mon "$LABDIR/files/monitor.yaml" /etc/ha/monitor.yaml
+      # A fencing hook that only records who ran it for which host (step 4), run through the
+      # packaged helper socket.
+      sed -i -e "s#^  kill_host_bin: .*#  kill_host_bin: /usr/local/sbin/ha-fence-proof\\n  kill_host_socket: /run/ha/fence.sock#" \
+        "$dir/etc/ha/monitor.yaml"
+      printf '#!/bin/sh\necho "$(id -un) $*" >> /var/lib/ha-fence-proof.log\necho "fenced $1"\n' \
+        > "$dir/usr/local/sbin/ha-fence-proof"
+      chmod 0755 "$dir/usr/local/sbin/ha-fence-proof"
       install_conf mon "$LABDIR/files/control-operator.yaml" /etc/ha/control.yaml
       ;;
     *) install_conf "$n" "$LABDIR/files/agent-$n.yaml" /etc/ha/agent.yaml ;;
@@ -234,7 +243,25 @@ watchdog_restarts mon ha-monitor
 for _ in $(seq 1 120); do converged && break; sleep 1; done
 converged || { in_ct mon ha-control show; fail "cluster did not converge again after the restarts"; }
 
-# 4. systemctl stop: clean.
+# 4. Fencing through the helper: db3's link goes down; after trap_period the monitor strips
+#    its roles and, db3's ping failing, asks ha-fence.socket to run kill_host_bin (as root).
+ip -n "$PREFIX-db3" link set eth0 down
+FENCE_LOG=$WORK/$PREFIX-mon/var/lib/ha-fence-proof.log
+for _ in $(seq 1 90); do
+  grep -q "^root db3 0$" "$FENCE_LOG" 2>/dev/null && break
+  sleep 1
+done
+grep -q "^root db3 0$" "$FENCE_LOG" 2>/dev/null || {
+  in_ct mon journalctl -u 'ha-fence@*' --no-pager | tail -20
+  fail "kill_host_bin did not run as root for db3 through ha-fence.socket"
+}
+in_ct mon journalctl -u ha-monitor --no-pager | grep -q "Killed host 'db3': fenced db3" \
+  || fail "the monitor did not log the helper's reply for db3"
+[ "$(in_ct mon systemctl show -p User --value ha-monitor)" = ha ] || fail "ha-monitor does not run as ha"
+ip -n "$PREFIX-db3" link set eth0 up
+say "db3 off the network: kill_host_bin ran as root through ha-fence.socket, ha-monitor logged \"Killed host 'db3': fenced db3\""
+
+# 5. systemctl stop: clean.
 for nu in db3:ha-agent mon:ha-monitor; do
   n=${nu%%:*} u=${nu#*:}
   in_ct "$n" systemctl stop "$u"
