@@ -156,6 +156,14 @@ pub enum Command {
         #[arg(value_name = "HOST")]
         host: String,
     },
+    /// If a role's owner failed now: who would get the role, in order, and why every other
+    /// host would not (all roles, or <role>'s).
+    #[command(name = "explain")]
+    Explain {
+        /// Role name (for example writer); all roles when omitted.
+        #[arg(value_name = "ROLE")]
+        role: Option<String>,
+    },
     /// Create the cluster CA or issue certificates for mutual TLS (local, no monitor needed).
     #[command(
         name = "certs",

@@ -20,8 +20,9 @@ pub mod timefmt;
 use std::ffi::OsString;
 
 use ha_proto::{
-    ChecksReply, CommandReply, GetModeRequest, HostRequest, Mode, ModeReply, MonitorPingRequest,
-    MoveRoleRequest, SetIpRequest, SetModeRequest, ShowReply, ShowRequest,
+    ChecksReply, CommandReply, ExplainReply, ExplainRequest, GetModeRequest, HostRequest, Mode,
+    ModeReply, MonitorPingRequest, MoveRoleRequest, SetIpRequest, SetModeRequest, ShowReply,
+    ShowRequest,
 };
 
 use cli::{Cli, Command, Early};
@@ -109,6 +110,7 @@ pub fn run(args: Vec<OsString>) -> Outcome {
 enum Reply {
     Show(ShowReply),
     Checks(ChecksReply, ChecksQuery),
+    Explain(ExplainReply),
     Command(CommandReply),
     Mode(ModeReply),
 }
@@ -222,6 +224,13 @@ fn request(cli: &Cli) -> Result<Reply, Failure> {
             client::call(t, timeout, |mut c| async move { c.checks(req).await })
                 .map(|r| Reply::Checks(r, q))
         }
+        Command::Explain { role } => {
+            let req = ExplainRequest {
+                role: role.clone().unwrap_or_default(),
+            };
+            client::call(t, timeout, |mut c| async move { c.explain(req).await })
+                .map(Reply::Explain)
+        }
         Command::SetOnline { host } => {
             let req = HostRequest { host: host.clone() };
             client::call(t, timeout, |mut c| async move { c.set_online(req).await })
@@ -300,6 +309,14 @@ fn print_reply(as_json: bool, reply: &Reply) -> Outcome {
                 (false, _) => render::terminal(&render::render_checks(r, q)),
             };
             (text, code)
+        }
+        Reply::Explain(r) => {
+            let text = match (as_json, r.ok) {
+                (true, true) => json::to_text(&render::explain::explain_json(r)),
+                (true, false) => json::to_text(&json::error(r.message.clone())),
+                (false, _) => render::terminal(&render::render_explain(r)),
+            };
+            (text, if r.ok { EXIT_OK } else { EXIT_ERROR_REPLY })
         }
         Reply::Command(r) => (
             if as_json {

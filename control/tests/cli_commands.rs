@@ -379,3 +379,28 @@ fn checks_errors() {
         "unknown checks are refused locally"
     );
 }
+
+// ------------------------------------------------------------------------------------------
+// explain
+
+#[test]
+fn explain_one_role_all_roles_and_an_unknown_one() {
+    let srv = start(Fake::new());
+    let want = "\
+writer(10.77.0.160) on db1. If db1 failed now:
+  1. db2: ONLINE, agent reachable; fewest roles among the eligible hosts (ties: first in the role's hosts)
+  -  db3: not in the role's hosts
+  note: the new writer becomes writable only once db1 surely cannot write: at most 5.3 s from now (its writer lease and fence budget), earlier if it confirms its demotion or is killed
+";
+    expect(&at(&srv, &["explain", "writer"]), 0, want);
+    expect(&at(&srv, &["explain"]), 0, want);
+    expect(
+        &at(&srv, &["explain", "nosuch"]),
+        1,
+        "ERROR: Unknown role 'nosuch'!\n",
+    );
+    assert_eq!(
+        srv.requests(),
+        ["explain(writer)", "explain()", "explain(nosuch)"]
+    );
+}

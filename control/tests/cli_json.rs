@@ -124,3 +124,25 @@ fn json_commands_mode_and_errors() {
         })
     );
 }
+
+#[test]
+fn json_explain() {
+    let srv = start(Fake::new());
+    let out = at(&srv, &["--json", "explain", "writer"]);
+    assert_eq!(out.code, 0);
+    let v = json(&out);
+    assert_eq!(v[0]["role"], "writer");
+    assert_eq!(v[0]["ip"], "10.77.0.160");
+    assert_eq!(v[0]["owner"], "db1");
+    assert_eq!(v[0]["successors"][0]["host"], "db2");
+    assert_eq!(v[0]["passed_over"][0]["host"], "db3");
+    assert_eq!(v[0]["passed_over"][0]["why"], "not in the role's hosts");
+    assert!(v[0]["notes"][0]
+        .as_str()
+        .is_some_and(|n| n.contains("writer lease")));
+    let out = at(&srv, &["--json", "explain", "nosuch"]);
+    assert_eq!(out.code, 1);
+    let v = json(&out);
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["error"], "ERROR: Unknown role 'nosuch'!");
+}

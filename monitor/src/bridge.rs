@@ -181,8 +181,8 @@ pub fn log(level: Level, message: &str) {
     }
 }
 
-/// What `show`, `checks` and `mode` answer, built from the core's views.
-pub fn snapshot(cfg: &MonitorConfig, core: &Core) -> Snapshot {
+/// What `show`, `checks`, `mode` and `explain` answer, built from the core's views at `now`.
+pub fn snapshot(cfg: &MonitorConfig, core: &Core, now: Millis) -> Snapshot {
     let mut hosts: Vec<pb::HostInfo> = cfg
         .hosts
         .iter()
@@ -255,6 +255,30 @@ pub fn snapshot(cfg: &MonitorConfig, core: &Core) -> Snapshot {
             network_ok: core.network_up(),
         },
         checks,
+        explain: core.explain(now).iter().map(explanation).collect(),
+    }
+}
+
+fn explanation(x: &ha_core::RoleExplanation) -> pb::RoleExplanation {
+    let reason = |host: &str, why: &str| pb::HostReason {
+        host: host.to_string(),
+        why: why.to_string(),
+    };
+    pb::RoleExplanation {
+        role: x.role.name.clone(),
+        ip: x.role.ip.clone(),
+        owner: x.owner.clone().unwrap_or_default(),
+        successors: x
+            .successors
+            .iter()
+            .map(|s| reason(&s.host, &s.why))
+            .collect(),
+        passed_over: x
+            .passed_over
+            .iter()
+            .map(|p| reason(&p.host, &p.why))
+            .collect(),
+        notes: x.notes.clone(),
     }
 }
 

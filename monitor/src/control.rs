@@ -13,9 +13,9 @@ use tonic::{Request, Response, Status};
 use ha_core::AdminCommand as Command;
 use ha_proto::monitor_server::Monitor;
 use ha_proto::{
-    CheckName, ChecksReply, ChecksRequest, CommandReply, GetModeRequest, HostInfo, HostRequest,
-    Mode, ModeReply, MonitorPingRequest, MoveRoleRequest, SetIpRequest, SetModeRequest, ShowReply,
-    ShowRequest,
+    CheckName, ChecksReply, ChecksRequest, CommandReply, ExplainReply, ExplainRequest,
+    GetModeRequest, HostInfo, HostRequest, Mode, ModeReply, MonitorPingRequest, MoveRoleRequest,
+    SetIpRequest, SetModeRequest, ShowReply, ShowRequest,
 };
 
 /// What the main loop publishes for readers after every step.
@@ -23,6 +23,8 @@ use ha_proto::{
 pub struct Snapshot {
     pub show: ShowReply,
     pub checks: Vec<ha_proto::CheckStatus>,
+    /// Every role instance's what-if (`Core::explain`), config order.
+    pub explain: Vec<ha_proto::RoleExplanation>,
 }
 
 /// A queued command and where its reply goes.
@@ -128,6 +130,29 @@ impl ControlService {
 }
 
 /// Answers `checks [host|all [check|all]]` from a snapshot (docs/mmm-behaviour.md §6.2).
+/// `explain [role]`: every role instance, or those of `role` (mmm's error text for an unknown
+/// role).
+pub fn select_explain(snapshot: &Snapshot, role: &str) -> ExplainReply {
+    let roles: Vec<_> = snapshot
+        .explain
+        .iter()
+        .filter(|x| role.is_empty() || x.role == role)
+        .cloned()
+        .collect();
+    if roles.is_empty() && !role.is_empty() {
+        return ExplainReply {
+            ok: false,
+            message: format!("ERROR: Unknown role '{role}'!"),
+            roles,
+        };
+    }
+    ExplainReply {
+        ok: true,
+        message: String::new(),
+        roles,
+    }
+}
+
 pub fn select_checks(snapshot: &Snapshot, host: &str, check: CheckName) -> ChecksReply {
     if !host.is_empty()
         && !snapshot
@@ -178,6 +203,18 @@ impl Monitor for ControlService {
             .map_err(|_| Status::invalid_argument(format!("unknown check number {}", req.check)))?;
         let snap = self.snapshot.borrow().clone();
         Ok(Response::new(select_checks(&snap, &req.host, check)))
+    }
+
+    async fn explain(
+        &self,
+        req: Request<ExplainRequest>,
+    ) -> Result<Response<ExplainReply>, Status> {
+        self.allow(&req, Level::Read, "explain")?;
+        let role = req.into_inner().role;
+        Ok(Response::new(select_explain(
+            &self.snapshot.borrow(),
+            &role,
+        )))
     }
 
     async fn set_online(
@@ -272,7 +309,23 @@ mod tests {
                 .iter()
                 .flat_map(|h| CheckName::ALL.map(|c| check(h, c)))
                 .collect(),
+            explain: ["writer", "reader", "reader"]
+                .iter()
+                .map(|r| ha_proto::RoleExplanation {
+                    role: r.to_string(),
+                    ..Default::default()
+                })
+                .collect(),
         }
+    }
+
+    #[test]
+    fn explain_selects_a_role_or_all_and_refuses_an_unknown_one() {
+        assert_eq!(select_explain(&snap(), "").roles.len(), 3);
+        assert_eq!(select_explain(&snap(), "reader").roles.len(), 2);
+        let r = select_explain(&snap(), "nosuch");
+        assert!(!r.ok);
+        assert_eq!(r.message, "ERROR: Unknown role 'nosuch'!");
     }
 
     #[test]

@@ -103,7 +103,11 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
     )));
 
     // Readers must never see an empty cluster: publish the start-up state before serving.
-    let (snap_tx, snap_rx) = watch::channel(bridge::snapshot(&cfg, &core));
+    let (snap_tx, snap_rx) = watch::channel(bridge::snapshot(
+        &cfg,
+        &core,
+        bridge::millis(clock.now_ms()),
+    ));
     let service = ControlService::new(
         snap_rx,
         cmd_tx,
@@ -225,7 +229,9 @@ impl MainLoop {
             let now = self.clock.now_ms();
             let actions = self.core.step(inputs, bridge::millis(now));
             self.execute(actions, now);
-            let _ = self.snap_tx.send(bridge::snapshot(&self.cfg, &self.core));
+            let _ = self
+                .snap_tx
+                .send(bridge::snapshot(&self.cfg, &self.core, bridge::millis(now)));
             self.driver.send_due(&mut self.core, &self.cfg, now);
         }
     }

@@ -160,6 +160,9 @@ impl Monitor for FakeMonitor {
             _ => Err(Status::invalid_argument("unexpected mode")),
         }
     }
+    async fn explain(&self, _: Request<ExplainRequest>) -> Result<Response<ExplainReply>, Status> {
+        Err(Status::unimplemented("not used by these tests"))
+    }
 }
 
 async fn listener() -> (TcpListenerStream, SocketAddr) {

@@ -6,11 +6,13 @@
 //! printing a reply. (That is why `show` output ends with an empty line, as it did with mmm.)
 
 pub mod checks;
+pub mod explain;
 pub mod help;
 pub mod json;
 pub mod show;
 
 pub use checks::{render_checks, render_checks_with, ChecksQuery};
+pub use explain::render_explain;
 pub use show::render_show;
 
 /// What mmm_control writes to stdout for a reply: the reply plus `\n`.

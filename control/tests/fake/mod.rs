@@ -114,6 +114,25 @@ pub fn demo_show() -> ShowReply {
     }
 }
 
+/// `explain` of the demo cluster: db3 is HARD_OFFLINE, so only db2 can follow db1.
+pub fn demo_explain() -> Vec<RoleExplanation> {
+    let why = |host: &str, why: &str| HostReason {
+        host: host.into(),
+        why: why.into(),
+    };
+    vec![RoleExplanation {
+        role: "writer".into(),
+        ip: "10.77.0.160".into(),
+        owner: "db1".into(),
+        successors: vec![why(
+            "db2",
+            "ONLINE, agent reachable; fewest roles among the eligible hosts (ties: first in the role's hosts)",
+        )],
+        passed_over: vec![why("db3", "not in the role's hosts")],
+        notes: vec!["the new writer becomes writable only once db1 surely cannot write: at most 5.3 s from now (its writer lease and fence budget), earlier if it confirms its demotion or is killed".into()],
+    }]
+}
+
 pub fn demo_checks() -> Vec<CheckStatus> {
     let mut out = Vec::new();
     for h in ["db1", "db2", "db3"] {
@@ -233,6 +252,27 @@ impl Monitor for Fake {
             ok: true,
             message: String::new(),
             checks,
+        }))
+    }
+
+    async fn explain(&self, r: Request<ExplainRequest>) -> Result<Response<ExplainReply>, Status> {
+        let role = r.into_inner().role;
+        self.enter(format!("explain({role})")).await?;
+        let roles: Vec<RoleExplanation> = demo_explain()
+            .into_iter()
+            .filter(|x| role.is_empty() || x.role == role)
+            .collect();
+        if roles.is_empty() {
+            return Ok(Response::new(ExplainReply {
+                ok: false,
+                message: format!("ERROR: Unknown role '{role}'!"),
+                roles,
+            }));
+        }
+        Ok(Response::new(ExplainReply {
+            ok: true,
+            message: String::new(),
+            roles,
         }))
     }
 

@@ -289,8 +289,7 @@ impl Exposure {
         self.writable = Some(self.writable.map_or(bound, |b| b.later(bound)));
     }
 
-    /// For `show`/tests: the bound, if any.
-    #[cfg(test)]
+    /// The bound, if any (`explain`, tests).
     pub(crate) fn bound(&self) -> Option<Bound> {
         self.writable
     }

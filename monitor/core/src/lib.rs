@@ -48,6 +48,7 @@
 
 mod commands;
 mod core;
+mod explain;
 mod exposure;
 mod failover;
 pub mod flap;
@@ -67,6 +68,8 @@ mod testkit;
 #[cfg(test)]
 mod tests_commands;
 #[cfg(test)]
+mod tests_explain;
+#[cfg(test)]
 mod tests_failover;
 #[cfg(test)]
 mod tests_lease;
@@ -78,6 +81,7 @@ mod tests_modes;
 mod tests_startup;
 
 pub use crate::core::Core;
+pub use explain::{PassedOver, RoleExplanation, Successor};
 pub use failover::PROMOTION_RETRY;
 pub use ha_lease::LeaseToken;
 pub use io::*;

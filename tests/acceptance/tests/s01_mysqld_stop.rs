@@ -15,6 +15,20 @@ fn s1_s2_mysqld_stop_fails_over_and_recovers() {
     let old = show.writer().expect("a writer");
     let inv = Invariants::start(&c.lab);
     let probe = c.start_writes().expect("writes through the writer IP");
+    // Who the monitor says would follow the writer (`ha-control --json explain writer`).
+    let explain = c
+        .control(&["--json", "explain", "writer"])
+        .expect("explain");
+    assert_eq!(explain.code, 0, "{} {}", explain.stdout, explain.stderr);
+    eprintln!(
+        "{}",
+        c.control(&["explain"]).expect("explain").stdout.trim_end()
+    );
+    let v: serde_json::Value = serde_json::from_str(&explain.stdout).expect("explain JSON");
+    let named = v[0]["successors"][0]["host"]
+        .as_str()
+        .expect("a successor is named")
+        .to_string();
 
     // S1
     c.lab.stop_mysqld(&old).expect("stop mysqld");
@@ -24,6 +38,7 @@ fn s1_s2_mysqld_stop_fails_over_and_recovers() {
         })
         .expect("failover");
     let new = show.writer().expect("new writer");
+    assert_eq!(new, named, "the writer went where explain said it would");
     assert!(
         show.host(&old).expect("old").roles.is_empty(),
         "{}",
