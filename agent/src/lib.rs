@@ -42,6 +42,7 @@ pub mod master_ssl;
 pub mod mysql;
 pub mod plan;
 pub mod remove;
+pub mod semi_sync;
 pub mod service;
 pub mod sqltext;
 pub mod status;

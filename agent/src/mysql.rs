@@ -395,6 +395,14 @@ impl Db {
         Ok("SET GLOBAL read_only = 0".into())
     }
 
+    /// The master side of semi-sync replication; `None` without semi-sync support loaded.
+    pub async fn semi_sync(&mut self) -> Result<Option<crate::semi_sync::SemiSync>, DbError> {
+        use crate::semi_sync::{SemiSync, SEMI_SYNC_STATUS, SEMI_SYNC_VARIABLES};
+        let variables = self.rows(SEMI_SYNC_VARIABLES).await?;
+        let status = self.rows(SEMI_SYNC_STATUS).await?;
+        Ok(SemiSync::from_rows(&variables, &status))
+    }
+
     pub async fn slave_status(&mut self) -> Result<Option<SlaveStatus>, DbError> {
         let rows = self.rows("SHOW SLAVE STATUS").await?;
         Ok(rows.first().map(SlaveStatus::from_row))

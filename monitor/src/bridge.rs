@@ -71,6 +71,13 @@ pub fn agent_facts(s: &pb::AgentStatus) -> AgentFacts {
         lease_remaining: u64::try_from(s.writer_lease_remaining_ms)
             .ok()
             .map(std::time::Duration::from_millis),
+        semi_sync: s
+            .semi_sync
+            .filter(|_| s.mysql_reachable)
+            .map(|x| ha_core::SemiSyncFacts {
+                enabled: x.enabled,
+                active: x.active,
+            }),
     }
 }
 
@@ -253,6 +260,13 @@ pub fn snapshot(cfg: &MonitorConfig, core: &Core, now: Millis) -> Snapshot {
             active_master: core.active_master().unwrap_or_default().to_string(),
             epoch: core.epoch(),
             network_ok: core.network_up(),
+            async_fallback_host: core
+                .async_fallback()
+                .map(|(h, _)| h.to_string())
+                .unwrap_or_default(),
+            async_fallback_since_unix_ms: core
+                .async_fallback()
+                .map_or(0, |(_, since)| since.0 as i64),
         },
         checks,
         explain: core.explain(now).iter().map(explanation).collect(),

@@ -56,5 +56,6 @@ pub fn cluster_spec(cfg: &MonitorConfig) -> ClusterSpec {
         },
         writer_lease: m.writer_lease.duration(),
         kill_host_configured: !m.kill_host_bin.is_empty(),
+        refuse_failover_after_async: m.refuse_failover_after_async,
     }
 }

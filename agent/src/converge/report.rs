@@ -92,12 +92,18 @@ impl Agent {
                 .store(db.connection_id().unwrap_or(0), Ordering::Relaxed);
             let slave = db.slave_status().await?;
             let pos = db.gtid_positions().await?;
-            Ok::<_, String>((ro, slave, pos))
+            // Not knowing semi-sync is no reason to fail the whole status.
+            let semi_sync = db.semi_sync().await.ok().flatten();
+            Ok::<_, String>((ro, slave, pos, semi_sync))
         })
         .await;
         match r {
-            Ok(Ok((ro, slave, pos))) => {
+            Ok(Ok((ro, slave, pos, semi_sync))) => {
                 st.mysql_reachable = true;
+                st.semi_sync = semi_sync.map(|s| ha_proto::SemiSync {
+                    enabled: s.enabled,
+                    active: s.active,
+                });
                 st.read_only = ro.read_only;
                 st.super_read_only = ro.super_read_only.unwrap_or(false);
                 st.gtid_binlog_pos = pos.binlog;

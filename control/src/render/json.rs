@@ -42,6 +42,15 @@ pub struct ShowJson {
     pub network_ok: bool,
     pub hosts: Vec<HostJson>,
     pub roles: Vec<RoleJson>,
+    /// The active master fell back from semi-sync to asynchronous replication; `null` if not.
+    pub async_fallback: Option<AsyncFallbackJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AsyncFallbackJson {
+    pub host: String,
+    pub since: Option<String>,
+    pub since_unix_ms: Option<i64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -185,6 +194,14 @@ pub fn show(reply: &ShowReply) -> ShowJson {
         network_ok: reply.network_ok,
         hosts: hosts.into_iter().map(host_json).collect(),
         roles: reply.roles.iter().map(role_json).collect(),
+        async_fallback: non_empty(&reply.async_fallback_host).map(|host| {
+            let (since, since_unix_ms) = instant(reply.async_fallback_since_unix_ms);
+            AsyncFallbackJson {
+                host,
+                since,
+                since_unix_ms,
+            }
+        }),
     }
 }
 
@@ -313,6 +330,8 @@ mod tests {
             active_master: "db1".into(),
             epoch: 42,
             network_ok: true,
+            async_fallback_host: "db1".into(),
+            async_fallback_since_unix_ms: 1_714_564_800_000,
         }
     }
 
@@ -328,6 +347,11 @@ mod tests {
         assert_eq!(v["active_master"], "db1");
         assert_eq!(v["epoch"], 42);
         assert_eq!(v["network_ok"], true);
+        assert_eq!(v["async_fallback"]["host"], "db1");
+        assert_eq!(v["async_fallback"]["since"], "2024-05-01T12:00:00.000Z");
+        let mut synced = sample_show();
+        synced.async_fallback_host.clear();
+        assert!(parse(&to_text(&show(&synced)))["async_fallback"].is_null());
 
         let hosts = v["hosts"].as_array().expect("hosts array");
         assert_eq!(hosts.len(), 2);
@@ -388,6 +412,7 @@ mod tests {
             keys(&v),
             [
                 "active_master",
+                "async_fallback",
                 "epoch",
                 "hosts",
                 "mode",

@@ -5,7 +5,8 @@
 //!    *every* line of that block — including each line of a multi-line cause — gets `# ` put in
 //!    front (Perl `s/^/# /mg`);
 //! 2. `# Warning: agent on host <h> is not reachable` for every host whose agent is down, hosts
-//!    sorted;
+//!    sorted, and ha's own `# Warning: semi-sync replication on the active master <h> fell back
+//!    to asynchronous at <time>: …` while that fallback stands;
 //! 3. `  <host>(<ip>) <mode>/<state>. Roles: <roles>` per host, hosts sorted, roles sorted and
 //!    joined with `, ` (an empty list leaves `Roles: ` with its trailing space);
 //! 4. one line per role that has a `prefer` host, in config order.
@@ -88,6 +89,19 @@ pub fn prefer_line(r: &RoleInfo) -> Option<String> {
     })
 }
 
+/// ha's warning when the active master fell back from semi-sync to asynchronous replication
+/// (not a mysql-mmm line; mmm never read semi-sync status).
+pub fn async_fallback_line(reply: &ShowReply) -> Option<String> {
+    if reply.async_fallback_host.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "# Warning: semi-sync replication on the active master {} fell back to asynchronous at {}: writes acknowledged since may be missing on every other host",
+        reply.async_fallback_host,
+        crate::timefmt::mmm_local(reply.async_fallback_since_unix_ms)
+    ))
+}
+
 /// The whole `show` reply as the mmm monitor would send it (every line `\n`-terminated).
 pub fn render_show(reply: &ShowReply) -> String {
     let mut out = passive_banner(reply.mode(), &reply.passive_cause);
@@ -100,6 +114,10 @@ pub fn render_show(reply: &ShowReply) -> String {
             "# Warning: agent on host {} is not reachable\n",
             h.name
         ));
+    }
+    if let Some(line) = async_fallback_line(reply) {
+        out.push_str(&line);
+        out.push('\n');
     }
     for h in &hosts {
         out.push_str(&host_line(h));
@@ -352,5 +370,21 @@ mod tests {
             prefer_line(&r).as_deref(),
             Some("# Role writer has db1 configured as it's preferred host.")
         );
+    }
+
+    #[test]
+    fn async_fallback_warning_after_the_agent_warnings() {
+        let mut r = ShowReply::default();
+        assert_eq!(async_fallback_line(&r), None);
+        r.async_fallback_host = "db1".into();
+        r.async_fallback_since_unix_ms = 1_714_564_800_000;
+        let line = async_fallback_line(&r).expect("warning");
+        assert!(
+            line.starts_with(
+                "# Warning: semi-sync replication on the active master db1 fell back to asynchronous at 2024/05/0"
+            ),
+            "{line}"
+        );
+        assert!(render_show(&r).starts_with(&line));
     }
 }

@@ -111,6 +111,8 @@ pub fn demo_show() -> ShowReply {
         active_master: "db1".into(),
         epoch: 7,
         network_ok: true,
+        async_fallback_host: String::new(),
+        async_fallback_since_unix_ms: 0,
     }
 }
 

@@ -101,6 +101,8 @@ pub struct Core {
     pub(crate) on_record: IdVec<HostId, bool>,
     /// Implausible epoch last refused (logged once per value).
     pub(crate) refused_epoch: Option<u64>,
+    /// The active master fell back from semi-sync to asynchronous replication (`semisync.rs`).
+    pub(crate) async_fallback: Option<crate::fallback::AsyncFallback>,
 }
 
 impl Core {
@@ -133,6 +135,7 @@ impl Core {
             dirty: false,
             on_record: vec![false; n].into(),
             refused_epoch: None,
+            async_fallback: None,
         }
     }
 
@@ -184,6 +187,7 @@ impl Core {
         if self.network_up && self.mode != Mode::Passive {
             self.promotion_progress(now, &mut out);
             self.distribute(now, &mut out);
+            self.log_async_refusal(&mut out);
             self.log_gate(now, &mut out);
         }
         if self.dirty && self.network_up && self.mode != Mode::Passive {
@@ -306,6 +310,7 @@ impl Core {
                     .on_status(&facts, holds_writer, cannot_write, now);
                 self.dirty |= was != rt.exposure.marked();
                 rt.facts = Some(facts);
+                self.note_semi_sync(h, now, out);
             }
         }
     }

@@ -150,6 +150,12 @@ impl Core {
             return "its agent is not reachable".into();
         }
         if Some(r) == self.spec.writer_role() {
+            if let Some((old, _)) = self.async_fallback().filter(|_| self.failover_refused(h)) {
+                return format!(
+                    "{old} had fallen back to asynchronous replication: no automatic failover (refuse_failover_after_async); move_role writer {} moves it anyway",
+                    self.host_name(h)
+                );
+            }
             if let Some(at) = rt.promotion_failed_at {
                 if !now.reached(at, PROMOTION_RETRY) {
                     let left = PROMOTION_RETRY.saturating_sub(now.since(at));

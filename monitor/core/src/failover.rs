@@ -40,7 +40,8 @@ impl Core {
     }
 
     /// Whether host `h` may get role `r` now: ONLINE, agent reachable, listed for the role, and
-    /// for the writer not a recently failed promotion candidate.
+    /// for the writer not a recently failed promotion candidate, nor refused because the old
+    /// active master fell back to asynchronous replication (`semisync.rs`).
     pub(crate) fn eligible(&self, r: RoleId, h: HostId, now: Millis) -> bool {
         let Some(rt) = self.hosts.get(h) else {
             return false;
@@ -49,6 +50,9 @@ impl Core {
             return false;
         }
         if Some(r) == self.spec.writer_role() {
+            if self.failover_refused(h) {
+                return false;
+            }
             if let Some(at) = rt.promotion_failed_at {
                 return now.reached(at, PROMOTION_RETRY);
             }

@@ -79,6 +79,19 @@ pub struct AgentFacts {
     /// The agent's writer lease has this long left until it starts fencing (`None`: no lease
     /// running). Read together with `lease_token`.
     pub lease_remaining: Option<Duration>,
+    /// The master side of semi-sync replication on the host (`None`: not loaded or unknown).
+    #[serde(default)]
+    pub semi_sync: Option<SemiSyncFacts>,
+}
+
+/// The master (source) side of semi-sync replication as a host's agent reported it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SemiSyncFacts {
+    /// Configured on (`rpl_semi_sync_master_enabled`).
+    pub enabled: bool,
+    /// Waiting for acknowledgements now (`Rpl_semi_sync_master_status`); `false` with
+    /// `enabled`: fallen back to asynchronous replication.
+    pub active: bool,
 }
 
 impl AgentFacts {

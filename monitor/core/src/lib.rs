@@ -51,12 +51,14 @@ mod core;
 mod explain;
 mod exposure;
 mod failover;
+mod fallback;
 pub mod flap;
 mod ids;
 mod io;
 mod machine;
 mod roles;
 pub mod rules;
+mod semisync;
 mod spec;
 mod startup;
 mod time;
@@ -77,6 +79,8 @@ mod tests_lease;
 mod tests_machine;
 #[cfg(test)]
 mod tests_modes;
+#[cfg(test)]
+mod tests_semisync;
 #[cfg(test)]
 mod tests_startup;
 

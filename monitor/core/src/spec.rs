@@ -274,6 +274,9 @@ pub struct ClusterSpec {
     pub writer_lease: Duration,
     /// Whether a `kill_host_bin` exists; without one fencing only logs that it could not kill.
     pub kill_host_configured: bool,
+    /// No automatic writer failover after the active master fell back from semi-sync to
+    /// asynchronous replication (`semisync.rs`).
+    pub refuse_failover_after_async: bool,
 }
 
 impl ClusterSpec {
@@ -333,6 +336,7 @@ impl ClusterSpec {
             initial_mode: Mode::Active,
             writer_lease: Duration::ZERO,
             kill_host_configured: false,
+            refuse_failover_after_async: false,
         }
     }
 

@@ -26,6 +26,8 @@ pub(crate) struct Kit {
     pub queue: Vec<Input>,
     pub actions: Vec<Action>,
     next_id: u64,
+    /// What obedient agents report about semi-sync, per host (default: nothing).
+    pub semi_sync: Vec<(String, SemiSyncFacts)>,
 }
 
 impl Kit {
@@ -36,6 +38,7 @@ impl Kit {
             queue: Vec::new(),
             actions: Vec::new(),
             next_id: 0,
+            semi_sync: Vec::new(),
         }
     }
 
@@ -194,6 +197,7 @@ impl Kit {
                     sql_running: true,
                     lease_token: Some(self.token()),
                     lease_remaining: lease,
+                    semi_sync: self.semi_sync.iter().find(|(n, _)| n == h).map(|(_, s)| *s),
                     ..Default::default()
                 },
             );

@@ -82,6 +82,11 @@ pub struct MonitorSection {
     /// lease" for how the default was chosen.
     #[serde(default = "secs::<5>")]
     pub writer_lease: Seconds,
+    /// Refuse the automatic failover of the writer role when the active master had fallen back
+    /// from semi-sync to asynchronous replication: acknowledged writes may then be missing on
+    /// every candidate. An operator's `move_role writer HOST` still moves it.
+    #[serde(default)]
+    pub refuse_failover_after_async: bool,
 }
 
 /// MySQL account of the monitor's checks.

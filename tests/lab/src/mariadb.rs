@@ -235,7 +235,8 @@ max-connections=300
             // db3 (which has no replicas) would block forever on the first event, and a
             // promoted master whose peer just died would hang applying its relay log. OFF means
             // "asynchronous only while zero semi-sync replicas are connected" (a double
-            // failure), which Rpl_semi_sync_master_status shows.
+            // failure). Rpl_semi_sync_master_status stays ON then (seen on 10.11);
+            // Rpl_semi_sync_master_clients=0 shows it, and ha-agent reports it as a fallback.
             s.push_str(&format!(
                 "rpl-semi-sync-master-enabled=1
 rpl-semi-sync-slave-enabled={}
