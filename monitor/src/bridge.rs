@@ -188,7 +188,8 @@ pub fn log(level: Level, message: &str) {
     }
 }
 
-/// What `show`, `checks`, `mode` and `explain` answer, built from the core's views at `now`.
+/// What `show`, `checks`, `mode` and `explain` answer, built from the core's views at `now`
+/// (`explain` from the copy of the core it keeps).
 pub fn snapshot(cfg: &MonitorConfig, core: &Core, now: Millis) -> Snapshot {
     let mut hosts: Vec<pb::HostInfo> = cfg
         .hosts
@@ -269,30 +270,7 @@ pub fn snapshot(cfg: &MonitorConfig, core: &Core, now: Millis) -> Snapshot {
                 .map_or(0, |(_, since)| since.0 as i64),
         },
         checks,
-        explain: core.explain(now).iter().map(explanation).collect(),
-    }
-}
-
-fn explanation(x: &ha_core::RoleExplanation) -> pb::RoleExplanation {
-    let reason = |host: &str, why: &str| pb::HostReason {
-        host: host.to_string(),
-        why: why.to_string(),
-    };
-    pb::RoleExplanation {
-        role: x.role.name.clone(),
-        ip: x.role.ip.clone(),
-        owner: x.owner.clone().unwrap_or_default(),
-        successors: x
-            .successors
-            .iter()
-            .map(|s| reason(&s.host, &s.why))
-            .collect(),
-        passed_over: x
-            .passed_over
-            .iter()
-            .map(|p| reason(&p.host, &p.why))
-            .collect(),
-        notes: x.notes.clone(),
+        core: Some((std::sync::Arc::new(core.clone()), now)),
     }
 }
 

@@ -5,6 +5,7 @@
 //! them through the pure core in arrival order (docs/mmm-behaviour.md §0.2 step 3) and answers with
 //! mysql-mmm's reply text.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -23,8 +24,42 @@ use ha_proto::{
 pub struct Snapshot {
     pub show: ShowReply,
     pub checks: Vec<ha_proto::CheckStatus>,
+    /// The core as of this snapshot and its instant, for `explain` (computed on request: it
+    /// steps copies of the core, which is not worth doing after every main-loop pass).
+    pub core: Option<(Arc<ha_core::Core>, ha_core::Millis)>,
+}
+
+impl Snapshot {
     /// Every role instance's what-if (`Core::explain`), config order.
-    pub explain: Vec<ha_proto::RoleExplanation>,
+    pub fn explain(&self) -> Vec<ha_proto::RoleExplanation> {
+        self.core
+            .as_ref()
+            .map(|(core, at)| core.explain(*at).iter().map(explanation).collect())
+            .unwrap_or_default()
+    }
+}
+
+fn explanation(x: &ha_core::RoleExplanation) -> ha_proto::RoleExplanation {
+    let reason = |host: &str, why: &str| ha_proto::HostReason {
+        host: host.to_string(),
+        why: why.to_string(),
+    };
+    ha_proto::RoleExplanation {
+        role: x.role.name.clone(),
+        ip: x.role.ip.clone(),
+        owner: x.owner.clone().unwrap_or_default(),
+        successors: x
+            .successors
+            .iter()
+            .map(|s| reason(&s.host, &s.why))
+            .collect(),
+        passed_over: x
+            .passed_over
+            .iter()
+            .map(|p| reason(&p.host, &p.why))
+            .collect(),
+        notes: x.notes.clone(),
+    }
 }
 
 /// A queued command and where its reply goes.
@@ -134,10 +169,9 @@ impl ControlService {
 /// role).
 pub fn select_explain(snapshot: &Snapshot, role: &str) -> ExplainReply {
     let roles: Vec<_> = snapshot
-        .explain
-        .iter()
+        .explain()
+        .into_iter()
         .filter(|x| role.is_empty() || x.role == role)
-        .cloned()
         .collect();
     if roles.is_empty() && !role.is_empty() {
         return ExplainReply {
@@ -211,10 +245,8 @@ impl Monitor for ControlService {
     ) -> Result<Response<ExplainReply>, Status> {
         self.allow(&req, Level::Read, "explain")?;
         let role = req.into_inner().role;
-        Ok(Response::new(select_explain(
-            &self.snapshot.borrow(),
-            &role,
-        )))
+        let snapshot = self.snapshot.borrow().clone();
+        Ok(Response::new(select_explain(&snapshot, &role)))
     }
 
     async fn set_online(
@@ -309,20 +341,20 @@ mod tests {
                 .iter()
                 .flat_map(|h| CheckName::ALL.map(|c| check(h, c)))
                 .collect(),
-            explain: ["writer", "reader", "reader"]
-                .iter()
-                .map(|r| ha_proto::RoleExplanation {
-                    role: r.to_string(),
-                    ..Default::default()
-                })
-                .collect(),
+            core: Some((
+                Arc::new(ha_core::Core::new(ha_core::ClusterSpec::example())),
+                ha_core::Millis(0),
+            )),
         }
     }
 
     #[test]
     fn explain_selects_a_role_or_all_and_refuses_an_unknown_one() {
-        assert_eq!(select_explain(&snap(), "").roles.len(), 3);
-        assert_eq!(select_explain(&snap(), "reader").roles.len(), 2);
+        let all = select_explain(&snap(), "");
+        assert!(all.roles.len() >= 2, "{all:?}");
+        let readers = select_explain(&snap(), "reader");
+        assert!(readers.ok && !readers.roles.is_empty());
+        assert!(readers.roles.iter().all(|r| r.role == "reader"));
         let r = select_explain(&snap(), "nosuch");
         assert!(!r.ok);
         assert_eq!(r.message, "ERROR: Unknown role 'nosuch'!");

@@ -34,6 +34,7 @@ fn the_writers_fallback_to_async_is_shown_and_then_cleared() {
     })
     .expect("fallback shown");
     let text = c.control(&["show"]).expect("show").stdout;
+    eprintln!("{text}");
     assert!(
         text.contains(&format!(
             "# Warning: semi-sync replication on the active master {w} fell back to asynchronous at"
@@ -58,4 +59,104 @@ fn the_writers_fallback_to_async_is_shown_and_then_cleared() {
         .expect("monitor")
         .log()
         .contains("is active again"));
+}
+
+/// `explain writer --json`: (successors, passed_over) as (host, why) pairs.
+type Reasons = Vec<(String, String)>;
+
+fn explain_writer(c: &Cluster) -> (Reasons, Reasons) {
+    let out = c
+        .control(&["--json", "explain", "writer"])
+        .expect("explain");
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("explain JSON");
+    let pairs = |k: &str| -> Vec<(String, String)> {
+        v[0][k]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|x| {
+                        (
+                            x["host"].as_str().unwrap_or_default().to_string(),
+                            x["why"].as_str().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    (pairs("successors"), pairs("passed_over"))
+}
+
+#[test]
+fn with_refuse_failover_after_async_the_writer_waits_for_an_operator() {
+    let c =
+        Cluster::start(ClusterOptions::fast().set("monitor.refuse_failover_after_async", "true"))
+            .expect("cluster");
+    let w = c.show().expect("show").writer().expect("a writer");
+    let peer = if w == "db1" { "db2" } else { "db1" };
+    // The peer keeps replicating, but no longer acknowledges: the writer is asynchronous while
+    // the peer stays ONLINE, a candidate in every other respect.
+    c.lab
+        .sql(
+            peer,
+            "SET GLOBAL rpl_semi_sync_slave_enabled = 0; STOP SLAVE IO_THREAD; START SLAVE IO_THREAD",
+        )
+        .expect("peer asynchronous");
+    c.wait_for("show reports the asynchronous fallback", T, |c| {
+        Ok(fallback_host(c)?.as_deref() == Some(w.as_str()))
+    })
+    .expect("fallback shown");
+    let (successors, passed_over) = explain_writer(&c);
+    assert!(successors.is_empty(), "{successors:?}");
+    assert!(
+        passed_over
+            .iter()
+            .any(|(h, why)| h == peer && why.contains("asynchronous")),
+        "{passed_over:?}"
+    );
+
+    c.lab.stop_mysqld(&w).expect("stop the writer's mysqld");
+    c.wait_show("old writer HARD_OFFLINE", T, |s| {
+        s.state(&w) == "HARD_OFFLINE"
+    })
+    .expect("writer down");
+    // Nobody takes the role on their own, although the peer is ONLINE.
+    for _ in 0..10 {
+        let s = c.show().expect("show");
+        assert_eq!(s.writer(), None, "{}", s.brief());
+        assert_eq!(s.state(peer), "ONLINE", "{}", s.brief());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(c.lab.writable_hosts().is_empty(), "nobody writable");
+    let log = c.monitor().expect("monitor").log();
+    assert_eq!(
+        log.matches("Not failing the writer role over").count(),
+        1,
+        "said once:\n{log}"
+    );
+
+    // The operator decides.
+    let out = c
+        .control(&["move_role", "writer", peer])
+        .expect("move_role");
+    assert!(
+        out.code == 0 && out.stdout.starts_with("OK:"),
+        "{} {}",
+        out.stdout,
+        out.stderr
+    );
+    c.wait_writer_ready(peer, T)
+        .expect("the peer is the writer");
+    // The old writer's fallback no longer matters. (The new writer has no semi-sync replica
+    // connected now — the old one is down, db3 never acknowledges — so it may show a fallback
+    // of its own.)
+    c.wait_for("the old writer's fallback no longer matters", T, |c| {
+        Ok(fallback_host(c)?.as_deref() != Some(w.as_str()))
+    })
+    .expect("cleared");
+    assert!(c
+        .monitor()
+        .expect("monitor")
+        .log()
+        .contains("no longer matters"));
 }
