@@ -185,10 +185,12 @@ pub fn convert(
         repl_pw.map(|v| &v.loc),
     );
     y.line("");
+    let max = ha_config::MAX_KILL_RETRIES;
+    let clamped = kill_retries.min(max);
     y.field(
         0,
         "max_kill_retries",
-        &kill_retries.to_string(),
+        &clamped.to_string(),
         kill_loc.as_ref(),
     );
     if let Some(loc) = &kill_loc {
@@ -198,6 +200,14 @@ pub fn convert(
             NoteKind::Changed,
             "ha also spares COMMIT, LOAD, TRUNCATE and RENAME (besides INSERT, UPDATE, DELETE, REPLACE and DDL) for up to this many seconds, never kills 'Binlog Dump GTID' or spare_users sessions, and does not wait at all when the writer lease runs out",
         );
+        if clamped < kill_retries {
+            notes.at(
+                loc,
+                "max_kill_retries",
+                NoteKind::Changed,
+                format!("lowered from {kill_retries} to {max}: ha waits at most {max} one-second rounds for in-flight writes (the writer role waits meanwhile)"),
+            );
+        }
     }
     if cluster.monitor_user != agent_user.text {
         y.field(

@@ -240,3 +240,19 @@ fn agent_settings_missing_everywhere_are_errors() {
         "{e}"
     );
 }
+
+#[test]
+fn a_kill_retry_count_above_ha_bound_is_lowered_and_said() {
+    let r = import("max_kill_retries 5000\n", &[]);
+    assert_eq!(r.outcome.code, EXIT_OK, "{}", r.err());
+    assert!(
+        r.out()
+            .contains("max_kill_retries: changed: lowered from 5000 to 600"),
+        "{}",
+        r.out()
+    );
+    assert!(r.file("agent-db1.yaml").contains("max_kill_retries: 600"));
+    let a =
+        ha_config::AgentConfig::parse(&r.file("agent-db1.yaml"), "agent-db1.yaml").expect("valid");
+    assert_eq!(a.max_kill_retries, 600);
+}

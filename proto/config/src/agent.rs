@@ -102,6 +102,10 @@ fn default_fence_budget() -> Seconds {
 fn localhost() -> String {
     "127.0.0.1".into()
 }
+/// The longest an orderly demotion may wait for in-flight writes, in one-second rounds: the
+/// writer role is withheld from every other host meanwhile.
+pub const MAX_KILL_RETRIES: u32 = 600;
+
 fn default_mysql_port() -> u16 {
     3306
 }
@@ -136,6 +140,14 @@ impl AgentConfig {
         }
         if cfg.cluster_interface.is_empty() {
             c.error("cluster_interface", "must name the interface for role IPs");
+        }
+        if cfg.max_kill_retries > MAX_KILL_RETRIES {
+            c.error(
+                "max_kill_retries",
+                format!(
+                    "at most {MAX_KILL_RETRIES} (one-second rounds an orderly demotion waits for in-flight writes)"
+                ),
+            );
         }
         if cfg.mysql.user.is_empty() {
             c.error("mysql.user", "must not be empty");

@@ -19,7 +19,7 @@ mod mysql_tls;
 mod ordered;
 mod tls;
 
-pub use agent::{AgentConfig, MysqlEndpoint, ReplicationCredentials};
+pub use agent::{AgentConfig, MysqlEndpoint, ReplicationCredentials, MAX_KILL_RETRIES};
 pub use control::ControlConfig;
 pub use duration::Seconds;
 pub use error::{ConfigError, ConfigErrors};

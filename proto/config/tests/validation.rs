@@ -118,6 +118,18 @@ fn bad_ip_names_the_field() {
 }
 
 #[test]
+fn ipv6_role_address_and_port_zero_are_refused() {
+    let text = GOOD.replace("ips: [10.9.0.160]", "ips: [\"fd00::160\"]");
+    expect_error(
+        &text,
+        "roles.writer.ips[0]",
+        "IPv6 role addresses are not supported",
+    );
+    let text = GOOD.replace("  ip: 127.0.0.1\n", "  ip: 127.0.0.1\n  port: 0\n");
+    expect_error(&text, "monitor.port", "between 1 and 65535");
+}
+
+#[test]
 fn duplicate_ip_is_reported_with_both_places() {
     let text = GOOD.replace("ips: [10.9.0.160]", "ips: [10.9.0.12]");
     expect_error(&text, "roles.writer.ips[0]", "already used by hosts.db2.ip");
@@ -360,6 +372,18 @@ fn agent_config_errors_name_the_field() {
         err.starts_with("agent.yaml: sync_timeout: must be greater than 0"),
         "{err}"
     );
+    let err = AgentConfig::parse(
+        &format!("{AGENT}max_kill_retries: 4000000000\n"),
+        "agent.yaml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("agent.yaml: max_kill_retries: at most 600"),
+        "{err}"
+    );
+    AgentConfig::parse(&format!("{AGENT}max_kill_retries: 600\n"), "agent.yaml")
+        .expect("600 is allowed");
 }
 
 #[test]

@@ -54,6 +54,12 @@ pub(super) fn validate_monitor_section(m: &MonitorSection, c: &mut Collector) {
     if m.status_path.as_os_str().is_empty() {
         c.error("monitor.status_path", "must not be empty");
     }
+    if m.port == 0 {
+        c.error(
+            "monitor.port",
+            "must be a port between 1 and 65535 (default 9988)",
+        );
+    }
 }
 
 pub(super) fn validate_names(hosts: &[Host], roles: &[Role], c: &mut Collector) {
@@ -233,6 +239,11 @@ pub(super) fn validate_ips(hosts: &[Host], roles: &[Role], c: &mut Collector) {
             let path = format!("roles.{}.ips[{i}]", r.name);
             if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() {
                 c.error(path.clone(), format!("{ip} cannot be a virtual IP"));
+            } else if ip.is_ipv6() {
+                c.error(
+                    path.clone(),
+                    format!("{ip}: IPv6 role addresses are not supported (ha-agent manages IPv4 addresses)"),
+                );
             }
             note(*ip, path, c);
         }
