@@ -13,7 +13,7 @@
 #  1. the packages installed the units disabled, the `ha` user, root:ha 0640 config files;
 #  2. `systemctl start ha-agent` on db1..db3 and `systemctl start ha-monitor` return only when
 #     the daemons are READY (Type=notify), and `ha-control show` converges to all ONLINE with a
-#     writer;
+#     writer that really is one (its IP on its interface, read_only=0);
 #  3. a SIGSTOPped ha-agent and a SIGSTOPped ha-monitor are restarted by the watchdog;
 #  4. fencing goes through the helper: ha-fence.socket listens, reachable by group ha only, and
 #     when db3 drops off the network the monitor (user ha, sandboxed) has `kill_host_bin` run as
@@ -222,6 +222,21 @@ for _ in $(seq 1 120); do converged && break; sleep 1; done
 converged || { in_ct mon ha-control show; fail "cluster did not converge under systemd"; }
 in_ct mon ha-control show
 say "ha-control show: all ONLINE, one writer"
+# The writer is real, not only in the role table: its agent (under systemd, with the unit's
+# capabilities) added the writer IP and set read_only=0.
+writer_is_live() {
+  local line w vip
+  line=$(in_ct mon ha-control show 2>/dev/null | grep 'writer(') || return 1
+  w=$(sed -n 's/^  \([a-z0-9]*\)(.*/\1/p' <<<"$line")
+  vip=$(sed -n 's/.*writer(\([0-9.]*\)).*/\1/p' <<<"$line")
+  [ -n "$w" ] && [ -n "$vip" ] || return 1
+  ip -n "$PREFIX-$w" -4 addr show dev eth0 | grep -q "inet $vip/" || return 1
+  [ "$(mariadb -S "$LABDIR/$w/mysql.sock" -uroot -N -e 'SELECT @@read_only' 2>/dev/null)" = 0 ] || return 1
+  WRITER=$w WRITER_VIP=$vip
+}
+for _ in $(seq 1 60); do writer_is_live && break; sleep 1; done
+writer_is_live || { in_ct mon ha-control show; fail "the writer in show is not writable with its IP"; }
+say "writer $WRITER: $WRITER_VIP on its eth0, read_only=0"
 
 # 3. The watchdog restarts a SIGSTOPped daemon (WatchdogSec=10s, TimeoutAbortSec=5s).
 watchdog_restarts() { # node unit
