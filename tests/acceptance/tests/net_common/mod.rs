@@ -26,13 +26,20 @@ pub fn set_online(c: &Cluster, host: &str) {
 }
 
 /// Waits until the returning `host` is AWAITING_RECOVERY (or ONLINE: mysql-mmm's rule A3 puts a
-/// host that was unreachable for less than 60 s without a reboot back online on its own), then
-/// sets it online if needed and waits until it is ONLINE. Returns the state it came back in.
+/// host that was unreachable for less than 60 s without a reboot back online on its own) with
+/// its agent reachable, then sets it online if needed and waits until it is ONLINE. Returns the state it came back in.
 pub fn bring_back(c: &Cluster, host: &str) -> String {
+    // The checks may see the host again before an agent call does; `set_online` is refused
+    // ("Can't reach agent daemon") until then, as an operator would see.
     let s = c
-        .wait_show(&format!("{host} AWAITING_RECOVERY or ONLINE"), T, |s| {
-            matches!(s.state(host), "AWAITING_RECOVERY" | "ONLINE")
-        })
+        .wait_show(
+            &format!("{host} AWAITING_RECOVERY or ONLINE, its agent reachable"),
+            T,
+            |s| {
+                matches!(s.state(host), "AWAITING_RECOVERY" | "ONLINE")
+                    && s.host(host).is_some_and(|h| h.agent_reachable)
+            },
+        )
         .expect("recovery state");
     let returned = s.state(host).to_string();
     if returned == "AWAITING_RECOVERY" {
