@@ -230,7 +230,7 @@ writer_is_live() {
   w=$(sed -n 's/^  \([a-z0-9]*\)(.*/\1/p' <<<"$line")
   vip=$(sed -n 's/.*writer(\([0-9.]*\)).*/\1/p' <<<"$line")
   [ -n "$w" ] && [ -n "$vip" ] || return 1
-  ip -n "$PREFIX-$w" -4 addr show dev eth0 | grep -q "inet $vip/" || return 1
+  grep -q "inet $vip/" <<<"$(ip -n "$PREFIX-$w" -4 addr show dev eth0)" || return 1
   [ "$(mariadb -S "$LABDIR/$w/mysql.sock" -uroot -N -e 'SELECT @@read_only' 2>/dev/null)" = 0 ] || return 1
   WRITER=$w WRITER_VIP=$vip
 }
@@ -252,8 +252,16 @@ watchdog_restarts() { # node unit
   done
   [ "$(in_ct "$n" systemctl show -p NRestarts --value "$u")" -gt "$restarts" ] \
     || { in_ct "$n" journalctl -u "$u" --no-pager | tail -20; fail "$u on $n was not restarted after SIGSTOP"; }
-  in_ct "$n" journalctl -u "$u" --no-pager | grep -q "Watchdog timeout" \
-    || fail "$u on $n: restarted, but not by the watchdog"
+  # Read the journal first, then grep it: `journalctl | grep -q` fails under pipefail when grep
+  # exits at its match while journalctl is still writing (SIGPIPE). journald may also write
+  # systemd's line a moment after the restart is visible.
+  local journal=
+  for _ in $(seq 1 20); do
+    journal=$(in_ct "$n" journalctl -u "$u" --no-pager)
+    grep -q "Watchdog timeout" <<<"$journal" && break
+    sleep 0.5
+  done
+  grep -q "Watchdog timeout" <<<"$journal" || fail "$u on $n: restarted, but not by the watchdog"
   say "$u on $n: SIGSTOPped, watchdog timeout, restarted (pid $pid -> $(in_ct "$n" systemctl show -p MainPID --value "$u"))"
 }
 watchdog_restarts db2 ha-agent
@@ -273,7 +281,8 @@ grep -q "^root db3 0$" "$FENCE_LOG" 2>/dev/null || {
   in_ct mon journalctl -u 'ha-fence@*' --no-pager | tail -20
   fail "kill_host_bin did not run as root for db3 through ha-fence.socket"
 }
-in_ct mon journalctl -u ha-monitor --no-pager | grep -q "Killed host 'db3': .*fenced db3" \
+monitor_journal=$(in_ct mon journalctl -u ha-monitor --no-pager)
+grep -q "Killed host 'db3': .*fenced db3" <<<"$monitor_journal" \
   || fail "the monitor did not log the helper's reply for db3"
 [ "$(in_ct mon systemctl show -p User --value ha-monitor)" = ha ] || fail "ha-monitor does not run as ha"
 ip -n "$PREFIX-db3" link set eth0 up
