@@ -92,8 +92,13 @@ impl Agent {
                 .store(db.connection_id().unwrap_or(0), Ordering::Relaxed);
             let slave = db.slave_status().await?;
             let pos = db.gtid_positions().await?;
-            // Not knowing semi-sync is no reason to fail the whole status.
-            let semi_sync = db.semi_sync().await.ok().flatten();
+            // Only a writable server's master side matters (the monitor reads it for the active
+            // master); not knowing it is no reason to fail the whole status.
+            let semi_sync = if ro.read_only {
+                None
+            } else {
+                db.semi_sync().await.ok().flatten()
+            };
             Ok::<_, String>((ro, slave, pos, semi_sync))
         })
         .await;
