@@ -16,6 +16,7 @@
 //! - [`tls`]: mutual TLS on the control port and towards the agents; operator authorization.
 //! - [`bridge`]: conversions between proto/config/check results and the core's types.
 //! - [`clock`], [`spec`]: the daemon's clock and the config → core spec conversion.
+//! - [`preflight`]: `--preflight`, one-shot checks of the cluster's setup (docs/preflight.md).
 
 pub mod agents;
 pub mod bridge;
@@ -26,6 +27,7 @@ pub mod daemon;
 pub mod driver;
 pub mod kill;
 pub mod netcheck;
+pub mod preflight;
 pub mod shutdown;
 pub mod spec;
 pub mod status_file;

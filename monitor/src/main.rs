@@ -20,6 +20,10 @@ struct Cli {
     /// Validate FILE, print `OK` or one line per problem, and exit (0 valid, 1 invalid).
     #[arg(long, value_name = "FILE")]
     check_config: Option<PathBuf>,
+    /// Connect to every host and agent of --config, print one OK/WARN/FAIL line per check of
+    /// the cluster's setup (docs/preflight.md), and exit (0 no FAIL, 1 any FAIL).
+    #[arg(long)]
+    preflight: bool,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -49,6 +53,9 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         };
+    }
+    if cli.preflight {
+        return ha_monitor::preflight::main(&cli.config);
     }
     init_logging(cli.log_format, "info");
     let cfg = match ha_config::load_monitor(&cli.config) {
