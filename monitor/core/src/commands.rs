@@ -90,14 +90,11 @@ impl Core {
                 "ERROR: Can't reach agent daemon on '{host}'! Can't switch its state!"
             ));
         }
-        self.set_state(h, HostState::Online, now, out);
+        let message = format!("Admin changed state of '{host}' from {state} to ONLINE");
+        self.set_state(h, HostState::Online, now, ("admin", &message), out);
         self.hosts[h].flap.flapping = false;
         self.hosts[h].promotion_failed_at = None;
-        log(
-            out,
-            Level::Info,
-            format!("Admin changed state of '{host}' from {state} to ONLINE"),
-        );
+        log(out, Level::Info, message);
         ok(format!(
             "OK: State of '{host}' changed to ONLINE. Now you can wait some time and check its new roles!"
         ))
@@ -124,14 +121,11 @@ impl Core {
                 "ERROR: Can't reach agent daemon on '{host}'! Can't switch its state!"
             ));
         }
-        self.set_state(h, HostState::AdminOffline, now, out);
+        let message = format!("Admin changed state of '{host}' from {state} to ADMIN_OFFLINE");
+        self.set_state(h, HostState::AdminOffline, now, ("admin", &message), out);
         // Not a flap and no kill: the operator asked for it and the agent is reachable.
         self.strip_roles(h, false, out);
-        log(
-            out,
-            Level::Info,
-            format!("Admin changed state of '{host}' from {state} to ADMIN_OFFLINE"),
-        );
+        log(out, Level::Info, message);
         ok(format!(
             "OK: State of '{host}' changed to ADMIN_OFFLINE. Now you can wait some time and check all roles!"
         ))
@@ -222,7 +216,8 @@ impl Core {
         self.set_owner(e, Some(h));
         if force {
             self.force_writer = Some(h);
-            self.set_state(h, HostState::Online, now, out);
+            let why = format!("Admin moved the writer role to '{host}' enforcedly");
+            self.set_state(h, HostState::Online, now, ("admin", &why), out);
             if let Some(o) = old {
                 self.demote_forced_old_owner(o, now, out);
             }
@@ -258,15 +253,12 @@ impl Core {
         };
         if let Some(to) = to {
             let from = rt.state;
-            if self.set_state(o, to, now, out) {
-                log(
-                    out,
-                    Level::Warn,
-                    format!(
-                        "State of host '{}' changed from {from} to {to}",
-                        self.host_name(o)
-                    ),
-                );
+            let message = format!(
+                "State of host '{}' changed from {from} to {to}",
+                self.host_name(o)
+            );
+            if self.set_state(o, to, now, ("admin", &message), out) {
+                log(out, Level::Warn, message);
             }
             if self.mode == Mode::Active {
                 self.strip_roles(o, false, out);

@@ -7,7 +7,9 @@
 use crate::exposure::{Exposure, Fence};
 use crate::flap::Flap;
 use crate::ids::{EntryId, HostId, IdVec, RoleId};
-use crate::io::{log, Action, AgentFacts, AgentReport, DesiredState, Input, Level};
+use crate::io::{
+    log, Action, AgentFacts, AgentReport, DesiredState, Event, EventKind, Input, Level,
+};
 use crate::roles::{MoveWhy, RoleTable};
 use crate::spec::{Check, ClusterSpec, HostState, Mode};
 use crate::time::Millis;
@@ -103,6 +105,8 @@ pub struct Core {
     pub(crate) refused_epoch: Option<u64>,
     /// The active master fell back from semi-sync to asynchronous replication (`semisync.rs`).
     pub(crate) async_fallback: Option<crate::fallback::AsyncFallback>,
+    /// When the writer role got its current owner (for the promotion's duration; not persisted).
+    pub(crate) writer_since: Option<Millis>,
 }
 
 impl Core {
@@ -136,6 +140,7 @@ impl Core {
             on_record: vec![false; n].into(),
             refused_epoch: None,
             async_fallback: None,
+            writer_since: None,
         }
     }
 
@@ -156,6 +161,7 @@ impl Core {
     pub fn step(&mut self, inputs: Vec<Input>, now: Millis) -> Vec<Action> {
         let mut out = Vec::new();
         let mut commands = Vec::new();
+        let before = self.digest();
         for rt in self.hosts.iter_mut() {
             self.dirty |= rt.exposure.expire(now);
         }
@@ -190,6 +196,7 @@ impl Core {
             self.log_async_refusal(&mut out);
             self.log_gate(now, &mut out);
         }
+        self.record_changes(&before, now, &mut out);
         if self.dirty && self.network_up && self.mode != Mode::Passive {
             self.dirty = false;
             out.push(Action::SaveStatus);
@@ -379,34 +386,16 @@ impl Core {
         }
     }
 
-    fn apply_kill_result(&mut self, host: &str, ok: bool, output: &str, out: &mut Vec<Action>) {
-        let Some(h) = self.spec.host_id(host) else {
-            return;
-        };
-        let rt = &mut self.hosts[h];
-        rt.exposure.set_fence(Fence::Idle);
-        if ok {
-            // A fenced host holds nothing any more: its IPs and writability are gone.
-            rt.maybe_holds.clear();
-            rt.exposure.killed();
-            self.dirty = true;
-            log(out, Level::Info, format!("Killed host '{host}': {output}"));
-        } else {
-            log(
-                out,
-                Level::Error,
-                format!("Could not kill host '{host}' - there may be some duplicate ips now! ({output})"),
-            );
-        }
-    }
-
     /// The state setter (§1): records the change time, `online_since`, runs the flap counter on
-    /// every change out of ONLINE except to ADMIN_OFFLINE. Returns whether the state changed.
+    /// every change out of ONLINE except to ADMIN_OFFLINE, and records a `state_change` event
+    /// with `rule` (a rule name, `admin` or `startup`) and `why` (the caller logs the line).
+    /// Returns whether the state changed.
     pub(crate) fn set_state(
         &mut self,
         h: HostId,
         new: HostState,
         now: Millis,
+        (rule, why): (&str, &str),
         out: &mut Vec<Action>,
     ) -> bool {
         let (duration, limit) = (self.spec.flap_duration, self.spec.flap_count);
@@ -424,10 +413,15 @@ impl Core {
             rt.online_since = Some(now);
             rt.promotion_failed_at = None;
         }
-        if old == HostState::Online
+        let flapped = old == HostState::Online
             && new != HostState::AdminOffline
-            && rt.flap.left_online(now, duration, limit)
-        {
+            && rt.flap.left_online(now, duration, limit);
+        let mut event = Event::new(EventKind::StateChange, why.to_string())
+            .host(&name)
+            .from_to(Some(old.to_string()), Some(new.to_string()));
+        event.rule = Some(rule.to_string());
+        out.push(Action::Event(event));
+        if flapped {
             log(out, Level::Error, format!("Host {name} is flapping!"));
         }
         self.dirty = true;

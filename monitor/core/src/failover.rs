@@ -21,7 +21,7 @@
 use crate::core::Core;
 use crate::exposure::Fence;
 use crate::ids::{EntryId, HostId, RoleId};
-use crate::io::{log, Action, Level};
+use crate::io::{log, log_event, Action, Event, EventKind, Level};
 use crate::spec::{Check, HostState};
 use crate::time::Millis;
 use std::time::Duration;
@@ -103,20 +103,60 @@ impl Core {
         if configured {
             rt.exposure.set_fence(Fence::Killing);
             let ping_ok = rt.check(Check::Ping).ok();
+            let event = Event::new(
+                EventKind::FenceStarted,
+                format!(
+                    "Fencing host '{name}' with kill_host_bin (ping {})",
+                    if ping_ok { "OK" } else { "not OK" }
+                ),
+            );
+            out.push(Action::Event(event.host(&name)));
             out.push(Action::Kill {
                 host: name,
                 ping_ok,
             });
         } else {
             rt.exposure.set_fence(Fence::Idle);
-            log(
-                out,
-                Level::Error,
+            let event = Event::new(
+                EventKind::FenceFailed,
                 format!(
                     "Could not kill host '{name}' - there may be some duplicate ips now! \
                      (There's no binary configured for killing hosts.)"
                 ),
             );
+            log_event(out, Level::Error, event.host(&name));
+        }
+    }
+
+    /// The outcome of a [`Action::Kill`]: a fenced host holds nothing any more.
+    pub(crate) fn apply_kill_result(
+        &mut self,
+        host: &str,
+        ok: bool,
+        output: &str,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(h) = self.spec.host_id(host) else {
+            return;
+        };
+        let rt = &mut self.hosts[h];
+        rt.exposure.set_fence(Fence::Idle);
+        if ok {
+            // A fenced host holds nothing any more: its IPs and writability are gone.
+            rt.maybe_holds.clear();
+            rt.exposure.killed();
+            self.dirty = true;
+            let event = Event::new(
+                EventKind::FenceDone,
+                format!("Killed host '{host}': {output}"),
+            );
+            log_event(out, Level::Info, event.host(host));
+        } else {
+            let event = Event::new(
+                EventKind::FenceFailed,
+                format!("Could not kill host '{host}' - there may be some duplicate ips now! ({output})"),
+            );
+            log_event(out, Level::Error, event.host(host));
         }
     }
 
@@ -139,11 +179,13 @@ impl Core {
         }
         if let Some(err) = &facts.promotion_error {
             if self.force_writer != Some(w) {
-                log(
-                    out,
-                    Level::Error,
+                let mut event = Event::new(
+                    EventKind::PromotionFailed,
                     format!("Promotion of '{name}' to '{inst}' failed: {err}. The role stays orphaned and the next candidate is tried."),
-                );
+                )
+                .host(&name);
+                event.role = Some(inst.to_string());
+                log_event(out, Level::Error, event);
                 self.set_owner(e, None);
                 if let Some(rt) = self.hosts.get_mut(w) {
                     rt.promotion_failed_at = Some(now);

@@ -153,6 +153,147 @@ pub enum Action {
     Log { level: Level, message: String },
     /// The persisted state changed: write the status file (atomically).
     SaveStatus,
+    /// A decision, in structured form, for the history, hooks and metrics. Always emitted next
+    /// to the [`Action::Log`] line that explains it; the daemon never acts on it otherwise.
+    Event(Event),
+}
+
+/// What kind of decision an [`Event`] records. Its `snake_case` name is the history's and the
+/// hooks' spelling (`HA_EVENT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A host changed state (`from`, `to`, `rule`).
+    StateChange,
+    /// A role instance got another owner, or none (`role`, `from`, `to`).
+    RoleMove,
+    /// The writer role was given to `host` (`from`: the previous writer; `cause`: failover or
+    /// switchover).
+    PromotionStarted,
+    /// `host` confirmed it is the writable active master (`duration_ms` since the start).
+    PromotionDone,
+    /// `host` refused to become writable; the role is tried elsewhere.
+    PromotionFailed,
+    /// The orphaned writer role is not given to anyone (`message` says why).
+    PromotionRefused,
+    /// `kill_host_bin` runs for `host`.
+    FenceStarted,
+    FenceDone,
+    FenceFailed,
+    /// The monitor's mode changed (`from`, `to`).
+    ModeChange,
+    /// The monitor's own network check changed (`to`: reachable or unreachable).
+    NetworkChange,
+    /// Semi-sync on the active master `host` fell back to asynchronous replication.
+    AsyncFallbackStarted,
+    /// `host` is semi-sync again, or no longer the active master.
+    AsyncFallbackEnded,
+    /// An operator command and its answer (recorded by the daemon, which knows the operator).
+    AdminCommand,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 14] = [
+        EventKind::StateChange,
+        EventKind::RoleMove,
+        EventKind::PromotionStarted,
+        EventKind::PromotionDone,
+        EventKind::PromotionFailed,
+        EventKind::PromotionRefused,
+        EventKind::FenceStarted,
+        EventKind::FenceDone,
+        EventKind::FenceFailed,
+        EventKind::ModeChange,
+        EventKind::NetworkChange,
+        EventKind::AsyncFallbackStarted,
+        EventKind::AsyncFallbackEnded,
+        EventKind::AdminCommand,
+    ];
+
+    /// The `snake_case` name (as serialized).
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::StateChange => "state_change",
+            EventKind::RoleMove => "role_move",
+            EventKind::PromotionStarted => "promotion_started",
+            EventKind::PromotionDone => "promotion_done",
+            EventKind::PromotionFailed => "promotion_failed",
+            EventKind::PromotionRefused => "promotion_refused",
+            EventKind::FenceStarted => "fence_started",
+            EventKind::FenceDone => "fence_done",
+            EventKind::FenceFailed => "fence_failed",
+            EventKind::ModeChange => "mode_change",
+            EventKind::NetworkChange => "network_change",
+            EventKind::AsyncFallbackStarted => "async_fallback_started",
+            EventKind::AsyncFallbackEnded => "async_fallback_ended",
+            EventKind::AdminCommand => "admin_command",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// One decision with the facts it used. Fields that do not apply to a kind are `None`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub kind: EventKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Role instance, `name(ip)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// The state machine rule of a state change (`O5`, ...), or `admin` / `startup`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// `failover` or `switchover` for promotions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// The log line's text: what happened and why.
+    pub message: String,
+}
+
+impl Event {
+    pub fn new(kind: EventKind, message: String) -> Event {
+        Event {
+            kind,
+            host: None,
+            role: None,
+            from: None,
+            to: None,
+            rule: None,
+            cause: None,
+            duration_ms: None,
+            message,
+        }
+    }
+
+    pub fn host(mut self, host: &str) -> Event {
+        self.host = Some(host.to_string());
+        self
+    }
+
+    pub fn from_to(mut self, from: Option<String>, to: Option<String>) -> Event {
+        self.from = from;
+        self.to = to;
+        self
+    }
+}
+
+/// Logs `message` and records it as an event of `kind` about `host`.
+pub(crate) fn log_event(out: &mut Vec<Action>, level: Level, event: Event) {
+    out.push(Action::Log {
+        level,
+        message: event.message.clone(),
+    });
+    out.push(Action::Event(event));
 }
 
 /// What one agent should converge to now (the content of an `ApplyState` request).

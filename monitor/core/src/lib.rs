@@ -48,6 +48,7 @@
 
 mod commands;
 mod core;
+mod events;
 mod explain;
 mod exposure;
 mod failover;
@@ -69,6 +70,8 @@ mod views;
 mod testkit;
 #[cfg(test)]
 mod tests_commands;
+#[cfg(test)]
+mod tests_events;
 #[cfg(test)]
 mod tests_explain;
 #[cfg(test)]

@@ -71,9 +71,6 @@ impl Core {
     fn transition(&mut self, h: HostId, d: &Decision, now: Millis, out: &mut Vec<Action>) {
         let from = self.hosts[h].state;
         let to = d.to;
-        if !self.set_state(h, to, now, out) {
-            return;
-        }
         let level = match to {
             HostState::HardOffline => Level::Error,
             HostState::ReplicationFail | HostState::ReplicationDelay => Level::Warn,
@@ -100,14 +97,12 @@ impl Core {
             ),
         };
         let name = self.host_name(h);
-        log(
-            out,
-            level,
-            format!(
-                "State of host '{name}' changed from {from} to {to}{reason} [rule {:?}]",
-                d.rule
-            ),
-        );
+        let rule = format!("{:?}", d.rule);
+        let message =
+            format!("State of host '{name}' changed from {from} to {to}{reason} [rule {rule}]");
+        if self.set_state(h, to, now, (&rule, &message), out) {
+            log(out, level, message);
+        }
     }
 
     /// What the rules need to know about host `h`, observed now.

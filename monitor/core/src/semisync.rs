@@ -17,7 +17,7 @@
 use crate::core::Core;
 use crate::fallback::AsyncFallback;
 use crate::ids::HostId;
-use crate::io::{log, Action, Level, SemiSyncFacts};
+use crate::io::{log, log_event, Action, Event, EventKind, Level, SemiSyncFacts};
 use crate::spec::Mode;
 use crate::time::Millis;
 
@@ -103,13 +103,13 @@ impl Core {
             return;
         }
         let name = self.host_name(f.host).to_string();
-        log(
-            out,
-            Level::Error,
+        let event = Event::new(
+            EventKind::PromotionRefused,
             format!(
                 "Not failing the writer role over: '{name}' had fallen back to asynchronous replication, so acknowledged writes may be missing on every candidate (refuse_failover_after_async). Bring '{name}' back, or move the role anyway: move_role writer HOST"
             ),
         );
+        log_event(out, Level::Error, event.from_to(Some(name), None));
         if let Some(f) = self.async_fallback.as_mut() {
             f.refusal_logged = true;
         }

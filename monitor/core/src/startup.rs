@@ -289,7 +289,11 @@ impl Core {
         // that comes up as anything else counts as a downtime, as in mmm).
         for (h, &st) in states.iter_enumerated() {
             core.hosts[h].state = stored_of(h).map(|p| p.state).unwrap_or(HostState::Unknown);
-            core.set_state(h, st, now, &mut out);
+            let why = format!(
+                "State of host '{}' at startup: {st} (startup voting)",
+                core.host_name(h)
+            );
+            core.set_state(h, st, now, ("startup", &why), &mut out);
             let info = info_of(h);
             let agent_ok = info.is_some_and(|i| i.agent.is_some());
             core.hosts[h].agent_seen = agent_ok;

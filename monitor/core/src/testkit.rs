@@ -222,6 +222,17 @@ impl Kit {
             .collect()
     }
 
+    /// The events of the last step.
+    pub fn events(&self) -> Vec<Event> {
+        self.actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Event(e) => Some(e.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn has_log(&self, needle: &str) -> bool {
         self.logs().iter().any(|l| l.contains(needle))
     }

@@ -98,6 +98,12 @@ impl Core {
             .is_some_and(|h| self.hosts[h].flap.flapping)
     }
 
+    /// What the host's agent reported last (`None`: no reply yet).
+    pub fn agent_facts(&self, host: &str) -> Option<&crate::AgentFacts> {
+        let h = self.spec.host_id(host)?;
+        self.hosts.get(h)?.facts.as_ref()
+    }
+
     pub fn check_status(&self, host: &str, check: Check) -> Option<CheckView> {
         let t = self.hosts.get(self.spec.host_id(host)?)?.check(check);
         Some(CheckView {
