@@ -1,8 +1,11 @@
 //! `monitor.yaml`: what ha-monitor (and ha-control, for the control address) reads.
 
+mod observe;
 mod validate;
 
-use std::net::IpAddr;
+pub use observe::{HistoryConfig, Hook, HOOK_QUEUE};
+
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use ha_core::Check;
@@ -25,6 +28,10 @@ pub struct MonitorConfig {
     pub roles: Vec<Role>,
     pub checks: Checks,
     pub tls: Option<TlsSetting<MonitorTls>>,
+    /// Prometheus `/metrics` listen address (unset: no metrics endpoint).
+    pub metrics: Option<SocketAddr>,
+    pub history: HistoryConfig,
+    pub hooks: Vec<Hook>,
 }
 
 /// Initial monitor mode (docs/mmm-behaviour.md §6.3).
@@ -250,6 +257,12 @@ struct RawMonitorConfig {
     checks: RawChecks,
     #[serde(default)]
     tls: Option<TlsSetting<MonitorTls>>,
+    #[serde(default)]
+    metrics: Option<SocketAddr>,
+    #[serde(default)]
+    history: HistoryConfig,
+    #[serde(default)]
+    hooks: OrderedMap<observe::RawHook>,
 }
 
 fn half_second() -> Seconds {
@@ -320,6 +333,8 @@ impl MonitorConfig {
         let tls = raw.credentials.monitor_tls.as_ref();
         crate::mysql_tls::check_mysql_tls(&mut c, "credentials.monitor_tls", tls);
         validate_tls(raw.tls.as_ref(), &hosts, &mut c);
+        let hooks = observe::hooks(&raw.hooks);
+        observe::validate_observe(raw.metrics, &raw.history, &hooks, &mut c);
 
         c.finish(MonitorConfig {
             active_master_role: raw.active_master_role,
@@ -329,6 +344,9 @@ impl MonitorConfig {
             roles,
             checks,
             tls: raw.tls,
+            metrics: raw.metrics,
+            history: raw.history,
+            hooks,
         })
     }
 

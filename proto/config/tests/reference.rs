@@ -29,6 +29,7 @@ const NAMED: &[(&str, &str)] = &[
     ("roles", "<name>"),
     ("cluster_hosts", "<name>"),
     ("checks", "<check>"),
+    ("hooks", "<name>"),
 ];
 
 /// A key no config knows, to show the loader rejects unknown keys where a documented key is
@@ -87,7 +88,20 @@ impl Kind {
             )
         };
         match self {
-            Kind::Monitor => set(&mut v, &["credentials", "monitor_tls"], mysql_tls()),
+            Kind::Monitor => {
+                set(&mut v, &["credentials", "monitor_tls"], mysql_tls());
+                set(&mut v, &["metrics"], yaml("127.0.0.1:9104"));
+                set(
+                    &mut v,
+                    &["history", "path"],
+                    yaml("/var/lib/ha/history.jsonl"),
+                );
+                set(
+                    &mut v,
+                    &["hooks"],
+                    yaml("{proxy: {command: /usr/local/bin/ha-hook, events: [role_move]}}"),
+                );
+            }
             Kind::Agent => {
                 set(&mut v, &["mysql", "tls"], mysql_tls());
                 set(&mut v, &["replication", "tls"], mysql_tls());
