@@ -164,6 +164,27 @@ pub enum Command {
         #[arg(value_name = "ROLE")]
         role: Option<String>,
     },
+    /// The monitor's decision history, oldest first: state changes with their rule, role
+    /// moves, promotions, fencing, mode changes, admin commands with the operator.
+    #[command(name = "history")]
+    History {
+        /// Only events since a duration ago (90s, 10m, 2h, 7d) or a UTC time
+        /// (2026-12-01T13:40:00Z).
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// Only events about this host.
+        #[arg(long, value_name = "HOST")]
+        host: Option<String>,
+        /// Only events of this kind (state_change, role_move, promotion_started,
+        /// promotion_done, promotion_failed, promotion_refused, fence_started, fence_done,
+        /// fence_failed, mode_change, network_change, async_fallback_started,
+        /// async_fallback_ended, admin_command).
+        #[arg(long, value_name = "KIND")]
+        kind: Option<String>,
+        /// The newest N events.
+        #[arg(long, value_name = "N", default_value_t = 1000)]
+        limit: u32,
+    },
     /// Create the cluster CA or issue certificates for mutual TLS (local, no monitor needed).
     #[command(
         name = "certs",

@@ -20,9 +20,9 @@ pub mod timefmt;
 use std::ffi::OsString;
 
 use ha_proto::{
-    ChecksReply, CommandReply, ExplainReply, ExplainRequest, GetModeRequest, HostRequest, Mode,
-    ModeReply, MonitorPingRequest, MoveRoleRequest, SetIpRequest, SetModeRequest, ShowReply,
-    ShowRequest,
+    ChecksReply, CommandReply, ExplainReply, ExplainRequest, GetModeRequest, HistoryReply,
+    HistoryRequest, HostRequest, Mode, ModeReply, MonitorPingRequest, MoveRoleRequest,
+    SetIpRequest, SetModeRequest, ShowReply, ShowRequest,
 };
 
 use cli::{Cli, Command, Early};
@@ -111,6 +111,7 @@ enum Reply {
     Show(ShowReply),
     Checks(ChecksReply, ChecksQuery),
     Explain(ExplainReply),
+    History(HistoryReply),
     Command(CommandReply),
     Mode(ModeReply),
 }
@@ -231,6 +232,29 @@ fn request(cli: &Cli) -> Result<Reply, Failure> {
             client::call(t, timeout, |mut c| async move { c.explain(req).await })
                 .map(Reply::Explain)
         }
+        Command::History {
+            since,
+            host,
+            kind,
+            limit,
+        } => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            let since_unix_ms = match since {
+                Some(s) => render::history::parse_since(s, now).map_err(Failure::Error)?,
+                None => 0,
+            };
+            let req = HistoryRequest {
+                since_unix_ms,
+                host: host.clone().unwrap_or_default(),
+                kind: kind.clone().unwrap_or_default(),
+                limit: *limit,
+            };
+            client::call(t, timeout, |mut c| async move { c.history(req).await })
+                .map(Reply::History)
+        }
         Command::SetOnline { host } => {
             let req = HostRequest { host: host.clone() };
             client::call(t, timeout, |mut c| async move { c.set_online(req).await })
@@ -315,6 +339,15 @@ fn print_reply(as_json: bool, reply: &Reply) -> Outcome {
                 (true, true) => json::to_text(&render::explain::explain_json(r)),
                 (true, false) => json::to_text(&json::error(r.message.clone())),
                 (false, _) => render::terminal(&render::render_explain(r)),
+            };
+            (text, if r.ok { EXIT_OK } else { EXIT_ERROR_REPLY })
+        }
+        Reply::History(r) => {
+            let text = match (as_json, r.ok) {
+                (true, true) => json::to_text(&render::history::history_json(r)),
+                (true, false) => json::to_text(&json::error(r.message.clone())),
+                (false, true) => render::terminal(&render::history::render_history(r)),
+                (false, false) => render::terminal(&r.message),
             };
             (text, if r.ok { EXIT_OK } else { EXIT_ERROR_REPLY })
         }

@@ -10,8 +10,8 @@ use ha_proto as pb;
 
 use crate::agents::AgentError;
 use crate::checks::CheckReport;
-use crate::control::Snapshot;
 use crate::kill::KillOutcome;
+use crate::snapshot::Snapshot;
 
 pub fn millis(ms: u64) -> Millis {
     Millis(ms)

@@ -5,7 +5,6 @@
 //! them through the pure core in arrival order (docs/mmm-behaviour.md §0.2 step 3) and answers with
 //! mysql-mmm's reply text.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -15,58 +14,21 @@ use ha_core::AdminCommand as Command;
 use ha_proto::monitor_server::Monitor;
 use ha_proto::{
     CheckName, ChecksReply, ChecksRequest, CommandReply, ExplainReply, ExplainRequest,
-    GetModeRequest, HostInfo, HostRequest, Mode, ModeReply, MonitorPingRequest, MoveRoleRequest,
-    SetIpRequest, SetModeRequest, ShowReply, ShowRequest,
+    GetModeRequest, HistoryEvent, HistoryReply, HistoryRequest, HostInfo, HostRequest, Mode,
+    ModeReply, MonitorPingRequest, MoveRoleRequest, SetIpRequest, SetModeRequest, ShowReply,
+    ShowRequest,
 };
 
-/// What the main loop publishes for readers after every step.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    pub show: ShowReply,
-    pub checks: Vec<ha_proto::CheckStatus>,
-    /// The core as of this snapshot and its instant, for `explain` (computed on request: it
-    /// steps copies of the core, which is not worth doing after every main-loop pass).
-    pub core: Option<(Arc<ha_core::Core>, ha_core::Millis)>,
-}
-
-impl Snapshot {
-    /// Every role instance's what-if (`Core::explain`), config order.
-    pub fn explain(&self) -> Vec<ha_proto::RoleExplanation> {
-        self.core
-            .as_ref()
-            .map(|(core, at)| core.explain(*at).iter().map(explanation).collect())
-            .unwrap_or_default()
-    }
-}
-
-fn explanation(x: &ha_core::RoleExplanation) -> ha_proto::RoleExplanation {
-    let reason = |host: &str, why: &str| ha_proto::HostReason {
-        host: host.to_string(),
-        why: why.to_string(),
-    };
-    ha_proto::RoleExplanation {
-        role: x.role.name.clone(),
-        ip: x.role.ip.clone(),
-        owner: x.owner.clone().unwrap_or_default(),
-        successors: x
-            .successors
-            .iter()
-            .map(|s| reason(&s.host, &s.why))
-            .collect(),
-        passed_over: x
-            .passed_over
-            .iter()
-            .map(|p| reason(&p.host, &p.why))
-            .collect(),
-        notes: x.notes.clone(),
-    }
-}
+use crate::observe::history::{self, Filter, Record};
+pub use crate::snapshot::Snapshot;
 
 /// A queued command and where its reply goes.
 #[derive(Debug)]
 pub struct QueuedCommand {
     pub command: Command,
     pub reply: oneshot::Sender<CommandReply>,
+    /// Who asked, for the history: `operator 'NAME' (ADDRESS)`.
+    pub operator: String,
 }
 
 /// Who may use ha-control (monitor.yaml `tls.admins` / `tls.readers`); `None` = `tls: off`.
@@ -99,6 +61,8 @@ pub struct ControlService {
     commands: mpsc::Sender<QueuedCommand>,
     /// How long a command may wait for the main loop before ha-control gets an error.
     command_deadline: Duration,
+    /// The decision history file (`None`: this service answers `history` with an error).
+    history: Option<std::path::PathBuf>,
 }
 
 impl ControlService {
@@ -113,7 +77,13 @@ impl ControlService {
             operators,
             commands,
             command_deadline,
+            history: None,
         }
+    }
+
+    pub fn with_history(mut self, path: std::path::PathBuf) -> Self {
+        self.history = Some(path);
+        self
     }
 
     /// The caller's identity if it may do `level`: its certificate (already verified against
@@ -137,18 +107,26 @@ impl ControlService {
         Ok(format!("operator '{who}' ({from})"))
     }
 
-    /// Checks the caller and logs who asked for a state change.
-    fn admin<T>(&self, req: &Request<T>, what: &str) -> Result<(), Status> {
+    /// Checks the caller and logs who asked for a state change; returns who.
+    fn admin<T>(&self, req: &Request<T>, what: &str) -> Result<String, Status> {
         let who = self.allow(req, Level::Admin, what)?;
         tracing::info!("admin command {what} from {who}");
-        Ok(())
+        Ok(who)
     }
 
-    async fn run(&self, command: Command) -> Result<Response<CommandReply>, Status> {
+    async fn run(
+        &self,
+        command: Command,
+        operator: String,
+    ) -> Result<Response<CommandReply>, Status> {
         let (tx, rx) = oneshot::channel();
         let what = format!("{command:?}");
         self.commands
-            .send(QueuedCommand { command, reply: tx })
+            .send(QueuedCommand {
+                command,
+                reply: tx,
+                operator,
+            })
             .await
             .map_err(|_| Status::unavailable("the monitor is shutting down"))?;
         match tokio::time::timeout(self.command_deadline, rx).await {
@@ -161,6 +139,24 @@ impl ControlService {
                 self.command_deadline
             ))),
         }
+    }
+}
+
+fn history_event(r: &Record) -> HistoryEvent {
+    let e = &r.event;
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    HistoryEvent {
+        time_unix_ms: r.time_unix_ms,
+        kind: e.kind.name().to_string(),
+        host: text(&e.host),
+        role: text(&e.role),
+        from: text(&e.from),
+        to: text(&e.to),
+        rule: text(&e.rule),
+        cause: text(&e.cause),
+        duration_ms: e.duration_ms,
+        operator: text(&r.operator),
+        message: e.message.clone(),
     }
 }
 
@@ -221,8 +217,8 @@ impl Monitor for ControlService {
         &self,
         req: Request<MonitorPingRequest>,
     ) -> Result<Response<CommandReply>, Status> {
-        self.allow(&req, Level::Read, "ping")?;
-        self.run(Command::Ping).await
+        let who = self.allow(&req, Level::Read, "ping")?;
+        self.run(Command::Ping, who).await
     }
 
     async fn show(&self, req: Request<ShowRequest>) -> Result<Response<ShowReply>, Status> {
@@ -249,13 +245,46 @@ impl Monitor for ControlService {
         Ok(Response::new(select_explain(&snapshot, &role)))
     }
 
+    async fn history(
+        &self,
+        req: Request<HistoryRequest>,
+    ) -> Result<Response<HistoryReply>, Status> {
+        self.allow(&req, Level::Read, "history")?;
+        let Some(path) = self.history.clone() else {
+            return Err(Status::unimplemented("this monitor keeps no history"));
+        };
+        let r = req.into_inner();
+        let filter = Filter {
+            since_unix_ms: (r.since_unix_ms > 0).then_some(r.since_unix_ms),
+            host: (!r.host.is_empty()).then_some(r.host),
+            kind: (!r.kind.is_empty()).then_some(r.kind),
+            limit: if r.limit == 0 { 1000 } else { r.limit as usize },
+        };
+        let read = tokio::task::spawn_blocking(move || history::read(&path, &filter))
+            .await
+            .map_err(|e| Status::internal(format!("reading the history failed: {e}")))?;
+        Ok(Response::new(match read {
+            Ok((records, skipped)) => HistoryReply {
+                ok: true,
+                message: String::new(),
+                events: records.iter().map(history_event).collect(),
+                skipped_lines: skipped as u32,
+            },
+            Err(e) => HistoryReply {
+                ok: false,
+                message: format!("ERROR: {e}"),
+                ..Default::default()
+            },
+        }))
+    }
+
     async fn set_online(
         &self,
         req: Request<HostRequest>,
     ) -> Result<Response<CommandReply>, Status> {
         let command = Command::SetOnline(req.get_ref().host.clone());
-        self.admin(&req, &format!("{command:?}"))?;
-        self.run(command).await
+        let who = self.admin(&req, &format!("{command:?}"))?;
+        self.run(command, who).await
     }
 
     async fn set_offline(
@@ -263,8 +292,8 @@ impl Monitor for ControlService {
         req: Request<HostRequest>,
     ) -> Result<Response<CommandReply>, Status> {
         let command = Command::SetOffline(req.get_ref().host.clone());
-        self.admin(&req, &format!("{command:?}"))?;
-        self.run(command).await
+        let who = self.admin(&req, &format!("{command:?}"))?;
+        self.run(command, who).await
     }
 
     async fn move_role(
@@ -277,8 +306,8 @@ impl Monitor for ControlService {
             host: r.host.clone(),
             force: r.force,
         };
-        self.admin(&req, &format!("{command:?}"))?;
-        self.run(command).await
+        let who = self.admin(&req, &format!("{command:?}"))?;
+        self.run(command, who).await
     }
 
     async fn set_ip(&self, req: Request<SetIpRequest>) -> Result<Response<CommandReply>, Status> {
@@ -287,8 +316,8 @@ impl Monitor for ControlService {
             ip: r.ip.clone(),
             host: r.host.clone(),
         };
-        self.admin(&req, &format!("{command:?}"))?;
-        self.run(command).await
+        let who = self.admin(&req, &format!("{command:?}"))?;
+        self.run(command, who).await
     }
 
     async fn get_mode(&self, req: Request<GetModeRequest>) -> Result<Response<ModeReply>, Status> {
@@ -304,11 +333,11 @@ impl Monitor for ControlService {
         &self,
         req: Request<SetModeRequest>,
     ) -> Result<Response<CommandReply>, Status> {
-        self.admin(&req, &format!("set_mode({})", req.get_ref().mode))?;
+        let who = self.admin(&req, &format!("set_mode({})", req.get_ref().mode))?;
         let mode = req.into_inner().mode;
         // The core decides (WAIT, for one, is refused there with mysql-mmm's text).
         match Mode::try_from(mode).ok().and_then(Mode::mode) {
-            Some(m) => self.run(Command::SetMode(m)).await,
+            Some(m) => self.run(Command::SetMode(m), who).await,
             None => Err(Status::invalid_argument(format!(
                 "unknown mode number {mode}: use ACTIVE, MANUAL or PASSIVE"
             ))),
@@ -319,6 +348,7 @@ impl Monitor for ControlService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn snap() -> Snapshot {
         let host = |n: &str| HostInfo {

@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use ha_config::MonitorConfig;
-use ha_core::{Action, Core, Input};
+use ha_core::{Action, Core, Event, EventKind, Input};
 use ha_proto::monitor_server::MonitorServer;
 use ha_proto::CommandReply;
 use ha_tls::ServerTls;
@@ -30,10 +30,12 @@ use crate::agents::AgentLink;
 use crate::bridge;
 use crate::checks::{self, CheckReport};
 use crate::clock::Clock;
-use crate::control::{ControlService, QueuedCommand, Snapshot};
+use crate::control::{ControlService, QueuedCommand};
 use crate::driver::{AgentDriver, AgentResult};
 use crate::kill;
+use crate::observe::{serve_metrics, Observer};
 use crate::shutdown::Shutdown;
+use crate::snapshot::Snapshot;
 use crate::status_file;
 use crate::tls::MonitorTls;
 
@@ -82,7 +84,8 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!(e))?;
 
     let mut status = StatusWriter::new(cfg.monitor.status_path.clone());
-    let core = startup(&cfg, spec, &links, &clock, &mut status).await;
+    let mut observer = Observer::new(&cfg);
+    let core = startup(&cfg, spec, &links, &clock, &mut status, &mut observer).await;
     tracing::info!("Monitor started in {} mode.", core.mode().name());
 
     // Channels into the main loop.
@@ -108,12 +111,18 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
         &core,
         bridge::millis(clock.now_ms()),
     ));
+    if let Some(addr) = cfg.metrics {
+        let metrics = observer.metrics.clone();
+        let serving = serve_metrics(addr, metrics, snap_rx.clone(), shutdown.clone()).await?;
+        tasks.push(serving);
+    }
     let service = ControlService::new(
         snap_rx,
         cmd_tx,
         Duration::from_secs(10),
         MonitorTls::operators(&cfg),
-    );
+    )
+    .with_history(observer.history_path());
     let server = spawn_control_server(service, listener, tls.server.clone(), shutdown.clone());
 
     let driver = AgentDriver::new(&cfg, links, agent_deadline, agent_tx);
@@ -126,6 +135,7 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
         status,
         driver,
         tls,
+        observer,
         replies: HashMap::new(),
         next_command_id: 1,
         tick,
@@ -198,8 +208,11 @@ struct MainLoop {
     status: StatusWriter,
     driver: AgentDriver,
     tls: MonitorTls,
-    /// Queued ha-control commands waiting for the core's `Reply`, by command id.
-    replies: HashMap<u64, oneshot::Sender<CommandReply>>,
+    /// History, hooks and metrics of the core's events.
+    observer: Observer,
+    /// Queued ha-control commands waiting for the core's `Reply`, by command id, with what was
+    /// asked and by whom (for the history).
+    replies: HashMap<u64, (oneshot::Sender<CommandReply>, String, String)>,
     next_command_id: u64,
     tick: tokio::time::Interval,
     hup: tokio::signal::unix::Signal,
@@ -244,7 +257,7 @@ impl MainLoop {
             _ = self.shutdown.recv() => return None,
             _ = self.tick.tick() => {}
             Some(()) = self.hup.recv() => self.driver.reload(&self.tls, &self.cfg),
-            Some(r) = self.check_rx.recv() => inputs.push(bridge::check_input(r)),
+            Some(r) = self.check_rx.recv() => inputs.push(self.check_input(r)),
             Some(up) = self.net_rx.recv() => {
                 let _ = self.paused_tx.send(!up);
                 inputs.push(bridge::network_input(up));
@@ -252,34 +265,50 @@ impl MainLoop {
             Some(q) = self.cmd_rx.recv() => {
                 let id = self.next_command_id;
                 self.next_command_id += 1;
+                let what = format!("{:?}", q.command);
                 inputs.push(bridge::command_input(id, q.command));
-                self.replies.insert(id, q.reply);
+                self.replies.insert(id, (q.reply, what, q.operator));
             }
-            Some(a) = self.agent_rx.recv() => inputs.push(self.driver.on_result(a)),
+            Some(a) = self.agent_rx.recv() => inputs.push(self.agent_input(a)),
             // The core logs the result (and what it means for the host).
             Some((host, out)) = self.kill_rx.recv() => inputs.push(bridge::kill_input(&host, &out)),
         }
         // Drain whatever else is already queued so one step sees it all.
         while let Ok(r) = self.check_rx.try_recv() {
-            inputs.push(bridge::check_input(r));
+            inputs.push(self.check_input(r));
         }
         while let Ok(a) = self.agent_rx.try_recv() {
-            inputs.push(self.driver.on_result(a));
+            inputs.push(self.agent_input(a));
         }
         Some(inputs)
+    }
+
+    fn check_input(&self, r: CheckReport) -> Input {
+        let m = &self.observer.metrics;
+        m.check_run(&r.host, r.check.name(), r.took, r.observation.lag_secs);
+        bridge::check_input(r)
+    }
+
+    fn agent_input(&mut self, a: AgentResult) -> Input {
+        let (host, took, ok) = a.measure();
+        self.observer.metrics.agent_call(host, took, ok);
+        self.driver.on_result(a)
     }
 
     /// Executes the core's actions: command replies, kills, log lines, and (once, after all
     /// of them) the status file.
     fn execute(&mut self, actions: Vec<Action>, now: u64) {
         let mut save = false;
+        let mut events = Vec::new();
         for action in actions {
             match action {
                 Action::Reply { id, ok, message } => {
-                    if let Some(tx) = self.replies.remove(&id) {
+                    if let Some((tx, what, operator)) = self.replies.remove(&id) {
+                        events.push(admin_event(&what, ok, &message, operator));
                         let _ = tx.send(CommandReply { ok, message });
                     }
                 }
+                Action::Event(e) => events.push((e, None)),
                 Action::Kill { host, ping_ok } => {
                     let bin = self.cfg.monitor.kill_host_bin.clone();
                     let socket = self.cfg.monitor.kill_host_socket.clone();
@@ -311,7 +340,19 @@ impl MainLoop {
         if save {
             self.status.save(&mut self.core, now);
         }
+        self.observer.record(events);
     }
+}
+
+/// The history's record of an operator command: what was asked, by whom, and the answer.
+fn admin_event(what: &str, ok: bool, reply: &str, operator: String) -> (Event, Option<String>) {
+    let result = if ok { "done" } else { "refused" };
+    let mut e = Event::new(
+        EventKind::AdminCommand,
+        format!("{what} by {operator}: {result}: {reply}"),
+    );
+    e.to = Some(result.to_string());
+    (e, Some(operator))
 }
 
 /// Blocks until one `ping_ips` address answers (docs/mmm-behaviour.md §3.7), or shutdown.
@@ -393,6 +434,7 @@ async fn startup(
     links: &HashMap<String, AgentLink>,
     clock: &Clock,
     status: &mut StatusWriter,
+    observer: &mut Observer,
 ) -> Core {
     let now = bridge::millis(clock.now_ms());
     match status_file::load::<ha_core::PersistedState>(&cfg.monitor.status_path) {
@@ -441,13 +483,16 @@ async fn startup(
     }
     let now = bridge::millis(clock.now_ms());
     let (mut core, actions) = Core::startup(spec, None, infos, now);
+    let mut events = Vec::new();
     for action in actions {
         match action {
             Action::Log { level, message } => bridge::log(level, &message),
             Action::SaveStatus => status.save(&mut core, clock.now_ms()),
+            Action::Event(e) => events.push((e, None)),
             _ => {}
         }
     }
+    observer.record(events);
     core
 }
 

@@ -20,6 +20,14 @@ use crate::tls::MonitorTls;
 pub(crate) struct AgentResult {
     host: String,
     result: Result<ha_proto::AgentStatus, AgentError>,
+    took: Duration,
+}
+
+impl AgentResult {
+    /// Host, duration and success of the call (for the metrics).
+    pub(crate) fn measure(&self) -> (&str, Duration, bool) {
+        (&self.host, self.took, self.result.is_ok())
+    }
 }
 
 /// Per-host bookkeeping of the agent driver.
@@ -92,8 +100,10 @@ impl AgentDriver {
             let tx = self.results.clone();
             let host = h.name.clone();
             tokio::spawn(async move {
+                let started = tokio::time::Instant::now();
                 let result = link.apply(req).await;
-                let _ = tx.send(AgentResult { host, result }).await;
+                let took = started.elapsed();
+                let _ = tx.send(AgentResult { host, result, took }).await;
             });
         }
     }

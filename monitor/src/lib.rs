@@ -17,6 +17,8 @@
 //! - [`bridge`]: conversions between proto/config/check results and the core's types.
 //! - [`clock`], [`spec`]: the daemon's clock and the config → core spec conversion.
 //! - [`preflight`]: `--preflight`, one-shot checks of the cluster's setup (docs/preflight.md).
+//! - [`observe`]: the decision history, event hooks and Prometheus metrics; [`snapshot`]: what
+//!   the main loop publishes for the control service and the metrics.
 
 pub mod agents;
 pub mod bridge;
@@ -27,8 +29,10 @@ pub mod daemon;
 pub mod driver;
 pub mod kill;
 pub mod netcheck;
+pub mod observe;
 pub mod preflight;
 pub mod shutdown;
+pub mod snapshot;
 pub mod spec;
 pub mod status_file;
 pub mod tls;

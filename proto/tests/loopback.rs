@@ -163,6 +163,10 @@ impl Monitor for FakeMonitor {
     async fn explain(&self, _: Request<ExplainRequest>) -> Result<Response<ExplainReply>, Status> {
         Err(Status::unimplemented("not used by these tests"))
     }
+
+    async fn history(&self, _: Request<HistoryRequest>) -> Result<Response<HistoryReply>, Status> {
+        Err(Status::unimplemented("not used by these tests"))
+    }
 }
 
 async fn listener() -> (TcpListenerStream, SocketAddr) {

@@ -8,6 +8,7 @@
 pub mod checks;
 pub mod explain;
 pub mod help;
+pub mod history;
 pub mod json;
 pub mod show;
 

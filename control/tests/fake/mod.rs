@@ -257,6 +257,31 @@ impl Monitor for Fake {
         }))
     }
 
+    async fn history(&self, r: Request<HistoryRequest>) -> Result<Response<HistoryReply>, Status> {
+        let req = r.into_inner();
+        self.enter(format!("history({})", req.host)).await?;
+        let events = vec![HistoryEvent {
+            time_unix_ms: 1_700_000_000_000,
+            kind: "state_change".into(),
+            host: "db1".into(),
+            from: "ONLINE".into(),
+            to: "HARD_OFFLINE".into(),
+            rule: "O1".into(),
+            message: "State of host 'db1' changed from ONLINE to HARD_OFFLINE (ping: OK, mysql: not OK) [rule O1]".into(),
+            ..Default::default()
+        }]
+        .into_iter()
+        .filter(|e| req.host.is_empty() || e.host == req.host)
+        .filter(|e| e.time_unix_ms >= req.since_unix_ms)
+        .collect();
+        Ok(Response::new(HistoryReply {
+            ok: true,
+            message: String::new(),
+            events,
+            skipped_lines: 0,
+        }))
+    }
+
     async fn explain(&self, r: Request<ExplainRequest>) -> Result<Response<ExplainReply>, Status> {
         let role = r.into_inner().role;
         self.enter(format!("explain({role})")).await?;

@@ -29,7 +29,7 @@ pub fn judge_threads(f: &SlaveFacts) -> Observation {
 
 /// Seconds_Behind_Master against max_backlog; NULL counts as no backlog (docs/mmm-behaviour.md §3.1).
 pub fn judge_backlog(f: &SlaveFacts, max_backlog: Duration) -> Observation {
-    match f.seconds_behind {
+    let mut o = match f.seconds_behind {
         None | Some(0) => Observation::ok("OK: Backlog is null"),
         Some(s) if Duration::from_secs(s) <= max_backlog => {
             Observation::ok(format!("OK: Backlog {s} s"))
@@ -38,7 +38,9 @@ pub fn judge_backlog(f: &SlaveFacts, max_backlog: Duration) -> Observation {
             "ERROR: Backlog is too big ({s} s > max_backlog {} s)",
             max_backlog.as_secs_f64()
         )),
-    }
+    };
+    o.lag_secs = Some(f.seconds_behind.unwrap_or(0));
+    o
 }
 
 /// The MySQL error number of a server error, if `e` is one.
@@ -173,9 +175,17 @@ mod tests {
     #[test]
     fn backlog_null_is_ok_and_threshold_is_inclusive() {
         let max = Duration::from_secs(60);
+        let null = judge_backlog(&facts("Yes", "Yes", None), max);
+        assert_eq!(null.outcome, CheckOutcome::Ok);
+        assert_eq!(null.message, "OK: Backlog is null");
         assert_eq!(
-            judge_backlog(&facts("Yes", "Yes", None), max),
-            Observation::ok("OK: Backlog is null")
+            null.lag_secs,
+            Some(0),
+            "NULL counts as no lag in the metrics too"
+        );
+        assert_eq!(
+            judge_backlog(&facts("Yes", "Yes", Some(61)), max).lag_secs,
+            Some(61)
         );
         assert!(matches!(
             judge_backlog(&facts("Yes", "Yes", Some(60)), max),

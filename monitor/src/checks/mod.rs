@@ -31,6 +31,8 @@ pub use schedule::combine;
 pub struct Observation {
     pub outcome: CheckOutcome,
     pub message: String,
+    /// Seconds_Behind_Master when a rep_backlog run read it (for the metrics only).
+    pub lag_secs: Option<u64>,
 }
 
 impl Observation {
@@ -38,6 +40,7 @@ impl Observation {
         Observation {
             outcome: CheckOutcome::Ok,
             message: message.into(),
+            lag_secs: None,
         }
     }
 
@@ -45,6 +48,7 @@ impl Observation {
         Observation {
             outcome: CheckOutcome::Error,
             message: message.into(),
+            lag_secs: None,
         }
     }
 
@@ -52,6 +56,7 @@ impl Observation {
         Observation {
             outcome: CheckOutcome::Unknown,
             message: message.into(),
+            lag_secs: None,
         }
     }
 
@@ -66,6 +71,8 @@ pub struct CheckReport {
     pub host: String,
     pub check: Check,
     pub observation: Observation,
+    /// How long the run took (for the metrics only).
+    pub took: Duration,
 }
 
 /// What every check of one host needs to reach it.

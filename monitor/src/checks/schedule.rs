@@ -115,6 +115,7 @@ pub(super) async fn run_check<A: Attempt>(
                 host: schedule.host.clone(),
                 check: schedule.check,
                 observation: combine(outcomes),
+                took: started.elapsed(),
             };
             if tx.send(report).await.is_err() {
                 break; // main loop gone: shutting down
