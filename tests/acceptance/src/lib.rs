@@ -22,10 +22,12 @@ mod cluster;
 mod converge;
 pub mod golden;
 mod invariants;
+mod metrics;
 mod show;
 
 pub use ha_lab;
 
 pub use cluster::{Bins, Cluster, ClusterOptions, ControlOutput, Result};
 pub use invariants::{i1_violations, quick_read_only, veth_up, HostSample, Invariants};
+pub use metrics::{metric_value, METRICS_ADDR};
 pub use show::{Show, ShowHost, ShowRole};

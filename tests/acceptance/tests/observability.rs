@@ -11,31 +11,9 @@
 
 use std::time::{Duration, Instant};
 
-use ha_acceptance::{Cluster, ClusterOptions};
-use ha_lab::Cmd;
+use ha_acceptance::{metric_value as value, Cluster, ClusterOptions, METRICS_ADDR};
 
 const T: Duration = Duration::from_secs(60);
-const METRICS: &str = "127.0.0.1:9104";
-
-/// One scrape of the monitor's `/metrics`, from inside the monitor's namespace.
-fn scrape(c: &Cluster) -> Result<String, String> {
-    let script = "exec 3<>/dev/tcp/127.0.0.1/9104 && printf 'GET /metrics HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n' >&3 && cat <&3";
-    let out = Cmd::in_ns(&c.lab.mon().ns, "bash")
-        .args(["-c", script])
-        .timeout(Duration::from_secs(10))
-        .output()
-        .map_err(|e| format!("scrape: {e}"))?;
-    if !out.stdout.starts_with("HTTP/1.1 200 OK") {
-        return Err(format!("scrape: {}{}", out.stdout, out.stderr));
-    }
-    Ok(out.stdout)
-}
-
-/// The value of the series whose line starts with `series` (name and labels, exactly).
-fn value(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
 
 fn hook_script(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     use std::os::unix::fs::PermissionsExt;
@@ -72,12 +50,12 @@ fn metrics_history_and_hooks_follow_a_failover() {
     let dir = Scratch::new();
     let (hook, recorded) = hook_script(&dir.0);
     let opts = ClusterOptions::fast()
-        .set("metrics", METRICS)
+        .set("metrics", METRICS_ADDR)
         .set("hooks.record.command", &hook.display().to_string());
     let c = Cluster::start(opts).expect("cluster");
     let old = c.show().expect("show").writer().expect("a writer");
 
-    let before = scrape(&c).expect("metrics before");
+    let before = c.scrape_metrics().expect("metrics before");
     let done_series = "ha_promotions_total{outcome=\"done\"}";
     let done_before = value(&before, done_series).unwrap_or(0.0);
     let hist_before = value(&before, "ha_promotion_duration_seconds_count").unwrap_or(0.0);
@@ -112,7 +90,7 @@ fn metrics_history_and_hooks_follow_a_failover() {
     let (mut saw_hard, mut new) = (false, None);
     let started = Instant::now();
     while started.elapsed() < T && new.is_none() {
-        let m = scrape(&c).expect("metrics during the failover");
+        let m = c.scrape_metrics().expect("metrics during the failover");
         saw_hard |= value(&m, &hard) == Some(1.0);
         if value(&m, done_series).unwrap_or(0.0) > done_before {
             new = m.lines().find_map(|l| {
@@ -130,7 +108,7 @@ fn metrics_history_and_hooks_follow_a_failover() {
         saw_hard,
         "the old writer's HARD_OFFLINE never showed in the metrics"
     );
-    let after = scrape(&c).expect("metrics after");
+    let after = c.scrape_metrics().expect("metrics after");
     eprintln!("metrics after the failover (excerpt):");
     let shown = [
         "ha_promotion",
@@ -159,7 +137,7 @@ fn metrics_history_and_hooks_follow_a_failover() {
         Some(1.0)
     );
     c.wait_for("the new writer's lease in the metrics", T, |c| {
-        let m = scrape(c)?;
+        let m = c.scrape_metrics()?;
         Ok(value(
             &m,
             &format!("ha_writer_lease_remaining_seconds{{host=\"{new}\"}}"),

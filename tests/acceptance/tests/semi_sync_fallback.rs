@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use ha_acceptance::{Cluster, ClusterOptions};
+use ha_acceptance::{metric_value, Cluster, ClusterOptions, METRICS_ADDR};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -21,7 +21,7 @@ fn fallback_host(c: &Cluster) -> Result<Option<String>, String> {
 
 #[test]
 fn the_writers_fallback_to_async_is_shown_and_then_cleared() {
-    let c = Cluster::start(ClusterOptions::fast()).expect("cluster");
+    let c = Cluster::start(ClusterOptions::fast().set("metrics", METRICS_ADDR)).expect("cluster");
     let w = c.show().expect("show").writer().expect("a writer");
     let peer = if w == "db1" { "db2" } else { "db1" };
     assert_eq!(fallback_host(&c).expect("show"), None, "semi-sync at start");
@@ -46,6 +46,17 @@ fn the_writers_fallback_to_async_is_shown_and_then_cleared() {
         log.contains("fell back to asynchronous replication"),
         "the monitor logs it:\n{log}"
     );
+    let m = c.scrape_metrics().expect("metrics");
+    assert_eq!(
+        metric_value(&m, &format!("ha_async_fallback{{host=\"{w}\"}}")),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        metric_value(&m, &format!("ha_semi_sync_active{{host=\"{w}\"}}")),
+        Some(0.0),
+        "{m}"
+    );
 
     c.lab
         .sql(peer, "START SLAVE")
@@ -59,6 +70,31 @@ fn the_writers_fallback_to_async_is_shown_and_then_cleared() {
         .expect("monitor")
         .log()
         .contains("is active again"));
+    // Both ends are in the history, in order, and counted.
+    let out = c
+        .control(&["--json", "history", "--host", &w])
+        .expect("history");
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("history JSON");
+    let kinds: Vec<&str> = v["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .filter(|k| k.starts_with("async_fallback"))
+        .collect();
+    assert_eq!(
+        kinds.last(),
+        Some(&"async_fallback_ended"),
+        "{}",
+        out.stdout
+    );
+    assert!(kinds.contains(&"async_fallback_started"), "{}", out.stdout);
+    let m = c.scrape_metrics().expect("metrics");
+    assert!(
+        metric_value(&m, "ha_events_total{kind=\"async_fallback_started\"}")
+            .is_some_and(|v| v >= 1.0),
+        "{m}"
+    );
 }
 
 /// `explain writer --json`: (successors, passed_over) as (host, why) pairs.
