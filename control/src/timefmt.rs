@@ -54,6 +54,23 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// UNIX milliseconds of a UTC civil time `[year, month, day, hour, minute, second]` (the C
+/// library's `timegm`); `None` when it cannot be represented.
+pub fn unix_ms_of_utc(civil: [i64; 6]) -> Option<i64> {
+    let field = |v: i64| libc::c_int::try_from(v).ok();
+    // SAFETY: an all-zero `tm` is a valid value; timegm only reads and normalizes it.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    tm.tm_year = field(civil[0] - 1900)?;
+    tm.tm_mon = field(civil[1] - 1)?;
+    tm.tm_mday = field(civil[2])?;
+    tm.tm_hour = field(civil[3])?;
+    tm.tm_min = field(civil[4])?;
+    tm.tm_sec = field(civil[5])?;
+    // SAFETY: `tm` is a valid, exclusively borrowed struct tm.
+    let secs = unsafe { libc::timegm(&mut tm) };
+    (secs != -1).then(|| secs.saturating_mul(1000))
+}
+
 /// The UTC civil time of `unix_ms`.
 pub fn utc(unix_ms: i64) -> Civil {
     let (secs, millis) = split_ms(unix_ms);

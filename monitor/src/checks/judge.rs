@@ -44,7 +44,7 @@ pub fn judge_backlog(f: &SlaveFacts, max_backlog: Duration) -> Observation {
 }
 
 /// The MySQL error number of a server error, if `e` is one.
-pub(super) fn mysql_error_number(e: &sqlx::Error) -> Option<u16> {
+pub fn mysql_error_number(e: &sqlx::Error) -> Option<u16> {
     match e {
         sqlx::Error::Database(db) => db
             .try_downcast_ref::<MySqlDatabaseError>()

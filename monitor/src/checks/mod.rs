@@ -22,7 +22,7 @@ use ha_config::MonitorConfig;
 use ha_core::{Check, CheckOutcome};
 use tokio::sync::mpsc;
 
-pub use judge::{judge_backlog, judge_threads, SlaveFacts};
+pub use judge::{judge_backlog, judge_threads, mysql_error_number, SlaveFacts};
 pub use probe::{ping, StatusSyntax};
 pub use schedule::combine;
 

@@ -116,7 +116,8 @@ impl StatusSyntax {
         }
     }
 
-    fn statement(self) -> &'static str {
+    /// The replication status statement of this syntax.
+    pub fn statement(self) -> &'static str {
         match self {
             StatusSyntax::Slave => "SHOW SLAVE STATUS",
             StatusSyntax::Replica => "SHOW REPLICA STATUS",

@@ -8,11 +8,11 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use ha_config::MonitorConfig;
-use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlRow};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlRow};
 use sqlx::{ConnectOptions, Connection, Row};
 use tokio::time::timeout;
 
-use crate::checks::{StatusSyntax, Target};
+use crate::checks::{mysql_error_number, StatusSyntax, Target};
 
 /// The variables the checks read (`SHOW GLOBAL VARIABLES` lists only those the server has,
 /// so a missing one is told apart from `OFF`). MariaDB and MySQL names.
@@ -191,7 +191,7 @@ async fn connect(t: &Target, deadline: Duration) -> Result<MySqlConnection, Prob
             text: format!("no connection within {deadline:?}"),
         }),
         Ok(Err(e)) => Err(ProbeError {
-            kind: match error_number(&e) {
+            kind: match mysql_error_number(&e) {
                 Some(1045) => ConnectFailure::AccessDenied,
                 Some(1130) => ConnectFailure::HostNotAllowed,
                 _ => ConnectFailure::Connect,
@@ -210,7 +210,7 @@ async fn query(
 ) -> Result<Vec<MySqlRow>, (Option<u16>, String)> {
     match timeout(deadline, sqlx::raw_sql(sql).fetch_all(&mut *conn)).await {
         Err(_) => Err((None, format!("`{sql}`: no answer within {deadline:?}"))),
-        Ok(Err(e)) => Err((error_number(&e), format!("`{sql}`: {e}"))),
+        Ok(Err(e)) => Err((mysql_error_number(&e), format!("`{sql}`: {e}"))),
         Ok(Ok(rows)) => Ok(rows),
     }
 }
@@ -243,7 +243,7 @@ async fn read_facts(
     };
 
     let syntax = StatusSyntax::for_version(&version);
-    let replica = match query(conn, status_statement(syntax), deadline).await {
+    let replica = match query(conn, syntax.statement(), deadline).await {
         Err((Some(1227), e)) => Replica::Denied(e),
         Err((_, e)) => Replica::Failed(e),
         Ok(rows) => match rows.first() {
@@ -258,13 +258,6 @@ async fn read_facts(
         grants,
         replica,
     })
-}
-
-fn status_statement(syntax: StatusSyntax) -> &'static str {
-    match syntax {
-        StatusSyntax::Slave => "SHOW SLAVE STATUS",
-        StatusSyntax::Replica => "SHOW REPLICA STATUS",
-    }
 }
 
 fn slave_row(row: &MySqlRow, syntax: StatusSyntax) -> SlaveRow {
@@ -304,16 +297,6 @@ fn text<I: sqlx::ColumnIndex<MySqlRow> + Copy>(row: &MySqlRow, i: I) -> Option<S
         return v.map(|n| n.to_string());
     }
     None
-}
-
-/// The MySQL error number of a server error.
-fn error_number(e: &sqlx::Error) -> Option<u16> {
-    match e {
-        sqlx::Error::Database(db) => db
-            .try_downcast_ref::<MySqlDatabaseError>()
-            .map(|m| m.number()),
-        _ => None,
-    }
 }
 
 impl HostFacts {
