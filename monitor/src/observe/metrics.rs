@@ -345,3 +345,113 @@ fn present(r: &mut Registry, snap: &Snapshot) {
         )],
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot() -> Snapshot {
+        let mut show = ha_proto::ShowReply {
+            mode: ha_proto::Mode::from(ha_core::Mode::Active) as i32,
+            network_ok: true,
+            epoch: 7,
+            ..Default::default()
+        };
+        show.hosts.push(ha_proto::HostInfo {
+            name: "db1".into(),
+            state: ha_proto::HostState::from(HostState::Online) as i32,
+            agent_reachable: true,
+            ..Default::default()
+        });
+        show.roles.push(ha_proto::RoleInfo {
+            name: "writer".into(),
+            ips: vec!["10.0.0.100".into()],
+            owners: vec!["db1".into()],
+            ..Default::default()
+        });
+        // An agent report with a running lease and semi-sync, as the core keeps it.
+        let mut core = ha_core::Core::new(ha_core::ClusterSpec::example());
+        let facts = ha_core::AgentFacts {
+            lease_remaining: Some(Duration::from_millis(2500)),
+            semi_sync: Some(ha_core::SemiSyncFacts {
+                enabled: true,
+                active: true,
+            }),
+            ..Default::default()
+        };
+        let report = ha_core::AgentReport::Status(facts);
+        let input = ha_core::Input::AgentReport {
+            host: "db1".into(),
+            report,
+        };
+        core.step(vec![input], ha_core::Millis(1));
+        Snapshot {
+            show,
+            core: Some((std::sync::Arc::new(core), ha_core::Millis(1))),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_present_and_the_counters_are_exposed() {
+        let m = Metrics::default();
+        let mut e = Event::new(EventKind::PromotionDone, "db1 is the writer".into());
+        e.duration_ms = Some(1500);
+        m.event(&e, 1_000);
+        let text = m.render(&snapshot());
+        for line in [
+            "ha_host_state{host=\"db1\",state=\"ONLINE\"} 1.0",
+            "ha_host_state{host=\"db1\",state=\"HARD_OFFLINE\"} 0.0",
+            "ha_role_owner{role=\"writer\",ip=\"10.0.0.100\",host=\"db1\"} 1.0",
+            "ha_mode{mode=\"ACTIVE\"} 1.0",
+            "ha_epoch 7.0",
+            "ha_promotions_total{outcome=\"done\"} 1",
+            "ha_promotion_duration_seconds_count 1",
+            "ha_last_promotion{outcome=\"done\"} 1.0",
+            "ha_events_total{kind=\"promotion_done\"} 1",
+            "ha_writer_lease_remaining_seconds{host=\"db1\"} 2.5",
+            "ha_semi_sync_active{host=\"db1\"} 1.0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
+    }
+
+    /// Every series the shipped Grafana dashboard queries exists.
+    #[test]
+    fn the_dashboard_queries_only_real_series() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../contrib/grafana/ha-dashboard.json"
+        );
+        let dashboard = std::fs::read_to_string(path).expect("the dashboard");
+        // One sample of every family, as a running monitor has (empty families may be left out).
+        let m = Metrics::default();
+        m.check_run("db1", "mysql", Duration::from_millis(3), Some(0));
+        m.agent_call("db1", Duration::from_millis(2), false);
+        m.hook_run("proxy", "ok");
+        for kind in EventKind::ALL {
+            let mut e = Event::new(kind, String::new());
+            e.duration_ms = Some(1);
+            m.event(&e, 0);
+        }
+        let text = m.render(&snapshot());
+        let mut names: Vec<&str> = dashboard
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("ha_"))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        assert!(names.len() > 10, "{names:?}");
+        for name in names {
+            let base = ["_bucket", "_total", "_count", "_sum"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .unwrap_or(name);
+            assert!(
+                text.contains(&format!("# TYPE {base} ")),
+                "the dashboard queries {name}, which /metrics does not have"
+            );
+        }
+    }
+}
