@@ -16,9 +16,11 @@
 # lintian        lints the Debian packages (packaging/build-debs.sh)
 # debootstrap, systemd-container  a clean Debian root booted with systemd as PID 1
 #                (tests/systemd-proof.sh)
+# faketime        libfaketime: the chaos schedules' wall-clock step on one agent
+#                (tests/acceptance/src/chaos)
 set -euo pipefail
 
-PACKAGES=(mariadb-server mariadb-client iproute2 nftables iputils-ping arping tcpdump procps gcc libc6-dev python3-minimal lintian debootstrap systemd-container)
+PACKAGES=(mariadb-server mariadb-client iproute2 nftables iputils-ping arping tcpdump procps gcc libc6-dev python3-minimal lintian debootstrap systemd-container faketime)
 
 if [ "$(id -u)" != 0 ]; then
   echo "install-deps.sh: run as root (sudo bash tests/install-deps.sh)" >&2

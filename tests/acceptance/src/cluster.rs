@@ -168,6 +168,12 @@ impl Cluster {
 
     /// Starts (or restarts) the agent of `host`.
     pub fn start_agent(&self, host: &str) -> Result<()> {
+        self.start_agent_with(host, &[])
+    }
+
+    /// Starts (or restarts) the agent of `host` with `extra` environment on top of the
+    /// cluster's (e.g. libfaketime's).
+    pub fn start_agent_with(&self, host: &str, extra: &[(&str, &str)]) -> Result<()> {
         let cfg = self
             .lab
             .write_agent_config(host)
@@ -177,6 +183,7 @@ impl Cluster {
             .agent_env
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(extra.iter().copied())
             .collect();
         let p = self
             .lab

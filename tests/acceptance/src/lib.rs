@@ -18,6 +18,7 @@
 //! `invariants` (the I1 sampler and [`i1_violations`], the pure judgement of one sample),
 //! [`golden`] (tables of `ha-control` cases that report every mismatch).
 
+pub mod chaos;
 mod cluster;
 mod converge;
 pub mod golden;

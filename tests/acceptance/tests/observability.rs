@@ -56,9 +56,13 @@ fn metrics_history_and_hooks_follow_a_failover() {
     let old = c.show().expect("show").writer().expect("a writer");
 
     let before = c.scrape_metrics().expect("metrics before");
-    let done_series = "ha_promotions_total{outcome=\"done\"}";
+    let done_series = "ha_promotions_total{cause=\"failover\",outcome=\"done\"}";
     let done_before = value(&before, done_series).unwrap_or(0.0);
-    let hist_before = value(&before, "ha_promotion_duration_seconds_count").unwrap_or(0.0);
+    let hist_before = value(
+        &before,
+        "ha_promotion_duration_seconds_count{cause=\"failover\"}",
+    )
+    .unwrap_or(0.0);
     assert_eq!(
         value(
             &before,
@@ -129,7 +133,10 @@ fn metrics_history_and_hooks_follow_a_failover() {
         "{after}"
     );
     assert_eq!(
-        value(&after, "ha_promotion_duration_seconds_count"),
+        value(
+            &after,
+            "ha_promotion_duration_seconds_count{cause=\"failover\"}"
+        ),
         Some(hist_before + 1.0)
     );
     assert_eq!(

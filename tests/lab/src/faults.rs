@@ -247,14 +247,46 @@ impl Lab {
         Ok(())
     }
 
-    /// Removes a [`Lab::cut`] between `a` and `b` (either order). Ok if there was none.
+    /// One-way partition: `to` no longer hears `from` (what comes from `from`'s IP or MAC is
+    /// dropped in `to`'s namespace), while `from` still hears `to`. Undone by [`Lab::heal`].
+    pub fn deafen(&self, to: &str, from: &str) -> Result<()> {
+        let nt = self.node(to)?;
+        let nf = self.node(from)?;
+        let rules = format!(
+            "table inet ha_lab_deaf_{f} {{
+  chain input {{ type filter hook input priority -20; policy accept;
+    ip saddr {ip} drop
+    ether saddr {mac} drop
+  }}
+}}
+",
+            f = nf.name,
+            ip = nf.ip,
+            mac = nf.mac,
+        );
+        Cmd::in_ns(&nt.ns, "nft")
+            .args(["-f", "-"])
+            .stdin(rules)
+            .run()?;
+        Ok(())
+    }
+
+    /// Removes a [`Lab::cut`] or [`Lab::deafen`] between `a` and `b` (either order, either
+    /// direction). Ok if there was none.
     pub fn heal(&self, a: &str, b: &str) -> Result<()> {
         let na = self.node(a)?;
         let nb = self.node(b)?;
         for (x, y) in [(&na, &nb), (&nb, &na)] {
-            let _ = Cmd::in_ns(&x.ns, "nft")
-                .args(["delete", "table", "inet", &format!("ha_lab_cut_{}", y.name)])
-                .output()?;
+            for table in ["cut", "deaf"] {
+                let _ = Cmd::in_ns(&x.ns, "nft")
+                    .args([
+                        "delete",
+                        "table",
+                        "inet",
+                        &format!("ha_lab_{table}_{}", y.name),
+                    ])
+                    .output()?;
+            }
         }
         Ok(())
     }
