@@ -105,8 +105,9 @@ pub struct Core {
     pub(crate) refused_epoch: Option<u64>,
     /// The active master fell back from semi-sync to asynchronous replication (`semisync.rs`).
     pub(crate) async_fallback: Option<crate::fallback::AsyncFallback>,
-    /// When the writer role got its current owner (for the promotion's duration; not persisted).
-    pub(crate) writer_since: Option<Millis>,
+    /// When the writer role got its current owner, and why (`failover` or `switchover`): for
+    /// the promotion's events and duration; not persisted.
+    pub(crate) writer_since: Option<(Millis, &'static str)>,
 }
 
 impl Core {

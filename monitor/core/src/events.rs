@@ -74,10 +74,10 @@ impl Core {
                     ),
                 )
                 .host(&name);
-                event.duration_ms = self
-                    .writer_since
-                    .take()
-                    .map(|t| now.since(t).as_millis() as u64);
+                if let Some((since, cause)) = self.writer_since.take() {
+                    event.duration_ms = Some(now.since(since).as_millis() as u64);
+                    event.cause = Some(cause.to_string());
+                }
                 out.push(Action::Event(event));
             }
         }
@@ -130,7 +130,7 @@ impl Core {
             if !self.table.is_writer(e) {
                 continue;
             }
-            self.writer_since = new.map(|_| now);
+            self.writer_since = None;
             let Some(t) = &to else { continue };
             // A switchover moves the role away from a host that is still ONLINE (move_role);
             // every other new writer replaces a failed or absent one.
@@ -139,6 +139,7 @@ impl Core {
                     && self.hosts[o].state == HostState::Online
             });
             let cause = if switchover { "switchover" } else { "failover" };
+            self.writer_since = Some((now, cause));
             let mut event = Event::new(
                 EventKind::PromotionStarted,
                 format!("Promoting '{t}' to '{inst}' ({cause})"),

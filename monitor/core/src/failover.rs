@@ -185,6 +185,7 @@ impl Core {
                 )
                 .host(&name);
                 event.role = Some(inst.to_string());
+                event.cause = self.writer_since.map(|(_, c)| c.to_string());
                 log_event(out, Level::Error, event);
                 self.set_owner(e, None);
                 if let Some(rt) = self.hosts.get_mut(w) {

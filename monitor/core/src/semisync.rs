@@ -109,7 +109,9 @@ impl Core {
                 "Not failing the writer role over: '{name}' had fallen back to asynchronous replication, so acknowledged writes may be missing on every candidate (refuse_failover_after_async). Bring '{name}' back, or move the role anyway: move_role writer HOST"
             ),
         );
-        log_event(out, Level::Error, event.from_to(Some(name), None));
+        let mut event = event.from_to(Some(name), None);
+        event.cause = Some("failover".into());
+        log_event(out, Level::Error, event);
         if let Some(f) = self.async_fallback.as_mut() {
             f.refusal_logged = true;
         }

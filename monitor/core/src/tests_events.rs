@@ -59,6 +59,7 @@ fn a_failover_records_the_state_change_the_role_moves_and_the_promotion() {
     assert_eq!(done.len(), 1, "{:?}", kinds(&all));
     assert_eq!(done[0].host.as_deref(), Some("db2"));
     assert!(done[0].duration_ms.is_some());
+    assert_eq!(done[0].cause.as_deref(), Some("failover"));
 
     let order: Vec<EventKind> = kinds(&all)
         .into_iter()
@@ -103,6 +104,7 @@ fn a_switchover_is_recorded_as_one_with_its_duration() {
         .find(|e| e.kind == EventKind::PromotionDone)
         .expect("done");
     assert!(done.duration_ms.is_some_and(|d| d >= 1000), "{done:?}");
+    assert_eq!(done.cause.as_deref(), Some("switchover"));
     // No state changed: nobody failed.
     assert!(!all.iter().any(|e| e.kind == EventKind::StateChange));
 }

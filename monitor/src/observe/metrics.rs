@@ -43,7 +43,7 @@ fn promotion_buckets() -> Histogram {
 pub struct Metrics {
     events: Family<Labels, Counter>,
     promotions: Family<Labels, Counter>,
-    promotion_seconds: Histogram,
+    promotion_seconds: Histograms,
     last_promotion: Family<Labels, FloatGauge>,
     last_promotion_time: FloatGauge,
     hook_runs: Family<Labels, Counter>,
@@ -59,7 +59,7 @@ impl Default for Metrics {
         Metrics {
             events: Family::default(),
             promotions: Family::default(),
-            promotion_seconds: promotion_buckets(),
+            promotion_seconds: Family::new_with_constructor(promotion_buckets),
             last_promotion: Family::default(),
             last_promotion_time: FloatGauge::default(),
             hook_runs: Family::default(),
@@ -85,11 +85,14 @@ impl Metrics {
             EventKind::PromotionRefused => "refused",
             _ => return,
         };
+        let cause = e.cause.as_deref().unwrap_or("unknown");
         self.promotions
-            .get_or_create(&labels(&[("outcome", outcome)]))
+            .get_or_create(&labels(&[("cause", cause), ("outcome", outcome)]))
             .inc();
         if let Some(ms) = e.duration_ms {
-            self.promotion_seconds.observe(ms as f64 / 1000.0);
+            self.promotion_seconds
+                .get_or_create(&labels(&[("cause", cause)]))
+                .observe(ms as f64 / 1000.0);
         }
         if e.kind != EventKind::PromotionStarted {
             for o in ["done", "failed", "refused"] {
@@ -144,12 +147,12 @@ impl Metrics {
         );
         r.register(
             "ha_promotions",
-            "Writer promotions (failovers and switchovers) by outcome",
+            "Writer promotions by cause (failover, switchover; unknown: begun before a monitor restart) and outcome",
             self.promotions.clone(),
         );
         r.register(
             "ha_promotion_duration_seconds",
-            "From giving the writer role to a host until it confirmed it is writable",
+            "From giving the writer role to a host until it confirmed it is writable, by cause",
             self.promotion_seconds.clone(),
         );
         r.register(
@@ -397,6 +400,7 @@ mod tests {
         let m = Metrics::default();
         let mut e = Event::new(EventKind::PromotionDone, "db1 is the writer".into());
         e.duration_ms = Some(1500);
+        e.cause = Some("switchover".into());
         m.event(&e, 1_000);
         let text = m.render(&snapshot());
         for line in [
@@ -405,8 +409,8 @@ mod tests {
             "ha_role_owner{role=\"writer\",ip=\"10.0.0.100\",host=\"db1\"} 1.0",
             "ha_mode{mode=\"ACTIVE\"} 1.0",
             "ha_epoch 7.0",
-            "ha_promotions_total{outcome=\"done\"} 1",
-            "ha_promotion_duration_seconds_count 1",
+            "ha_promotions_total{cause=\"switchover\",outcome=\"done\"} 1",
+            "ha_promotion_duration_seconds_count{cause=\"switchover\"} 1",
             "ha_last_promotion{outcome=\"done\"} 1.0",
             "ha_events_total{kind=\"promotion_done\"} 1",
             "ha_writer_lease_remaining_seconds{host=\"db1\"} 2.5",
