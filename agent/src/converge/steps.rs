@@ -285,7 +285,7 @@ impl Agent {
                     "relay-log sync failed but the request is forced: becoming writable anyway: {e}"
                 );
                 Outcome::err(format!(
-                    "{e}; FORCED: becoming writable anyway (move_role --force)"
+                    "{e}; FORCED: becoming writable anyway (move_role --force, or the monitor renewing the confirmed writer's role)"
                 ))
             }
             Err(e) => {

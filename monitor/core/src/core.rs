@@ -523,7 +523,11 @@ impl Core {
             active_master,
             epoch: self.epoch,
             writer_lease: self.spec.writer_lease,
-            force: has_writer && self.force_writer == Some(h),
+            // `move_role --force`, or the confirmed writer's tenure continuing (its role renewed
+            // after it fenced itself while the monitor was away): no other host has had the
+            // role since it confirmed, so every acknowledged write is already on it and a
+            // relay log it cannot apply (a diverged peer's) must not take the writer down.
+            force: has_writer && (self.force_writer == Some(h) || self.confirmed_writer == Some(h)),
             lease_token: rt.exposure.token(),
         })
     }

@@ -197,6 +197,7 @@ impl Core {
         let holds = facts.roles.contains(&inst);
         if holds && !facts.read_only && (facts.writer_synced || self.force_writer == Some(w)) {
             self.confirmed_writer = Some(w);
+            self.dirty = true;
             log(
                 out,
                 Level::Info,

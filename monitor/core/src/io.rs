@@ -401,6 +401,11 @@ pub struct PersistedState {
     /// Highest epoch ever handed out; a restarted monitor continues above it.
     pub epoch: u64,
     pub hosts: Vec<PersistedHost>,
+    /// The writer role's owner had confirmed it is synced and writable in its current tenure
+    /// (no other host has had the role since). A restarted monitor continues that tenure: a
+    /// renewed grant to it does not depend on its relay-log gate (`None` in older files).
+    #[serde(default)]
+    pub confirmed_writer: Option<String>,
 }
 
 #[cfg(test)]

@@ -56,6 +56,12 @@ impl Core {
                 core.hosts[h].maybe_holds.insert(e);
             }
         }
+        // The writer's tenure continues only if the file says it is still the writer's owner.
+        core.confirmed_writer = persisted
+            .confirmed_writer
+            .as_deref()
+            .and_then(|n| core.spec.host_id(n))
+            .filter(|&w| core.table.active_master() == Some(w));
         let mut out = Vec::new();
         core.epoch = persisted.epoch;
         core.bump_epoch(&mut out);
@@ -128,6 +134,7 @@ impl Core {
         let mut out = Vec::new();
         let mut core = Core::blank(spec, HostState::Unknown, now);
         let empty = PersistedState {
+            confirmed_writer: None,
             epoch: 0,
             hosts: Vec::new(),
         };

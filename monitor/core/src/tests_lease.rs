@@ -261,3 +261,45 @@ fn a_stale_epoch_refusal_resynchronises_above_the_agents_epoch() {
     k.step();
     assert_eq!(k.core.epoch(), before + 6);
 }
+
+/// Chaos seed 109: the confirmed writer fenced itself while the monitor was away; its relay
+/// log then held a diverged peer's transactions it can never apply. Renewing its role is the
+/// same tenure (nobody else had the role), so the grant is forced: the relay-log gate must not
+/// take the only writer down. A new owner is never forced, and the tenure survives a restart
+/// only while the file still names the same owner.
+#[test]
+fn the_confirmed_writers_renewed_grant_does_not_depend_on_its_relay_log() {
+    let mut k = online_with_lease();
+    k.obey_rounds(2);
+    assert_eq!(k.core.confirmed_writer(), Some("db1"));
+    let d = k.core.desired_state("db1", k.now()).expect("desired");
+    assert!(
+        d.force,
+        "renewals within the confirmed tenure are forced: {d:?}"
+    );
+    for h in ["db2", "db3"] {
+        let d = k.core.desired_state(h, k.now()).expect("desired");
+        assert!(!d.force, "{h}: {d:?}");
+    }
+    // A monitor restart continues the tenure.
+    let saved = k.core.persisted();
+    assert_eq!(saved.confirmed_writer.as_deref(), Some("db1"));
+    let restored = Core::restore(k.core.spec().clone(), &saved, k.now());
+    assert_eq!(restored.confirmed_writer(), Some("db1"));
+    // A file whose writer is someone else does not carry the tenure over.
+    let mut other = saved.clone();
+    other.confirmed_writer = Some("db2".into());
+    let restored = Core::restore(k.core.spec().clone(), &other, k.now());
+    assert_eq!(restored.confirmed_writer(), None);
+    // A switchover: the new owner's promotion runs the gate (not forced).
+    k.cmd(AdminCommand::MoveRole {
+        role: "writer".into(),
+        host: "db2".into(),
+        force: false,
+    });
+    k.send("db1", true);
+    k.step();
+    let d = k.core.desired_state("db2", k.now()).expect("desired");
+    assert!(d.roles.iter().any(|r| r.name == "writer"), "{d:?}");
+    assert!(!d.force, "a new writer waits for its relay log: {d:?}");
+}

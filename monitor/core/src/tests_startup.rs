@@ -113,6 +113,7 @@ fn startup_conflict_without_careful_startup_keeps_the_configured_mode() {
 #[test]
 fn startup_state_is_the_worst_of_stored_and_agent_and_hard_offline_loses_the_writer_vote() {
     let stored = PersistedState {
+        confirmed_writer: None,
         epoch: 3,
         hosts: vec![PersistedHost {
             name: "db1".into(),

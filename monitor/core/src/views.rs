@@ -166,6 +166,7 @@ impl Core {
                     }
                 })
                 .collect(),
+            confirmed_writer: self.confirmed_writer.map(|w| self.host_name(w).to_string()),
         }
     }
 

@@ -141,7 +141,7 @@ fn table(outcomes: &[Outcome]) -> String {
             outcomes.iter().map(|o| o.acked).sum::<usize>().to_string(),
         ),
         (
-            "lost while the monitor showed an async fallback",
+            "acknowledged asynchronously (no semi-sync replica) and lost",
             outcomes
                 .iter()
                 .map(|o| o.lost_in_async_fallback)

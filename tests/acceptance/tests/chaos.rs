@@ -38,3 +38,15 @@ fn the_checker_catches_a_second_writer_and_a_lost_write() {
     assert!(has("I2"), "the lost write was not seen");
     assert!(!has("I3") && !has("I4"), "{}", outcome.report());
 }
+
+/// Regression, chaos seed 109: the writer db1 acknowledges asynchronously while db2 and db3 are
+/// down, loses its link; db2 is promoted; the monitor is killed for 10 s, so db2 fences itself;
+/// meanwhile db2's relay log fetched db1's diverged transactions, which it can never apply.
+/// The restarted monitor used to re-run db2's relay-log gate, which failed for ever: no writer.
+/// The confirmed writer's tenure now continues (core: `the_confirmed_writers_renewed_grant_…`).
+#[test]
+fn seed_109_the_confirmed_writer_survives_a_diverged_peer_and_a_monitor_restart() {
+    let outcome = chaos::run_seed(109).expect("seed 109");
+    eprintln!("{}", outcome.report());
+    assert!(outcome.violations.is_empty(), "{}", outcome.report());
+}

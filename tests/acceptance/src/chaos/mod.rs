@@ -3,11 +3,13 @@
 //!
 //! - `schedule`: a seed's schedule of 2–6 faults (pure, replayable).
 //! - `faults`: carrying faults out and healing them as an operator would.
+//! - `semisync`: when writes were acknowledged without a semi-sync replica (not covered by I2).
 //! - `run`: one schedule on a fresh cluster with the checker (I1–I4) and its outcome.
 
 mod faults;
 pub mod run;
 pub mod schedule;
+mod semisync;
 
 pub use run::{run, run_seed, run_seed_with, Outcome, Sabotage, Violation, CONVERGE_BOUND};
 pub use schedule::{generate, Fault, Schedule, Timed};

@@ -1,0 +1,150 @@
+//! When were writes acknowledged without a semi-sync replica? I2 holds for writes acknowledged
+//! by a semi-sync replica (docs/product.md: semi-sync AFTER_SYNC, without asynchronous
+//! fallback while a master candidate is connected); when every candidate is gone the master
+//! acknowledges asynchronously and the write may be lost on failover — by the product's rules,
+//! not by a bug. The server counts those commits (`Rpl_semi_sync_master_no_tx`); this watcher
+//! samples the counter on every host every 100 ms so the checker can tell the two apart.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ha_lab::{Cmd, Lab};
+
+/// Margin around a window: the client sees the acknowledgement a little after the commit.
+const MARGIN: Duration = Duration::from_millis(250);
+
+pub struct SemiSyncWatch {
+    stop: Arc<AtomicBool>,
+    samples: Arc<Mutex<Vec<(Duration, String, u64)>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SemiSyncWatch {
+    /// Starts sampling; times are counted from `t0`.
+    pub fn start(lab: &Lab, t0: Instant) -> SemiSyncWatch {
+        let stop = Arc::new(AtomicBool::new(false));
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let hosts: Vec<(String, PathBuf)> = lab
+            .hosts()
+            .iter()
+            .map(|h| (h.name.clone(), h.socket.clone()))
+            .collect();
+        let (s, out) = (stop.clone(), samples.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let handles: Vec<_> = hosts
+                    .iter()
+                    .cloned()
+                    .map(|(name, socket)| std::thread::spawn(move || (name, no_tx(&socket))))
+                    .collect();
+                for h in handles {
+                    if let Ok((name, Some(v))) = h.join() {
+                        let at = t0.elapsed();
+                        out.lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push((at, name, v));
+                    }
+                }
+                if let Some(rest) = Duration::from_millis(100).checked_sub(started.elapsed()) {
+                    std::thread::sleep(rest);
+                }
+            }
+        });
+        SemiSyncWatch {
+            stop,
+            samples,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops sampling; the windows in which some host committed without a semi-sync
+    /// acknowledgement (widened by a margin).
+    pub fn stop(mut self) -> Vec<(Duration, Duration)> {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let samples = std::mem::take(&mut *self.samples.lock().unwrap_or_else(|p| p.into_inner()));
+        unprotected_windows(&samples)
+    }
+}
+
+impl Drop for SemiSyncWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// `Rpl_semi_sync_master_no_tx` over the host's socket, sub-second deadline.
+fn no_tx(socket: &std::path::Path) -> Option<u64> {
+    Cmd::new("mariadb")
+        .args([
+            "--no-defaults",
+            "-uroot",
+            &format!("--socket={}", socket.display()),
+            "--connect-timeout=1",
+            "-N",
+            "-B",
+            "-e",
+            "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'RPL_SEMI_SYNC_MASTER_NO_TX'",
+        ])
+        .timeout(Duration::from_millis(800))
+        .output()
+        .ok()
+        .filter(|o| o.success())
+        .and_then(|o| o.stdout.trim().parse().ok())
+}
+
+/// From samples (time, host, counter): every interval between two samples of one host in
+/// which its counter grew, or restarted (a restarted server counts from 0: anything above 0
+/// after a drop grew in between), widened by [`MARGIN`] on both sides.
+pub fn unprotected_windows(samples: &[(Duration, String, u64)]) -> Vec<(Duration, Duration)> {
+    let mut hosts: Vec<&str> = samples.iter().map(|(_, h, _)| h.as_str()).collect();
+    hosts.sort_unstable();
+    hosts.dedup();
+    let mut windows = Vec::new();
+    for host in hosts {
+        let mut prev: Option<(Duration, u64)> = None;
+        for (t, _, v) in samples.iter().filter(|(_, h, _)| h == host) {
+            if let Some((pt, pv)) = prev {
+                let grew = *v > pv || (*v < pv && *v > 0);
+                if grew {
+                    windows.push((pt.saturating_sub(MARGIN), *t + MARGIN));
+                }
+            }
+            prev = Some((*t, *v));
+        }
+    }
+    windows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(ms: u64, host: &str, v: u64) -> (Duration, String, u64) {
+        (Duration::from_millis(ms), host.to_string(), v)
+    }
+
+    #[test]
+    fn a_growing_or_restarted_counter_opens_a_window() {
+        let samples = vec![
+            s(0, "db1", 5),
+            s(0, "db2", 0),
+            s(100, "db1", 5),
+            s(100, "db2", 0),
+            s(200, "db1", 9), // grew: 100..200
+            s(300, "db1", 9),
+            s(400, "db1", 2), // restarted and grew: 300..400
+            s(500, "db1", 0), // restarted, nothing since
+        ];
+        let w = unprotected_windows(&samples);
+        let ms = |d: Duration| d.as_millis();
+        let got: Vec<(u128, u128)> = w.iter().map(|(a, b)| (ms(*a), ms(*b))).collect();
+        assert_eq!(got, vec![(0, 450), (50, 650)]);
+    }
+}
