@@ -172,16 +172,37 @@ pub fn run(c: &Cluster, schedule: Schedule, sabotage: Sabotage) -> Result<Outcom
         detail: d,
     }));
     violations.extend(applier.unexpected_exits());
+    let fallbacks = semi.stop();
+    timeline.push(format!(
+        "semi-sync: asynchronous commits in {} window(s): {}",
+        fallbacks.len(),
+        fallbacks
+            .iter()
+            .map(|(a, b)| format!("+{}..+{} ms", a.as_millis(), b.as_millis()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let unprotected = |at: Duration| fallbacks.iter().any(|(from, to)| at >= *from && at <= *to);
     if let (true, Some(w)) = (sabotage.lose_a_write, &writer) {
-        timeline.push(format!("sabotage: an acknowledged write deleted on {w}"));
+        // The newest write a semi-sync replica acknowledged: I2 covers it.
+        let victim = reports.first().and_then(|(offset, r)| {
+            r.attempts
+                .iter()
+                .rev()
+                .find(|a| a.ok() && !unprotected(*offset + a.finished))
+                .map(|a| (r.run.clone(), a.seq))
+        });
+        let (run_id, seq) = victim.ok_or("sabotage: no acknowledged write to delete")?;
+        timeline.push(format!("sabotage: acknowledged write {seq} deleted on {w}"));
         c.lab
             .sql(
                 w,
-                "SET sql_log_bin=0; DELETE FROM hatest.probe ORDER BY seq LIMIT 1",
+                &format!(
+                    "SET sql_log_bin=0; DELETE FROM hatest.probe WHERE run = '{run_id}' AND seq = {seq}"
+                ),
             )
             .map_err(|e| format!("sabotage: {e}"))?;
     }
-    let fallbacks = semi.stop();
     let mut lost_in_async_fallback = 0;
     if let Some(w) = &writer {
         for (offset, r) in &reports {
@@ -193,10 +214,7 @@ pub fn run(c: &Cluster, schedule: Schedule, sabotage: Sabotage) -> Result<Outcom
                     .find(|a| a.seq == seq)
                     .map(|a| *offset + a.finished)
                     .unwrap_or_default();
-                if fallbacks
-                    .iter()
-                    .any(|(from, to)| acked_at >= *from && acked_at <= *to)
-                {
+                if unprotected(acked_at) {
                     lost_in_async_fallback += 1;
                 } else {
                     violations.push(Violation {
@@ -228,7 +246,8 @@ pub fn run(c: &Cluster, schedule: Schedule, sabotage: Sabotage) -> Result<Outcom
     })
 }
 
-/// Sabotage: makes a replica writable for half a second (the sampler must see two writers).
+/// Sabotage: makes a replica writable for 1.5 s (the sampler must see two writers, even on a
+/// loaded machine where a sampling round takes longer than its 50 ms).
 fn second_writer(c: &Cluster, writer: &str) -> Result<()> {
     let other = c
         .lab
@@ -239,7 +258,7 @@ fn second_writer(c: &Cluster, writer: &str) -> Result<()> {
     c.lab
         .sql(&other, "SET GLOBAL read_only=0")
         .map_err(|e| e.to_string())?;
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(1500));
     c.lab
         .sql(&other, "SET GLOBAL read_only=1")
         .map_err(|e| e.to_string())?;

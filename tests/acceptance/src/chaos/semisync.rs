@@ -3,7 +3,10 @@
 //! fallback while a master candidate is connected); when every candidate is gone the master
 //! acknowledges asynchronously and the write may be lost on failover — by the product's rules,
 //! not by a bug. The server counts those commits (`Rpl_semi_sync_master_no_tx`); this watcher
-//! samples the counter on every host every 100 ms so the checker can tell the two apart.
+//! samples the counter and `read_only` on every host every 100 ms so the checker can tell the
+//! two apart. Only a writable host counts: a read-only master candidate also counts the
+//! transactions its replication thread commits (nobody acknowledges those; in the lab every
+//! replicated write of db1 grows db2's counter), and clients write only to the writer.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +21,7 @@ const MARGIN: Duration = Duration::from_millis(250);
 
 pub struct SemiSyncWatch {
     stop: Arc<AtomicBool>,
-    samples: Arc<Mutex<Vec<(Duration, String, u64)>>>,
+    samples: Arc<Mutex<Vec<Sample>>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -39,14 +42,17 @@ impl SemiSyncWatch {
                 let handles: Vec<_> = hosts
                     .iter()
                     .cloned()
-                    .map(|(name, socket)| std::thread::spawn(move || (name, no_tx(&socket))))
+                    .map(|(name, socket)| std::thread::spawn(move || (name, read(&socket))))
                     .collect();
                 for h in handles {
-                    if let Ok((name, Some(v))) = h.join() {
+                    if let Ok((host, Some((writable, no_tx)))) = h.join() {
                         let at = t0.elapsed();
-                        out.lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .push((at, name, v));
+                        out.lock().unwrap_or_else(|p| p.into_inner()).push(Sample {
+                            at,
+                            host,
+                            writable,
+                            no_tx,
+                        });
                     }
                 }
                 if let Some(rest) = Duration::from_millis(100).checked_sub(started.elapsed()) {
@@ -79,8 +85,18 @@ impl Drop for SemiSyncWatch {
     }
 }
 
-/// `Rpl_semi_sync_master_no_tx` over the host's socket, sub-second deadline.
-fn no_tx(socket: &std::path::Path) -> Option<u64> {
+/// One reading of one host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sample {
+    pub at: Duration,
+    pub host: String,
+    pub writable: bool,
+    pub no_tx: u64,
+}
+
+/// (`read_only` = 0, `Rpl_semi_sync_master_no_tx`) over the host's socket, sub-second
+/// deadline.
+fn read(socket: &std::path::Path) -> Option<(bool, u64)> {
     Cmd::new("mariadb")
         .args([
             "--no-defaults",
@@ -90,33 +106,37 @@ fn no_tx(socket: &std::path::Path) -> Option<u64> {
             "-N",
             "-B",
             "-e",
-            "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'RPL_SEMI_SYNC_MASTER_NO_TX'",
+            "SELECT @@global.read_only, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'RPL_SEMI_SYNC_MASTER_NO_TX'",
         ])
         .timeout(Duration::from_millis(800))
         .output()
         .ok()
         .filter(|o| o.success())
-        .and_then(|o| o.stdout.trim().parse().ok())
+        .and_then(|o| {
+            let mut f = o.stdout.split_whitespace();
+            let read_only = f.next()? != "0";
+            Some((!read_only, f.next()?.parse().ok()?))
+        })
 }
 
-/// From samples (time, host, counter): every interval between two samples of one host in
-/// which its counter grew, or restarted (a restarted server counts from 0: anything above 0
-/// after a drop grew in between), widened by [`MARGIN`] on both sides.
-pub fn unprotected_windows(samples: &[(Duration, String, u64)]) -> Vec<(Duration, Duration)> {
-    let mut hosts: Vec<&str> = samples.iter().map(|(_, h, _)| h.as_str()).collect();
+/// Every interval between two samples of one host in which its counter grew, or restarted (a
+/// restarted server counts from 0: anything above 0 after a drop grew in between), while the
+/// host was writable at either end, widened by [`MARGIN`] on both sides.
+pub fn unprotected_windows(samples: &[Sample]) -> Vec<(Duration, Duration)> {
+    let mut hosts: Vec<&str> = samples.iter().map(|s| s.host.as_str()).collect();
     hosts.sort_unstable();
     hosts.dedup();
     let mut windows = Vec::new();
     for host in hosts {
-        let mut prev: Option<(Duration, u64)> = None;
-        for (t, _, v) in samples.iter().filter(|(_, h, _)| h == host) {
-            if let Some((pt, pv)) = prev {
-                let grew = *v > pv || (*v < pv && *v > 0);
-                if grew {
-                    windows.push((pt.saturating_sub(MARGIN), *t + MARGIN));
+        let mut prev: Option<&Sample> = None;
+        for s in samples.iter().filter(|s| s.host == host) {
+            if let Some(p) = prev {
+                let grew = s.no_tx > p.no_tx || (s.no_tx < p.no_tx && s.no_tx > 0);
+                if grew && (p.writable || s.writable) {
+                    windows.push((p.at.saturating_sub(MARGIN), s.at + MARGIN));
                 }
             }
-            prev = Some((*t, *v));
+            prev = Some(s);
         }
     }
     windows
@@ -126,21 +146,27 @@ pub fn unprotected_windows(samples: &[(Duration, String, u64)]) -> Vec<(Duration
 mod tests {
     use super::*;
 
-    fn s(ms: u64, host: &str, v: u64) -> (Duration, String, u64) {
-        (Duration::from_millis(ms), host.to_string(), v)
+    fn s(ms: u64, host: &str, writable: bool, no_tx: u64) -> Sample {
+        Sample {
+            at: Duration::from_millis(ms),
+            host: host.to_string(),
+            writable,
+            no_tx,
+        }
     }
 
     #[test]
-    fn a_growing_or_restarted_counter_opens_a_window() {
+    fn a_writers_growing_or_restarted_counter_opens_a_window() {
         let samples = vec![
-            s(0, "db1", 5),
-            s(0, "db2", 0),
-            s(100, "db1", 5),
-            s(100, "db2", 0),
-            s(200, "db1", 9), // grew: 100..200
-            s(300, "db1", 9),
-            s(400, "db1", 2), // restarted and grew: 300..400
-            s(500, "db1", 0), // restarted, nothing since
+            s(0, "db1", true, 5),
+            s(0, "db2", false, 0),
+            s(100, "db1", true, 5),
+            s(100, "db2", false, 7), // a read-only replica's replicated commits: ignored
+            s(200, "db1", true, 9),  // grew: 100..200
+            s(200, "db2", false, 9),
+            s(300, "db1", true, 9),
+            s(400, "db1", true, 2), // restarted and grew: 300..400
+            s(500, "db1", true, 0), // restarted, nothing since
         ];
         let w = unprotected_windows(&samples);
         let ms = |d: Duration| d.as_millis();
