@@ -181,6 +181,12 @@ pub fn quick_read_only(lab: &Lab, host: &str) -> Option<bool> {
 }
 
 fn quick_read_only_at(socket: &Path) -> Option<bool> {
+    quick_query(socket, "SELECT @@global.read_only").map(|out| out.trim() != "0")
+}
+
+/// One query as root over the host's socket with a sub-second deadline: its tab-separated
+/// output, or `None` when the server does not answer in time (down, frozen) or fails.
+pub(crate) fn quick_query(socket: &Path, sql: &str) -> Option<String> {
     Cmd::new("mariadb")
         .args([
             "--no-defaults",
@@ -190,13 +196,13 @@ fn quick_read_only_at(socket: &Path) -> Option<bool> {
             "-N",
             "-B",
             "-e",
-            "SELECT @@global.read_only",
+            sql,
         ])
         .timeout(Duration::from_millis(800))
         .output()
         .ok()
         .filter(|o| o.success())
-        .map(|o| o.stdout.trim() != "0")
+        .map(|o| o.stdout)
 }
 
 fn has_ip(ns: &str, ip: &str) -> Option<bool> {

@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ha_lab::{Cmd, Lab};
+use ha_lab::Lab;
+
+use crate::invariants::quick_query;
 
 /// Margin around a window: the client sees the acknowledgement a little after the commit.
 const MARGIN: Duration = Duration::from_millis(250);
@@ -97,26 +99,13 @@ pub struct Sample {
 /// (`read_only` = 0, `Rpl_semi_sync_master_no_tx`) over the host's socket, sub-second
 /// deadline.
 fn read(socket: &std::path::Path) -> Option<(bool, u64)> {
-    Cmd::new("mariadb")
-        .args([
-            "--no-defaults",
-            "-uroot",
-            &format!("--socket={}", socket.display()),
-            "--connect-timeout=1",
-            "-N",
-            "-B",
-            "-e",
-            "SELECT @@global.read_only, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'RPL_SEMI_SYNC_MASTER_NO_TX'",
-        ])
-        .timeout(Duration::from_millis(800))
-        .output()
-        .ok()
-        .filter(|o| o.success())
-        .and_then(|o| {
-            let mut f = o.stdout.split_whitespace();
-            let read_only = f.next()? != "0";
-            Some((!read_only, f.next()?.parse().ok()?))
-        })
+    let out = quick_query(
+        socket,
+        "SELECT @@global.read_only, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'RPL_SEMI_SYNC_MASTER_NO_TX'",
+    )?;
+    let mut f = out.split_whitespace();
+    let read_only = f.next()? != "0";
+    Some((!read_only, f.next()?.parse().ok()?))
 }
 
 /// Every interval between two samples of one host in which its counter grew, or restarted (a
