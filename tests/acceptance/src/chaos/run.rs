@@ -255,6 +255,9 @@ fn second_writer(c: &Cluster, writer: &str) -> Result<()> {
         .into_iter()
         .find(|h| h != writer)
         .ok_or("no second host")?;
+    // Its agent would put read_only back within a pass (CI once saw it win every sample):
+    // stop it meanwhile, as a crashed agent would be.
+    c.stop_agent(&other)?;
     c.lab
         .sql(&other, "SET GLOBAL read_only=0")
         .map_err(|e| e.to_string())?;
@@ -262,7 +265,7 @@ fn second_writer(c: &Cluster, writer: &str) -> Result<()> {
     c.lab
         .sql(&other, "SET GLOBAL read_only=1")
         .map_err(|e| e.to_string())?;
-    Ok(())
+    c.start_agent(&other)
 }
 
 /// Fault starts and ends in time order: (when, is a start, fault index).
