@@ -50,7 +50,7 @@ impl History {
     }
 
     /// Appends `records` and syncs them to disk.
-    pub fn append(&mut self, records: &[Record]) -> Result<(), String> {
+    pub fn append<R: std::borrow::Borrow<Record>>(&mut self, records: &[R]) -> Result<(), String> {
         if records.is_empty() {
             return Ok(());
         }
@@ -62,7 +62,7 @@ impl History {
             text.push('\n');
         }
         for r in records {
-            let line = serde_json::to_string(r)
+            let line = serde_json::to_string(r.borrow())
                 .map_err(|e| format!("cannot encode a history record: {e}"))?;
             text.push_str(&line);
             text.push('\n');

@@ -69,8 +69,7 @@ impl Observer {
                 })
             })
             .collect();
-        let plain: Vec<Record> = records.iter().map(|r| (**r).clone()).collect();
-        match self.history.append(&plain) {
+        match self.history.append(&records) {
             Ok(()) => {
                 if self.failing.take().is_some() {
                     tracing::info!("writing the decision history works again");

@@ -223,48 +223,41 @@ impl Lab {
     /// everyone else. nftables rules in `a`'s namespace drop what comes from `b` (its IP and its
     /// MAC — the MAC also covers role IPs `b` holds) and what goes to `b`'s own IP.
     pub fn cut(&self, a: &str, b: &str) -> Result<()> {
-        let na = self.node(a)?;
-        let nb = self.node(b)?;
-        let rules = format!(
-            "table inet ha_lab_cut_{b} {{
-  chain input {{ type filter hook input priority -20; policy accept;
-    ip saddr {ip} drop
-    ether saddr {mac} drop
-  }}
-  chain output {{ type filter hook output priority -20; policy accept;
-    ip daddr {ip} drop
-  }}
-}}
-",
-            b = nb.name,
-            ip = nb.ip,
-            mac = nb.mac,
-        );
-        Cmd::in_ns(&na.ns, "nft")
-            .args(["-f", "-"])
-            .stdin(rules)
-            .run()?;
-        Ok(())
+        self.drop_from(a, b, "cut", true)
     }
 
     /// One-way partition: `to` no longer hears `from` (what comes from `from`'s IP or MAC is
     /// dropped in `to`'s namespace), while `from` still hears `to`. Undone by [`Lab::heal`].
     pub fn deafen(&self, to: &str, from: &str) -> Result<()> {
-        let nt = self.node(to)?;
-        let nf = self.node(from)?;
+        self.drop_from(to, from, "deaf", false)
+    }
+
+    /// Table `ha_lab_{kind}_{other}` in `at`'s namespace: drops what comes from `other`'s IP
+    /// and MAC and, with `output`, what goes to its IP.
+    fn drop_from(&self, at: &str, other: &str, kind: &str, output: bool) -> Result<()> {
+        let n = self.node(at)?;
+        let o = self.node(other)?;
+        let out_chain = if output {
+            format!(
+                "  chain output {{ type filter hook output priority -20; policy accept;\n    ip daddr {ip} drop\n  }}\n",
+                ip = o.ip
+            )
+        } else {
+            String::new()
+        };
         let rules = format!(
-            "table inet ha_lab_deaf_{f} {{
+            "table inet ha_lab_{kind}_{name} {{
   chain input {{ type filter hook input priority -20; policy accept;
     ip saddr {ip} drop
     ether saddr {mac} drop
   }}
-}}
+{out_chain}}}
 ",
-            f = nf.name,
-            ip = nf.ip,
-            mac = nf.mac,
+            name = o.name,
+            ip = o.ip,
+            mac = o.mac,
         );
-        Cmd::in_ns(&nt.ns, "nft")
+        Cmd::in_ns(&n.ns, "nft")
             .args(["-f", "-"])
             .stdin(rules)
             .run()?;
