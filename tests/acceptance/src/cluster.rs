@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ha_lab::{Cmd, Lab, LabOptions, ProcHandle};
 
+use crate::fence::FenceSocket;
 use crate::show::Show;
 
 pub type Result<T> = std::result::Result<T, String>;
@@ -59,6 +60,9 @@ pub struct ClusterOptions {
     pub agent_env: Vec<(String, String)>,
     /// How long start-up may take before the test fails.
     pub converge_timeout: Duration,
+    /// Configure `kill_host_bin` with the lab's stand-in for fencing hardware
+    /// ([`ha_lab::Lab::write_fence_script`]: a fenced host's switch port is shut down).
+    pub fence_ports: bool,
 }
 
 impl ClusterOptions {
@@ -80,6 +84,7 @@ impl ClusterOptions {
             ],
             agent_env: Vec::new(),
             converge_timeout: Duration::from_secs(60),
+            fence_ports: false,
         }
     }
 
@@ -106,6 +111,8 @@ pub struct Cluster {
     pub opts: ClusterOptions,
     agents: Mutex<BTreeMap<String, ProcHandle>>,
     monitor: Mutex<Option<ProcHandle>>,
+    /// The lab's `ha-fence.socket`, with [`ClusterOptions::fence_ports`].
+    fence: Option<FenceSocket>,
 }
 
 impl Cluster {
@@ -137,12 +144,27 @@ impl Cluster {
             opts,
             agents: Mutex::new(BTreeMap::new()),
             monitor: Mutex::new(None),
+            fence: None,
         })
     }
 
     /// Lab, an agent on every host, the monitor; nothing waited for.
     fn launch(opts: ClusterOptions) -> Result<Cluster> {
-        let cluster = Cluster::prepare(opts)?;
+        let mut cluster = Cluster::prepare(opts)?;
+        if cluster.opts.fence_ports {
+            let script =
+                (cluster.lab.write_fence_script()).map_err(|e| format!("fence script: {e}"))?;
+            let config = cluster.lab.dir().join("files").join("monitor.yaml");
+            let socket = cluster.lab.dir().join("monitor").join("fence.sock");
+            let fence = FenceSocket::start(&socket, &cluster.bins.monitor, &config)?;
+            cluster.opts = (cluster.opts.clone())
+                .set("monitor.kill_host_bin", &script.display().to_string())
+                .set(
+                    "monitor.kill_host_socket",
+                    &fence.path().display().to_string(),
+                );
+            cluster.fence = Some(fence);
+        }
         for h in cluster.lab.host_names() {
             cluster.start_agent(&h)?;
         }

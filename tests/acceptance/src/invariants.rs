@@ -60,8 +60,8 @@ impl Invariants {
     }
 
     /// I1 as clients can observe it, for scenarios that freeze a host: a host whose cable is
-    /// pulled (bridge-side veth down before or after the sample) does not count. A frozen host
-    /// keeps read_only=0 and the writer IP in its stopped kernel for as long as it is frozen —
+    /// pulled or whose switch port is fenced (bridge-side veth down or detached, before or
+    /// after the sample) does not count. A frozen host keeps read_only=0 and the writer IP in its stopped kernel for as long as it is frozen —
     /// nothing in it can run and no client can reach it; what matters is that it never serves
     /// as a second writer once it is back on the network.
     pub fn start_reachable_only(lab: &Lab) -> Invariants {
@@ -101,9 +101,9 @@ impl Invariants {
                             vip.clone(),
                         );
                         std::thread::spawn(move || {
-                            let before = reachable_only.then(|| veth_up(&veth));
+                            let before = reachable_only.then(|| plugged_in(&veth));
                             let mut sample = sample_host(&ns, &sock, &vip);
-                            let after = reachable_only.then(|| veth_up(&veth));
+                            let after = reachable_only.then(|| plugged_in(&veth));
                             if before == Some(Some(false)) || after == Some(Some(false)) {
                                 sample = HostSample {
                                     writable: None,
@@ -173,6 +173,13 @@ fn sample_host(ns: &str, socket: &Path, vip: &str) -> HostSample {
     }
 }
 
+/// One sample of `host` as the I1 sampler takes it (read_only over its socket, the writer IP
+/// on its interface), whether or not clients can reach it.
+pub fn host_sample(lab: &Lab, host: &str) -> Option<HostSample> {
+    let h = lab.host(host).ok()?;
+    Some(sample_host(&h.ns, &h.socket, &lab.writer_vip().to_string()))
+}
+
 /// `@@read_only` over the host's socket with a sub-second deadline; `None` when the server does
 /// not answer in time (down, frozen).
 pub fn quick_read_only(lab: &Lab, host: &str) -> Option<bool> {
@@ -217,21 +224,31 @@ fn has_ip(ns: &str, ip: &str) -> Option<bool> {
 
 /// Whether the bridge-side end of a node's veth is up (`None`: cannot tell).
 pub fn veth_up(veth: &str) -> Option<bool> {
+    link_show(veth).map(|line| {
+        let flags = line
+            .split(['<', '>'])
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
+        flags.split(',').any(|f| f == "UP")
+    })
+}
+
+/// Whether clients can reach the node: its veth is up and still a port of the bridge (a
+/// fenced host's port is detached, [`ha_lab::Lab::unplug_port`]). `None`: cannot tell.
+pub fn plugged_in(veth: &str) -> Option<bool> {
+    let attached = link_show(veth)?.contains(" master ");
+    Some(attached && veth_up(veth)?)
+}
+
+fn link_show(veth: &str) -> Option<String> {
     Cmd::new("ip")
         .args(["-o", "link", "show", "dev", veth])
         .timeout(Duration::from_millis(800))
         .output()
         .ok()
         .filter(|o| o.success())
-        .map(|o| {
-            let flags = o
-                .stdout
-                .split(['<', '>'])
-                .nth(1)
-                .unwrap_or_default()
-                .to_string();
-            flags.split(',').any(|f| f == "UP")
-        })
+        .map(|o| o.stdout)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -14,13 +14,14 @@
 //! (`target/debug/ha-agent` …); `tests/run.sh` builds them first.
 //!
 //! Modules, by concept: `cluster` (the fixture: binaries, options, daemons, `ha-control`),
-//! `converge` (waiting for convergence, I3), `show` (`ha-control --json show`, typed),
+//! `converge` (waiting for convergence, I3), `fence` (the lab's fencing helper socket), `show` (`ha-control --json show`, typed),
 //! `invariants` (the I1 sampler and [`i1_violations`], the pure judgement of one sample),
 //! [`golden`] (tables of `ha-control` cases that report every mismatch).
 
 pub mod chaos;
 mod cluster;
 mod converge;
+mod fence;
 pub mod golden;
 mod invariants;
 mod metrics;

@@ -37,7 +37,7 @@ fn fixed_chaos_seeds_keep_every_invariant() {
 #[test]
 fn the_checker_catches_a_second_writer_and_a_lost_write() {
     let _one = serial();
-    let c = ha_acceptance::Cluster::start(ha_acceptance::ClusterOptions::fast()).expect("cluster");
+    let c = ha_acceptance::Cluster::start(chaos::options()).expect("cluster");
     let schedule = chaos::generate(1, &c.lab.host_names());
     let sabotage = chaos::Sabotage {
         second_writer: true,
@@ -62,4 +62,25 @@ fn seed_109_the_confirmed_writer_survives_a_diverged_peer_and_a_monitor_restart(
     let outcome = chaos::run_seed(109).expect("seed 109");
     eprintln!("{}", outcome.report());
     assert!(outcome.violations.is_empty(), "{}", outcome.report());
+}
+
+/// Regression, chaos seed 169: db1, the writer, is frozen with its cable out, and its agent is
+/// killed before it thaws. Nobody is left on db1 to end its lease; without fencing, db1 came
+/// back writable next to the promoted db2 (two writers for 6 s, and writes acknowledged by db1
+/// lost). The monitor now fences db1 through the fencing helper (`kill_host_socket`, the lab's
+/// switch-port `kill_host_bin`) before it promotes db2.
+#[test]
+fn seed_169_a_writer_whose_agent_died_is_fenced_before_another_is_promoted() {
+    let _one = serial();
+    let outcome = chaos::run_seed(169).expect("seed 169");
+    eprintln!("{}", outcome.report());
+    assert!(outcome.violations.is_empty(), "{}", outcome.report());
+    assert!(
+        outcome
+            .timeline
+            .iter()
+            .any(|l| l.contains("switch port of db1 (fenced by the monitor)")),
+        "db1 was not fenced:\n{}",
+        outcome.report()
+    );
 }

@@ -219,6 +219,20 @@ impl Lab {
         netns::set_link(&n.veth, true)
     }
 
+    /// Fences `node` as a switch-port fencing device would: its veth leaves the bridge, so
+    /// nothing reaches it and it reaches nothing, whatever happens to its cable. What the
+    /// lab's `kill_host_bin` ([`Lab::write_fence_script`]) does from the monitor's namespace.
+    pub fn unplug_port(&self, node: &str) -> Result<()> {
+        let n = self.node(node)?;
+        netns::set_port(&n.veth, None)
+    }
+
+    /// Undoes [`Lab::unplug_port`] (the operator re-enables the switch port).
+    pub fn plug_port(&self, node: &str) -> Result<()> {
+        let n = self.node(node)?;
+        netns::set_port(&n.veth, Some(self.bridge()))
+    }
+
     /// Cuts `a` and `b` off from each other only (both directions), leaving each reachable by
     /// everyone else. nftables rules in `a`'s namespace drop what comes from `b` (its IP and its
     /// MAC — the MAC also covers role IPs `b` holds) and what goes to `b`'s own IP.

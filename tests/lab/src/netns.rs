@@ -122,6 +122,18 @@ pub fn set_link(dev: &str, up: bool) -> Result<()> {
     Ok(())
 }
 
+/// Attaches a lab veth's bridge side to `bridge`, or detaches it (`None`): a switch port
+/// shut down by a fencing device. Unlike [`set_link`], the link stays up, so a schedule that
+/// plugs cables back in cannot undo a fence by accident.
+pub fn set_port(dev: &str, bridge: Option<&str>) -> Result<()> {
+    let args: Vec<&str> = match bridge {
+        Some(b) => vec!["link", "set", dev, "master", b],
+        None => vec!["link", "set", dev, "nomaster"],
+    };
+    Cmd::new("ip").args(args).run()?;
+    Ok(())
+}
+
 /// IPv4 addresses present on `dev` inside `ns`.
 pub fn addrs(ns: &str, dev: &str) -> Result<Vec<Ipv4Addr>> {
     let out = Cmd::new("ip")

@@ -11,5 +11,7 @@ pub mod run;
 pub mod schedule;
 mod semisync;
 
-pub use run::{run, run_seed, run_seed_with, Outcome, Sabotage, Violation, CONVERGE_BOUND};
+pub use run::{
+    options, run, run_seed, run_seed_with, Outcome, Sabotage, Violation, CONVERGE_BOUND,
+};
 pub use schedule::{generate, Fault, Schedule, Timed};

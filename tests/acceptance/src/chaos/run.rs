@@ -74,9 +74,21 @@ pub struct Sabotage {
     pub lose_a_write: bool,
 }
 
-/// Runs the schedule of `seed` on a new lab cluster with the scenarios' settings.
+/// The chaos cluster: the scenarios' fast settings, plus fencing (`kill_host_bin` shuts a
+/// fenced host's switch port, [`ClusterOptions::fence_ports`]). Without fencing, a writer
+/// whose agent stays dead past its lease is fenced by nobody (seeds 169 and 204, a known limit
+/// in ARCHITECTURE.md); production deployments that want I1 under that fault configure
+/// `kill_host_bin` the same way.
+pub fn options() -> ClusterOptions {
+    ClusterOptions {
+        fence_ports: true,
+        ..ClusterOptions::fast()
+    }
+}
+
+/// Runs the schedule of `seed` on a new lab cluster with [`options`].
 pub fn run_seed(seed: u64) -> Result<Outcome> {
-    run_seed_with(seed, ClusterOptions::fast())
+    run_seed_with(seed, options())
 }
 
 /// Runs the schedule of `seed` on a new lab cluster started with `opts`.
@@ -229,8 +241,14 @@ pub fn run(c: &Cluster, schedule: Schedule, sabotage: Sabotage) -> Result<Outcom
             }
         }
     }
+    let decisions = decisions(c, wall0);
+    let failovers = decisions
+        .iter()
+        .filter(|(_, kind, _)| kind == "promotion_started")
+        .count();
+    merge_decisions(&mut timeline, &decisions);
     Ok(Outcome {
-        failovers: promotions(c, wall0),
+        failovers,
 
         outage: reports
             .iter()
@@ -362,28 +380,47 @@ fn operator(
     Err(format!("last show: {last}\n{}", c.diagnostics()))
 }
 
-fn promotions(c: &Cluster, wall0: i64) -> usize {
-    history(c, "promotion_started")
-        .iter()
-        .filter(|e| e["time_unix_ms"].as_i64().unwrap_or(0) >= wall0)
-        .count()
-}
-
-/// The monitor's history events whose kind starts with `prefix`, oldest first.
-fn history(c: &Cluster, prefix: &str) -> Vec<serde_json::Value> {
-    let Ok(out) = c.control(&["--json", "history"]) else {
+/// The monitor's decisions since `wall0` (its history: time since `wall0`, kind, message),
+/// oldest first.
+fn decisions(c: &Cluster, wall0: i64) -> Vec<(u128, String, String)> {
+    let Ok(out) = c.control(&["--json", "history", "--limit", "100000"]) else {
         return Vec::new();
     };
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_default();
-    v["events"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter(|e| e["kind"].as_str().is_some_and(|k| k.starts_with(prefix)))
-                .cloned()
-                .collect()
+    let Some(events) = v["events"].as_array() else {
+        return Vec::new();
+    };
+    events
+        .iter()
+        .filter_map(|e| {
+            let t = e["time_unix_ms"].as_i64()?;
+            let at = u128::try_from(t.checked_sub(wall0)?).ok()?;
+            let kind = e["kind"].as_str()?.to_string();
+            Some((
+                at,
+                kind,
+                e["message"].as_str().unwrap_or_default().to_string(),
+            ))
         })
-        .unwrap_or_default()
+        .collect()
+}
+
+/// Puts the monitor's decisions into the timeline of faults, healing and operator commands,
+/// in time order (each line starts with `+N ms:`), so a report shows cause and reaction
+/// together.
+fn merge_decisions(timeline: &mut Vec<String>, decisions: &[(u128, String, String)]) {
+    timeline.extend(
+        decisions
+            .iter()
+            .map(|(at, kind, msg)| format!("+{at} ms: monitor {kind}: {msg}")),
+    );
+    let at = |l: &String| -> u128 {
+        l.strip_prefix('+')
+            .and_then(|r| r.split_once(" ms:"))
+            .and_then(|(n, _)| n.parse().ok())
+            .unwrap_or(u128::MAX)
+    };
+    timeline.sort_by_key(at);
 }
 
 fn unix_ms() -> i64 {
@@ -391,4 +428,37 @@ fn unix_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_decisions;
+
+    #[test]
+    fn decisions_are_merged_into_the_timeline_in_time_order() {
+        let mut timeline = vec![
+            "+0 ms: writer Some(\"db1\")".to_string(),
+            "+1500 ms: start link down db1".to_string(),
+            "+9000 ms: healing everything".to_string(),
+        ];
+        let decisions = [
+            (
+                2600,
+                "state_change".to_string(),
+                "db1 HARD_OFFLINE".to_string(),
+            ),
+            (1500, "fence_started".to_string(), "fencing db1".to_string()),
+        ];
+        merge_decisions(&mut timeline, &decisions);
+        assert_eq!(
+            timeline,
+            [
+                "+0 ms: writer Some(\"db1\")",
+                "+1500 ms: start link down db1",
+                "+1500 ms: monitor fence_started: fencing db1",
+                "+2600 ms: monitor state_change: db1 HARD_OFFLINE",
+                "+9000 ms: healing everything",
+            ]
+        );
+    }
 }
