@@ -108,6 +108,9 @@ pub struct Core {
     /// When the writer role got its current owner, and why (`failover` or `switchover`): for
     /// the promotion's events and duration; not persisted.
     pub(crate) writer_since: Option<(Millis, &'static str)>,
+    /// The instant of the latest step (or of the start): what the status file's remaining
+    /// exposures are counted from.
+    pub(crate) now: Millis,
 }
 
 impl Core {
@@ -142,6 +145,7 @@ impl Core {
             refused_epoch: None,
             async_fallback: None,
             writer_since: None,
+            now,
         }
     }
 
@@ -163,6 +167,7 @@ impl Core {
         let mut out = Vec::new();
         let mut commands = Vec::new();
         let before = self.digest();
+        self.now = self.now.max(now);
         for rt in self.hosts.iter_mut() {
             self.dirty |= rt.exposure.expire(now);
         }

@@ -223,7 +223,7 @@ impl Exposure {
 
     /// The status file's record of this host; `intended`: the host owns the writer role in the
     /// table, so it is about to be granted (it must be on record before the grant is sent).
-    pub(crate) fn persisted(&self, intended: bool) -> PersistedExposure {
+    pub(crate) fn persisted(&self, intended: bool, now: Millis) -> PersistedExposure {
         let until = match self.writable {
             Some(Bound::Until(t)) => Some(t),
             _ => None,
@@ -232,6 +232,8 @@ impl Exposure {
             may_write: Some(self.marked() || intended),
             until,
             fence_budget_ms: self.budget.map(ms),
+            remaining_ms: until.filter(|t| *t > now).map(|t| t.0 - now.0),
+            unbounded: self.writable == Some(Bound::Unbounded),
         }
     }
 
@@ -254,6 +256,19 @@ impl Exposure {
         };
         if may_write {
             e.expose_from(lease, now);
+        }
+        // What the previous monitor still had to wait for: from this start (which comes after
+        // that file was written), measured on another clock, hence the drift margins.
+        match p {
+            Some(p) if p.unbounded => e.writable = Some(Bound::Unbounded),
+            Some(PersistedExposure {
+                remaining_ms: Some(r),
+                ..
+            }) => {
+                let rest = Bound::Until(Millis(bound_from_remaining(now.0, *r, 0)));
+                e.writable = Some(e.writable.map_or(rest, |b| b.later(rest)));
+            }
+            _ => {}
         }
         e
     }
@@ -380,6 +395,7 @@ mod tests {
             may_write: Some(false),
             until: None,
             fence_budget_ms: Some(100),
+            ..PersistedExposure::default()
         };
         assert!(!Exposure::restored(Some(&gone), true, L, now).may_write(now));
         let maybe = PersistedExposure {
@@ -397,6 +413,33 @@ mod tests {
         assert!(
             Exposure::restored(Some(&maybe), true, Duration::ZERO, now).may_write(Millis(u64::MAX))
         );
+    }
+
+    /// Found by the simulation with peers' random draws: a monitor started without a status
+    /// file exposes an unanswered agent for the adoption window (30 s); restarted from the file
+    /// it wrote 2 s later, it used to expose that host for one lease only and promoted another
+    /// host while the first was still adopting its writable server.
+    #[test]
+    fn a_long_exposure_survives_a_restart() {
+        let mut e = Exposure::default();
+        e.expose_unanswered(L, Millis(0));
+        let file = e.persisted(false, Millis(2_000));
+        let remaining = file
+            .remaining_ms
+            .expect("a bounded exposure records what remains");
+        assert!(remaining > ha_lease::ADOPT_WINDOW_MS - 2_000);
+        // The restarted monitor has another clock (here: one that starts at 7).
+        let r = Exposure::restored(Some(&file), true, L, Millis(7));
+        assert!(r.may_write(Millis(7 + remaining)));
+        assert!(!r.may_write(Millis(
+            7 + remaining + 2 * ha_lease::drift_margin_ms(remaining) + 1
+        )));
+        // An unbounded exposure stays unbounded.
+        let mut u = Exposure::default();
+        u.expose_from(Duration::ZERO, Millis(0));
+        let file = u.persisted(false, Millis(5));
+        assert!(file.unbounded);
+        assert!(Exposure::restored(Some(&file), true, L, Millis(0)).may_write(Millis(u64::MAX)));
     }
 
     #[test]

@@ -370,6 +370,16 @@ pub struct PersistedExposure {
     pub until: Option<Millis>,
     /// The agent's fence budget as last reported.
     pub fence_budget_ms: Option<u64>,
+    /// How long the bound still had to run when the file was written. A restarted monitor
+    /// keeps the host exposed at least that long from its own start (widened for drift): an
+    /// exposure longer than one lease, such as an agent that may be adopting a writable server,
+    /// survives the restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining_ms: Option<u64>,
+    /// The exposure had no bound (no lease, or an agent reported the writer role it was never
+    /// sent): only a confirmation or a kill ends it, before and after a restart.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unbounded: bool,
 }
 
 /// Persisted part of one host: everything the core needs to continue after a restart as if it

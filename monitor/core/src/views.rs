@@ -162,7 +162,7 @@ impl Core {
                         last_state_change: Some(rt.last_state_change),
                         last_uptime: rt.last_uptime,
                         promotion_failed_at: rt.promotion_failed_at,
-                        exposure: Some(rt.exposure.persisted(writer == Some(h))),
+                        exposure: Some(rt.exposure.persisted(writer == Some(h), self.now)),
                     }
                 })
                 .collect(),
