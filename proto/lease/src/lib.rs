@@ -30,8 +30,13 @@
 //! The one assumption: each clock's rate is within ±ρ/2 of real time (ρ = 1 %, i.e. ±5,000
 //! ppm; quartz oscillators are within ±100 ppm and NTP slews at most 500 ppm). Offsets and
 //! steps of the wall clock do not matter: no wall clock is read.
+//!
+//! [`promise`] applies the same rule between agents: a peer that promises not to become the
+//! writer plays the monitor's part for the writer's lease.
 
 use serde::{Deserialize, Serialize};
+
+pub mod promise;
 
 /// The drift allowance ρ in parts per million: each clock may run up to ρ/2 fast or slow.
 pub const DRIFT_PPM: u64 = 10_000;

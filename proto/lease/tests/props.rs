@@ -5,7 +5,8 @@
 //! send plus agent_timeout plus lease), and the test asserts that it *does* find a violation there: the
 //! property is not vacuous.
 
-use ha_lease::{bound_from_remaining, monitor_bound, AgentDeadline, DRIFT_PPM};
+use ha_lease::promise::{promise_until, PromiseRound};
+use ha_lease::{bound_from_remaining, monitor_bound, AgentDeadline, LeaseToken, DRIFT_PPM};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -222,6 +223,75 @@ proptest! {
         let bound = m.real_when(bound_from_remaining(m.ms(stamp_us + delay_us), remaining, budget_ms));
         prop_assert!(fenced <= bound, "fenced {fenced} > bound {bound}");
     }
+}
+
+/// One promise round: the writer reads its token at real `token_us`; each of its peers
+/// receives the request `delay` later (in any order, each on its own clock).
+fn promise_world() -> impl Strategy<Value = (Clock, Vec<(Clock, i128)>, i128, u64, u64)> {
+    (
+        clock(),
+        proptest::collection::vec((clock(), 0i128..5_000_000), 1..4),
+        0i128..60_000_000,
+        1u64..60_000,
+        0u64..10_000,
+    )
+}
+
+/// The real instant the writer is fenced under the round, and the earliest real instant one
+/// of its peers' promises ends (`early` moves the peer's promise start back by that many µs:
+/// a peer counting from before it heard the request, to show the check can fail).
+fn promise_round(
+    (w, peers, token_us, lease_ms, budget_ms): &(Clock, Vec<(Clock, i128)>, i128, u64, u64),
+    early_us: i128,
+) -> (i128, i128) {
+    let token = LeaseToken {
+        boot_id: "w".into(),
+        at_ms: w.ms(*token_us),
+    };
+    let mut round = PromiseRound::new(token, *lease_ms, *budget_ms);
+    let names: Vec<String> = (0..peers.len()).map(|i| format!("p{i}")).collect();
+    let mut earliest_end = i128::MAX;
+    for ((clock, delay), name) in peers.iter().zip(&names) {
+        let receipt = (token_us + delay - early_us).max(0);
+        let until = promise_until(clock.ms(receipt), *lease_ms, *budget_ms);
+        earliest_end = earliest_end.min(clock.real_when(until));
+        round.promised(name);
+    }
+    let d = round.deadline(&names).expect("every peer promised");
+    (w.real_when(d.fenced_by_ms), earliest_end)
+}
+
+proptest! {
+    #![proptest_config(Config { cases: 20_000, failure_persistence: None, ..Config::default() })]
+
+    /// Peer promises (issue 14): a writer whose lease rests on its peers' promises is fenced
+    /// before the first of those promises ends, whatever the clocks and the delays.
+    #[test]
+    fn the_writer_is_fenced_before_any_peers_promise_ends(world in promise_world()) {
+        let (fenced, earliest_end) = promise_round(&world, 0);
+        prop_assert!(fenced <= earliest_end, "fenced {fenced} > promise end {earliest_end}");
+    }
+}
+
+#[test]
+fn a_peer_counting_its_promise_from_too_early_is_caught() {
+    let mut runner = TestRunner::new(Config {
+        cases: 20_000,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&promise_world(), |w| {
+        let (fenced, end) = promise_round(&w, 1_000_000);
+        if fenced <= end {
+            Ok(())
+        } else {
+            Err(proptest::test_runner::TestCaseError::fail("violated"))
+        }
+    });
+    assert!(
+        result.is_err(),
+        "a promise counted 1 s too early was never caught: the property would be vacuous"
+    );
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! seeded random source.
 
 use ha_core::*;
+use ha_lease::promise::{after_boot_until, promise_until, refusal, PeerView};
 use ha_lease::{AgentDeadline, LeaseToken, ADOPT_WINDOW_MS, DRIFT_PPM};
 use std::time::Duration;
 
@@ -82,6 +83,14 @@ pub(crate) struct SimHost {
     pub(crate) wants_writer: bool,
     /// Changes with every boot and agent restart (connections to the agent are reset).
     pub(crate) incarnation: u64,
+    /// The lease the monitor last granted (ms): what the writer asks its peers to promise.
+    pub(crate) lease_ms: u64,
+    /// The deadline of the monitor's own grants only (to count ticks kept by peers alone).
+    pub(crate) granted: Option<AgentDeadline>,
+    /// Peer promises (persisted in the state file): no writer grant accepted before this
+    /// instant on this host's clock, and the longest span ever promised.
+    pub(crate) promised_until: Option<u64>,
+    pub(crate) promise_span: u64,
 }
 
 impl SimHost {
@@ -109,6 +118,10 @@ impl SimHost {
             promotion: None,
             wants_writer: false,
             incarnation: 0,
+            lease_ms: 0,
+            granted: None,
+            promised_until: None,
+            promise_span: 0,
         }
     }
     pub(crate) fn holds_writer(&self) -> bool {
@@ -122,6 +135,7 @@ impl SimHost {
         self.read_only = true;
         self.writer_synced = false;
         self.lease = None;
+        self.granted = None;
         self.adopting = false;
         self.promotion = None;
     }
@@ -154,6 +168,10 @@ impl SimHost {
         self.roles.clear();
         self.demote();
         self.promotion_error = None;
+        // A promise recorded on the old boot cannot be read on the new clock: a whole span.
+        if self.promise_span > 0 {
+            self.promised_until = Some(after_boot_until(self.clock.ms(now), self.promise_span));
+        }
     }
     /// The agent process restarts: it keeps its persisted epoch and lease (same boot); with no
     /// valid lease it fences at once (read_only=1, writer IP dropped).
@@ -165,6 +183,47 @@ impl SimHost {
             self.demote();
         }
     }
+    /// A promise to a peer holds at `at_ms` on this host's clock.
+    pub(crate) fn promised_at(&self, at_ms: u64) -> bool {
+        self.promised_until.is_some_and(|u| at_ms < u)
+    }
+
+    /// A writer's promise request (`epoch`, `lease_ms`, `budget_ms`) arrives at real time
+    /// `now`; whether this host promised. A newer epoch is learnt as from the monitor.
+    pub(crate) fn promise(&mut self, epoch: u64, lease_ms: u64, budget_ms: u64, now: u64) -> bool {
+        let me = PeerView {
+            epoch: self.epoch,
+            writer: self.holds_writer() || !self.read_only,
+            promoting: self.promotion.is_some() || self.wants_writer,
+        };
+        if refusal(me, epoch, lease_ms, budget_ms).is_some() {
+            return false;
+        }
+        self.epoch = epoch;
+        let until = promise_until(self.clock.ms(now), lease_ms, budget_ms);
+        self.promised_until = Some(self.promised_until.map_or(until, |u| u.max(until)));
+        self.promise_span = self.promise_span.max(lease_ms + budget_ms);
+        true
+    }
+
+    /// Every peer answered a round, which gives deadline `d`: the lease is extended as by a
+    /// grant, but only while it still runs (fencing, once started, is never undone).
+    pub(crate) fn extend_by_peers(&mut self, d: AgentDeadline, now: u64) -> bool {
+        let at = self.clock.ms(now);
+        let running = self.lease.is_some_and(|l| l.valid_at(at));
+        if !running || !self.holds_writer() || self.adopting {
+            return false;
+        }
+        self.lease = self.lease.map(|l| l.later(d));
+        true
+    }
+
+    /// Writable although the monitor's grants alone would have fenced it by now.
+    pub(crate) fn kept_by_peers(&self, now: u64) -> bool {
+        let at = self.clock.ms(now);
+        self.writable() && !self.adopting && self.granted.is_some_and(|g| at >= g.fence_at_ms)
+    }
+
     pub(crate) fn reachable(&self) -> bool {
         self.powered && !self.partitioned
     }
@@ -273,9 +332,13 @@ impl SimHost {
         let lease_ok = grant.is_none_or(|g| g.valid_at(now_ms))
             || self.lease.is_some_and(|l| l.valid_at(now_ms));
         self.wants_writer = want_writer && lease_ok;
-        // The lease starts when the grant is accepted, before the promotion's steps run.
-        if let Some(g) = grant.filter(|g| want_writer && g.valid_at(now_ms)) {
+        // The lease starts when the grant is accepted, before the promotion's steps run; not
+        // while a promise to a peer holds (the grant is refused below).
+        let promised = !self.holds_writer() && self.promised_at(now_ms);
+        if let Some(g) = grant.filter(|g| want_writer && g.valid_at(now_ms) && !promised) {
             self.lease = Some(self.lease.map_or(g, |l| l.later(g)));
+            self.granted = Some(self.granted.map_or(g, |l| l.later(g)));
+            self.lease_ms = d.writer_lease.as_millis() as u64;
         }
         // Remove first, then add (remove-before-add on the host too).
         if (!want_writer || !lease_ok) && self.holds_writer() {
@@ -285,6 +348,11 @@ impl SimHost {
         for r in &d.roles {
             if r.name == "writer" {
                 if !lease_ok {
+                    continue;
+                }
+                if !self.holds_writer() && self.promised_at(now_ms) {
+                    self.promotion_error = Some("promised a peer: no writer grant yet".into());
+                    self.wants_writer = false;
                     continue;
                 }
                 let synced = self.mysql_up && self.io_ok && self.lag <= 5;

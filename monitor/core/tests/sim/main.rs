@@ -18,6 +18,7 @@
 //! `HA_SIM_SCHEDULES=<n>` runs more schedules (default 10,000); `HA_SIM_SEED` shifts the seeds.
 
 mod host;
+mod peers;
 mod world;
 
 use std::time::Duration;
@@ -73,6 +74,11 @@ fn random_schedules_keep_the_invariants() {
     // (not in all: a third adopt a host that may not be the writer, and faults start at once).
     assert!(stats.adoptions > n / 5, "{stats:?}");
     assert!(stats.adoptions_kept > stats.adoptions / 6, "{stats:?}");
+    // Peer promises (issue 14) mattered: writers stayed writable on them alone while the
+    // monitor could not renew, and peers refused the monitor's grants because of them.
+    assert!(stats.peer_renewals > n * 10, "{stats:?}");
+    assert!(stats.peer_kept_ticks > n, "{stats:?}");
+    assert!(stats.promise_refusals > n / 10, "{stats:?}");
 }
 
 #[test]

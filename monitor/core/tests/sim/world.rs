@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::fnv;
 use super::host::*;
+use super::peers::PeerNet;
 
 pub(crate) fn spec(rng: &mut Rng) -> ClusterSpec {
     let mut s = ClusterSpec::example();
@@ -41,6 +42,12 @@ pub(crate) struct Stats {
     pub(crate) adoptions: u64,
     /// … in which the adopted writer became ha's writer without a write pause.
     pub(crate) adoptions_kept: u64,
+    /// Peer promises given, writer leases renewed by a full round of them, ticks a writer was
+    /// writable only thanks to them, and writer grants refused because of one (issue 14).
+    pub(crate) promises: u64,
+    pub(crate) peer_renewals: u64,
+    pub(crate) peer_kept_ticks: u64,
+    pub(crate) promise_refusals: u64,
 }
 
 /// A request still in the network: delivered at `at` (real time), its reply lost. It travels
@@ -96,6 +103,12 @@ pub(crate) fn run(seed: u64, ticks: u64, stats: &mut Stats) -> u64 {
     let mut pending: Vec<Input> = Vec::new();
     let mut in_flight: Vec<InFlight> = Vec::new();
     let mut isolated = false;
+    let eligible: Vec<usize> = spec.roles[0]
+        .hosts
+        .iter()
+        .filter_map(|n| hosts.iter().position(|h| &h.name == n))
+        .collect();
+    let mut peers = PeerNet::new(hosts.len(), eligible);
     let mut digest: u64 = 0xcbf2_9ce4_8422_2325;
     let mut next_id = 0;
     for tick in 1..=ticks {
@@ -137,6 +150,9 @@ pub(crate) fn run(seed: u64, ticks: u64, stats: &mut Stats) -> u64 {
             // Leases run on the host's own clock.
             h.watchdog(now);
         }
+        // Peer promises: link faults, deliveries, the writer's new round.
+        peers.faults(&mut rng);
+        peers.tick(&mut hosts, now, &mut rng, stats);
         // Late deliveries (TCP retransmissions after an outage, duplicates): applied now.
         let (due, later): (Vec<_>, Vec<_>) = in_flight.into_iter().partition(|f| f.at <= now);
         in_flight = later;
@@ -404,6 +420,15 @@ pub(crate) fn run(seed: u64, ticks: u64, stats: &mut Stats) -> u64 {
         }
         stats.promotion_errors +=
             hosts.iter().filter(|h| h.promotion_error.is_some()).count() as u64;
+        stats.promise_refusals += hosts
+            .iter()
+            .filter(|h| {
+                h.promotion_error
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("promised"))
+            })
+            .count() as u64;
+        stats.peer_kept_ticks += hosts.iter().filter(|h| h.kept_by_peers(now)).count() as u64;
         let ip_holders = hosts
             .iter()
             .filter(|h| h.powered && h.holds_writer())
