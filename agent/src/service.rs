@@ -15,7 +15,7 @@ use ha_config::AgentConfig;
 use ha_proto::agent_server::{Agent as AgentRpc, AgentServer};
 use ha_proto::{
     AgentPingReply, AgentPingRequest, AgentStatus, AgentStatusRequest, ApplyStateRequest,
-    ClearBadRolesReply, ClearBadRolesRequest, SystemStatus,
+    ClearBadRolesReply, ClearBadRolesRequest, PromiseReply, PromiseRequest, SystemStatus,
 };
 use tonic::{Request, Response, Status};
 
@@ -45,6 +45,9 @@ pub struct AgentService {
     /// With TLS: the only certificate identities allowed to call (agent.yaml
     /// `tls.monitor_identity`). `None` = `tls: off`.
     callers: Option<Arc<[String]>>,
+    /// With TLS: who may ask for a peer promise: the agents of the other `cluster_hosts`, whose
+    /// certificate identity is their host name. `None` = `tls: off`.
+    peers: Option<Arc<[String]>>,
 }
 
 /// Parses the `grpc-timeout` header (`<digits><unit>`, unit one of H M S m u n).
@@ -83,11 +86,19 @@ impl AgentService {
             .cfg
             .tls_on()
             .map(|t| Arc::from(vec![t.monitor_identity.clone()]));
+        let peers = agent.cfg.tls_on().map(|_| {
+            let others: Vec<String> = (agent.cfg.cluster_hosts.keys())
+                .filter(|h| **h != agent.cfg.this)
+                .cloned()
+                .collect();
+            Arc::from(others)
+        });
         AgentService {
             agent,
             policy,
             gate: Arc::new(CallerGate::new()),
             callers,
+            peers,
         }
     }
 
@@ -126,6 +137,42 @@ impl AgentService {
             r.to_status()
         })
     }
+}
+
+/// The `Promise` RPC, checked: the caller is another cluster host's agent asking for itself.
+fn check_promise(
+    this: &str,
+    cluster: &[String],
+    caller: Option<&str>,
+    req: &PromiseRequest,
+) -> Result<(), allow::Rejection> {
+    use allow::Rejection::{Denied, Invalid};
+    if req.writer.len() > allow::MAX_STR || req.host.len() > allow::MAX_STR {
+        return Err(Invalid(format!(
+            "Promise: a host name longer than {} bytes",
+            allow::MAX_STR
+        )));
+    }
+    if req.host != this {
+        return Err(Denied(format!(
+            "Promise: meant for host {}, this is {this}",
+            crate::desired::q(&req.host)
+        )));
+    }
+    if req.writer == this || !cluster.iter().any(|h| *h == req.writer) {
+        return Err(Denied(format!(
+            "Promise: {} is not another host of cluster_hosts",
+            crate::desired::q(&req.writer)
+        )));
+    }
+    if let Some(c) = caller.filter(|c| *c != req.writer) {
+        return Err(Denied(format!(
+            "Promise: the caller {} asks on behalf of {}; a writer asks for itself",
+            crate::desired::q(c),
+            crate::desired::q(&req.writer)
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses `what` with `r`, logged (the message escapes request strings).
@@ -247,6 +294,53 @@ impl AgentRpc for AgentService {
             message,
         }))
     }
+
+    async fn promise(
+        &self,
+        request: Request<PromiseRequest>,
+    ) -> Result<Response<PromiseReply>, Status> {
+        let caller = match &self.peers {
+            Some(allowed) => Some(
+                ha_tls::caller_identity(&request, allowed)
+                    .inspect_err(|s| tracing::warn!("refused Promise: {}", s.message()))?,
+            ),
+            None => None,
+        };
+        let req = request.into_inner();
+        let cluster: Vec<String> = self.agent.cfg.cluster_hosts.keys().cloned().collect();
+        check_promise(&self.agent.cfg.this, &cluster, caller.as_deref(), &req)
+            .map_err(|r| refuse("Promise", r))?;
+        let asked = (req.writer.as_str(), req.epoch, req.lease_ms);
+        let outcome =
+            (self.agent).promise(&req.writer, req.epoch, req.lease_ms, req.fence_budget_ms);
+        let (promised, refusal, remaining_ms) = match outcome {
+            Ok(g) => {
+                tracing::debug!(
+                    "promised {} (epoch {}, lease {} ms): no writer grant for {} ms",
+                    asked.0,
+                    asked.1,
+                    asked.2,
+                    g.remaining_ms
+                );
+                (true, String::new(), g.remaining_ms)
+            }
+            Err(why) => {
+                tracing::info!(
+                    "no promise to {} (epoch {}): {why}",
+                    crate::desired::q(asked.0),
+                    asked.1
+                );
+                (false, why, self.agent.promise_remaining_ms())
+            }
+        };
+        Ok(Response::new(PromiseReply {
+            promised,
+            refusal,
+            epoch: self.agent.epoch(),
+            remaining_ms,
+            token: req.token,
+        }))
+    }
 }
 
 /// Errors that stop the daemon at start-up.
@@ -356,5 +450,54 @@ mod tests {
             apply_wait(Some(Duration::from_millis(100))),
             Duration::from_millis(50)
         );
+    }
+
+    #[test]
+    fn only_another_cluster_host_asks_for_a_promise_for_itself() {
+        let cluster: Vec<String> = ["db1", "db2", "db3"].map(String::from).to_vec();
+        let req = |writer: &str, host: &str| PromiseRequest {
+            writer: writer.into(),
+            host: host.into(),
+            ..PromiseRequest::default()
+        };
+        let denied =
+            |r: Result<(), allow::Rejection>| matches!(r, Err(allow::Rejection::Denied(_)));
+        assert_eq!(
+            check_promise("db2", &cluster, Some("db1"), &req("db1", "db2")),
+            Ok(())
+        );
+        assert_eq!(
+            check_promise("db2", &cluster, None, &req("db3", "db2")),
+            Ok(())
+        );
+        assert!(denied(check_promise(
+            "db2",
+            &cluster,
+            Some("db1"),
+            &req("db1", "db3")
+        )));
+        assert!(denied(check_promise(
+            "db2",
+            &cluster,
+            Some("db2"),
+            &req("db2", "db2")
+        )));
+        assert!(denied(check_promise(
+            "db2",
+            &cluster,
+            Some("db1"),
+            &req("db9", "db2")
+        )));
+        assert!(denied(check_promise(
+            "db2",
+            &cluster,
+            Some("db3"),
+            &req("db1", "db2")
+        )));
+        let long = "x".repeat(allow::MAX_STR + 1);
+        assert!(matches!(
+            check_promise("db2", &cluster, None, &req(&long, "db2")),
+            Err(allow::Rejection::Invalid(_))
+        ));
     }
 }

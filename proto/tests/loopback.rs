@@ -89,6 +89,15 @@ impl Agent for FakeAgent {
             message: format!("OK: Removed {n} roles"),
         }))
     }
+
+    async fn promise(
+        &self,
+        _: Request<ha_proto::PromiseRequest>,
+    ) -> Result<Response<ha_proto::PromiseReply>, Status> {
+        Err(Status::unimplemented(
+            "the loopback agent gives no peer promises",
+        ))
+    }
 }
 
 struct FakeMonitor;

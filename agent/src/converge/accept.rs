@@ -63,6 +63,20 @@ impl Agent {
         if !writer_ips.is_empty() {
             g.writer_ips = writer_ips;
         }
+        // A writer grant is refused, forced or not, while this agent has promised a peer writer
+        // not to take it (ARCHITECTURE.md "Peer promises"); the host stays as it is otherwise.
+        // Renewals for the writer this agent already is are not grants.
+        let promised = d
+            .writer()
+            .filter(|w| g.lease.role() != Some(*w))
+            .and_then(|_| g.promise.refuses_writer(now));
+        if let Some(why) = &promised {
+            if g.promise_refusal.is_none() {
+                tracing::warn!("writer role not taken: {why}");
+            }
+            d = d.without_writer();
+        }
+        g.promise_refusal = promised;
         if let Some(w) = d.writer().cloned() {
             if d.writer_lease_ms == 0 {
                 g.lease.clear();
@@ -87,7 +101,7 @@ impl Agent {
                         tracing::info!("writer role requested for the adopted writer but not granted ({why}); keeping the host as it is until a request carries a usable lease token");
                         let seq = g.desired_seq;
                         drop(g);
-                        self.persist();
+                        let _ = self.persist(); // an error is logged
                         return Ok(seq);
                     }
                     Err(why) if g.lease.role() == Some(&w) && g.lease.valid_at(now) => {
@@ -130,7 +144,7 @@ impl Agent {
         let seq = g.desired_seq;
         drop(g);
         // On disk before anything happens on the host: a restart must know of the lease.
-        self.persist();
+        let _ = self.persist(); // an error is logged
         self.lease_changed.notify_one();
         self.wake.notify_one();
         Ok(seq)

@@ -142,7 +142,7 @@ impl Agent {
                 format!("adopted writer: no writer grant from the monitor within {len} ms; fenced");
             let ips = g.writer_ips.clone();
             drop(g);
-            self.persist();
+            let _ = self.persist(); // an error is logged
             self.wake.notify_one();
             return Some(ips);
         }
@@ -188,7 +188,7 @@ impl Agent {
             }
         };
         drop(g);
-        self.persist();
+        let _ = self.persist(); // an error is logged
         self.wake.notify_one();
         fence.then(|| vec![role.ip])
     }
@@ -280,7 +280,7 @@ impl Agent {
             g.lease
                 .adopt(ha_lease::AgentDeadline::new(now, window, budget), window);
         }
-        self.persist();
+        let _ = self.persist(); // an error is logged
         self.lease_changed.notify_one();
         tracing::warn!(
             "adopting the writable server: it stays writable, without a grant from the monitor, for at most {} s; it is fenced then unless ha-monitor has granted this host the writer role (start ha-monitor now)",

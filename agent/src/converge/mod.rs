@@ -18,7 +18,8 @@
 //! `outcome` (step outcomes and how they are recorded), `replication` (errant
 //! transactions, re-pointing, starting and verifying replication), `promotion` (ending
 //! binlog dump sessions, the relay-log sync gate, catching up over `ha_catchup`),
-//! `demote` (killing connections, `read_only=1` again after the kill), `roles`
+//! `demote` (killing connections, `read_only=1` again after the kill), `peer` (promising a
+//! peer writer not to take the writer role), `roles`
 //! (ClearBadRoles) and `report` (GetStatus, GetSystemStatus). This file holds the state,
 //! the converger loop, `pass` (observe → plan → run → reconcile) and `steps` (one function
 //! per planned step).
@@ -28,6 +29,7 @@ mod demote;
 mod guard;
 mod outcome;
 mod pass;
+mod peer;
 mod persist;
 mod promotion;
 mod replication;
@@ -74,6 +76,10 @@ pub(crate) struct Inner {
     /// the demotion: if that demotion has not finished when the lease ends (writes in flight, a
     /// server that does not answer), the expiry forces it.
     pub(crate) lease: Lease,
+    /// What this agent promised a peer writer: no writer grant is taken until it ends.
+    pub(crate) promise: crate::lease::promise::Promise,
+    /// Why the latest desired state's writer role was not taken: a peer promise holds.
+    pub(crate) promise_refusal: Option<String>,
     /// The cluster's writer-role IPs as last told by the monitor (fenced without its word).
     pub(crate) writer_ips: Vec<std::net::Ipv4Addr>,
     /// Number of the latest state-file snapshot (an older one never overwrites a newer).
@@ -242,7 +248,7 @@ impl Agent {
                 end.is_some()
             };
             if demoted {
-                self.persist();
+                let _ = self.persist(); // an error is logged
                 self.lease_changed.notify_one();
             }
             self.done_tx.send_replace(seq);

@@ -21,7 +21,8 @@ impl Agent {
         let stored = match self.store.load() {
             Ok(s) => s,
             Err(e) => {
-                tracing::error!("{e}; starting without a stored epoch or lease (the host is fenced if it is writable)");
+                tracing::error!("{e}; starting without a stored epoch or lease (the host is fenced if it is writable), and refusing the writer role for {} s in case this agent had promised a peer not to take it", ha_lease::promise::MAX_PROMISE_SPAN_MS / 1000);
+                self.lock().promise = crate::lease::promise::Promise::unknown(clock::now_ms());
                 return Restored::NoValidLease;
             }
         };
@@ -37,7 +38,18 @@ impl Agent {
                 g.writer_ips.push(r.ip);
             }
         }
-        let valid = st.boot_id == self.boot_id && st.lease.valid_at(now);
+        let same_boot = st.boot_id == self.boot_id;
+        g.promise = st.promise.clone();
+        if !same_boot {
+            g.promise.rebooted(now);
+        }
+        if let Some(why) = g.promise.refuses_writer(now) {
+            tracing::info!(
+                "restored a peer promise from {}: {why}",
+                self.store.path().display()
+            );
+        }
+        let valid = same_boot && st.lease.valid_at(now);
         if valid {
             tracing::info!(
                 epoch = st.epoch,
@@ -70,8 +82,9 @@ impl Agent {
         }
     }
 
-    /// Writes the state file (epoch, lease, writer IPs) as it is now.
-    pub(crate) fn persist(&self) {
+    /// Writes the state file (epoch, lease, writer IPs, promise) as it is now; an error is
+    /// logged (once until it changes) and returned.
+    pub(crate) fn persist(&self) -> Result<(), String> {
         let (seq, snapshot) = {
             let mut g = self.lock();
             g.persist_seq += 1;
@@ -82,10 +95,12 @@ impl Agent {
                     epoch: g.max_epoch,
                     lease: g.lease.clone(),
                     writer_ips: g.writer_ips.clone(),
+                    promise: g.promise.clone(),
                 },
             )
         };
         let result = self.store.save(seq, &snapshot);
+        let report = result.clone();
         let mut last = self.store_error.lock().unwrap_or_else(|p| p.into_inner());
         match result {
             Ok(()) => {
@@ -103,5 +118,6 @@ impl Agent {
                 *last = Some(e);
             }
         }
+        report
     }
 }

@@ -37,7 +37,12 @@ impl Agent {
                 g.converged,
                 g.max_epoch,
                 g.active_master.clone(),
-                g.promotion_error.clone(),
+                // A writer grant refused because of a peer promise says so, as a promotion
+                // error, for as long as the refusal stands.
+                match &g.promise_refusal {
+                    Some(why) if g.promotion_error.is_empty() => why.clone(),
+                    _ => g.promotion_error.clone(),
+                },
             )
         };
         let mut st = AgentStatus {

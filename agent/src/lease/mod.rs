@@ -12,6 +12,7 @@
 //! * [`clock`]: `CLOCK_BOOTTIME` and the boot id.
 //! * [`store`]: the state file (`state_dir`), so a restarted agent keeps a valid lease (no write
 //!   outage) and its epoch, and one without a valid lease fences at once.
+//! * [`promise`]: what this agent promised a peer writer (no writer grant accepted until then).
 //! * [`adopt`]: the one-time permission to adopt a writer another HA tool left writable; the
 //!   adoption itself is a lease without a role ([`Lease::adopt`]).
 //! * The guard — the watchdog (its own thread and runtime), the expiry and the fence — is part
@@ -19,6 +20,7 @@
 
 pub mod adopt;
 pub mod clock;
+pub mod promise;
 pub mod store;
 
 use ha_lease::{AgentDeadline, LeaseToken};

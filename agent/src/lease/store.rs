@@ -18,6 +18,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use super::promise::Promise;
 use super::Lease;
 
 const FORMAT: &str = "ha-agent-state";
@@ -34,6 +35,9 @@ pub struct Persisted {
     pub lease: Lease,
     /// The cluster's writer-role IPs, as last told by the monitor.
     pub writer_ips: Vec<Ipv4Addr>,
+    /// What this agent promised a peer writer (absent in files of earlier versions: none).
+    #[serde(default)]
+    pub promise: Promise,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -46,15 +50,15 @@ struct Envelope {
 /// The state file, written by one writer at a time; an older snapshot never overwrites a newer.
 pub struct Store {
     path: PathBuf,
-    /// Sequence number and epoch of the last snapshot written.
-    written: Mutex<(u64, u64)>,
+    /// Sequence number, epoch and longest promised span of the last snapshot written.
+    written: Mutex<(u64, u64, u64)>,
 }
 
 impl Store {
     pub fn new(dir: &Path) -> Store {
         Store {
             path: dir.join(FILE),
-            written: Mutex::new((0, 0)),
+            written: Mutex::new((0, 0, 0)),
         }
     }
 
@@ -81,6 +85,7 @@ impl Store {
         }
         if let Ok(mut w) = self.written.lock() {
             w.1 = env.state.epoch;
+            w.2 = env.state.promise.span_ms();
         }
         Ok(Some(env.state))
     }
@@ -91,9 +96,12 @@ impl Store {
         if seq < written.0 {
             return Ok(());
         }
-        let sync = state.epoch != written.1;
+        // An epoch change and a longer promise must survive a power loss (after a reboot the
+        // agent waits out the longest span it promised); renewals need not.
+        let span = state.promise.span_ms();
+        let sync = state.epoch != written.1 || span != written.2;
         self.write(state, sync)?;
-        *written = (seq, state.epoch);
+        *written = (seq, state.epoch, span);
         Ok(())
     }
 
@@ -162,6 +170,7 @@ mod tests {
             epoch: 7,
             lease,
             writer_ips: vec![Ipv4Addr::new(10, 0, 0, 100)],
+            promise: Promise::default(),
         };
         store.save(2, &st).expect("save");
         let older = Persisted {
@@ -187,5 +196,15 @@ mod tests {
             .load()
             .unwrap_err()
             .contains("not an ha-agent state file"));
+    }
+
+    #[test]
+    fn a_file_of_the_previous_version_loads_with_no_promise() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::new(dir.path());
+        fs::write(store.path(), br#"{"format":"ha-agent-state","version":1,"state":{"boot_id":"b","epoch":4,"lease":{"deadline":null,"role":null,"length_ms":0},"writer_ips":[]}}"#).expect("write");
+        let st = store.load().expect("loads").expect("a state");
+        assert_eq!(st.epoch, 4);
+        assert_eq!(st.promise, Promise::default());
     }
 }

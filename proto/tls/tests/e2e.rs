@@ -65,6 +65,13 @@ impl Agent for WhoAmI {
     ) -> Result<Response<ClearBadRolesReply>, Status> {
         unimplemented()
     }
+
+    async fn promise(
+        &self,
+        _: Request<ha_proto::PromiseRequest>,
+    ) -> Result<Response<ha_proto::PromiseReply>, Status> {
+        unimplemented()
+    }
 }
 
 struct Running {
