@@ -159,7 +159,7 @@ fn check_promise(
             crate::desired::q(&req.host)
         )));
     }
-    if req.writer == this || !cluster.iter().any(|h| *h == req.writer) {
+    if req.writer == this || !cluster.contains(&req.writer) {
         return Err(Denied(format!(
             "Promise: {} is not another host of cluster_hosts",
             crate::desired::q(&req.writer)
