@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::cluster::Result;
+/// Errors are messages for the test's panic (as the fixture's); a type of its own keeps this
+/// module free of a dependency back on `cluster`.
+type Result<T> = std::result::Result<T, String>;
 
 /// How long one helper run may take (its `kill_host_bin` gets 30 s, like the packaged unit's
 /// RuntimeMaxSec=40s).
