@@ -224,49 +224,13 @@ impl<'a> Applier<'a> {
                 done.push(format!("set_online {h} left to the operator"));
             }
         }
-        done.extend(self.reenable_fenced_ports());
+        done.extend(reenable_fenced_ports(self.c));
         if !self.c.monitor().is_some_and(|p| p.is_running()) {
             let r = self.c.start_monitor();
             done.push(format!("ha-monitor started: {r:?}"));
             self.down_on_purpose.remove("monitor");
         }
         self.active.clear();
-        done
-    }
-
-    /// Hosts the monitor fenced (`kill_host_bin` shut their switch port) get their port back
-    /// as an operator would: once the host's restarted agent has made it harmless (read-only,
-    /// writer IP released), or after [`FENCED_SETTLE`] regardless, so that I1 judges what
-    /// happens then.
-    fn reenable_fenced_ports(&self) -> Vec<String> {
-        let lab = &self.c.lab;
-        let mut done = Vec::new();
-        for h in lab.host_names() {
-            let Ok(node) = lab.node(&h) else { continue };
-            if crate::invariants::plugged_in(&node.veth) != Some(false) {
-                continue;
-            }
-            let deadline = Instant::now() + FENCED_SETTLE;
-            let harmless = loop {
-                let s = crate::invariants::host_sample(lab, &h);
-                if s.is_some_and(|s| s.writable == Some(false) && s.has_vip == Some(false)) {
-                    break true;
-                }
-                if Instant::now() >= deadline {
-                    break false;
-                }
-                std::thread::sleep(Duration::from_millis(200));
-            };
-            let r = lab.plug_port(&h);
-            done.push(format!(
-                "switch port of {h} (fenced by the monitor) re-enabled {}: {r:?}",
-                if harmless {
-                    "once read-only without the writer IP"
-                } else {
-                    "although still writable or holding the writer IP"
-                }
-            ));
-        }
         done
     }
 
@@ -326,4 +290,41 @@ fn libfaketime() -> Option<PathBuf> {
         .iter()
         .flat_map(|lib| dirs.iter().map(move |d| d.join(lib)))
         .find(|p| p.exists())
+}
+
+/// Hosts the monitor fenced (`kill_host_bin` shut their switch port) get their port back
+/// as an operator would: once the host's restarted agent has made it harmless (read-only,
+/// writer IP released), or after [`FENCED_SETTLE`] regardless, so that I1 judges what
+/// happens then. Also called while the operator waits for convergence: the monitor may fence
+/// a host after healing started.
+pub(super) fn reenable_fenced_ports(c: &Cluster) -> Vec<String> {
+    let lab = &c.lab;
+    let mut done = Vec::new();
+    for h in lab.host_names() {
+        let Ok(node) = lab.node(&h) else { continue };
+        if crate::invariants::plugged_in(&node.veth) != Some(false) {
+            continue;
+        }
+        let deadline = Instant::now() + FENCED_SETTLE;
+        let harmless = loop {
+            let s = crate::invariants::host_sample(lab, &h);
+            if s.is_some_and(|s| s.writable == Some(false) && s.has_vip == Some(false)) {
+                break true;
+            }
+            if Instant::now() >= deadline {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let r = lab.plug_port(&h);
+        done.push(format!(
+            "switch port of {h} (fenced by the monitor) re-enabled {}: {r:?}",
+            if harmless {
+                "once read-only without the writer IP"
+            } else {
+                "although still writable or holding the writer IP"
+            }
+        ));
+    }
+    done
 }

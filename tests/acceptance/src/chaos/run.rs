@@ -310,6 +310,12 @@ fn operator(
     let mut stuck_since: BTreeMap<String, Instant> = BTreeMap::new();
     let mut last = String::new();
     while start.elapsed() < CONVERGE_BOUND {
+        for line in super::faults::reenable_fenced_ports(c) {
+            timeline.push(format!(
+                "+{} ms: operator: {line}",
+                t0.elapsed().as_millis()
+            ));
+        }
         let show = match c.show() {
             Ok(s) => s,
             Err(e) => {
