@@ -154,7 +154,7 @@ impl Cluster {
         if cluster.opts.fence_ports {
             let script =
                 (cluster.lab.write_fence_script()).map_err(|e| format!("fence script: {e}"))?;
-            let config = cluster.lab.dir().join("files").join("monitor.yaml");
+            let config = cluster.lab.monitor_config_path();
             let socket = cluster.lab.dir().join("monitor").join("fence.sock");
             let fence = FenceSocket::start(&socket, &cluster.bins.monitor, &config)?;
             cluster.opts = (cluster.opts.clone())

@@ -8,6 +8,9 @@ use serde_yaml::{Mapping, Value};
 use crate::error::{Error, Result};
 use crate::{creds, Lab, AGENT_PORT, MONITOR_PORT, MYSQL_PORT};
 
+/// File name of the generated monitor.yaml (under `<lab dir>/files/`).
+const MONITOR_CONFIG: &str = "monitor.yaml";
+
 impl Lab {
     /// `agent.yaml` for `host`: listens on `<host ip>:9989`, role IPs on `eth0`, local MySQL at
     /// 127.0.0.1:3306 as the agent account, the lab's replication account, its state directory
@@ -210,7 +213,13 @@ tls:
         let y = self.monitor_config_yaml(overrides)?;
         let d = self.dir().join("monitor");
         std::fs::create_dir_all(&d).map_err(|e| Error::path("create", &d, e))?;
-        self.write_private_file("monitor.yaml", y)
+        self.write_private_file(MONITOR_CONFIG, y)
+    }
+
+    /// Where [`Lab::write_monitor_config`] writes monitor.yaml (the fencing helper reads the
+    /// same file).
+    pub fn monitor_config_path(&self) -> PathBuf {
+        self.private_file_path(MONITOR_CONFIG)
     }
 
     /// Writes `<lab dir>/files/fence-port.sh`, a `kill_host_bin` standing in for fencing

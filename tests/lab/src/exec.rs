@@ -62,12 +62,17 @@ impl Lab {
         Ok(p)
     }
 
+    /// Where [`Lab::write_private_file`] puts the file `name`.
+    pub fn private_file_path(&self, name: &str) -> PathBuf {
+        self.dir.join("files").join(name)
+    }
+
     /// Like [`Lab::write_file`], readable by its owner only (0600): configuration files hold
     /// passwords, and the daemons refuse one that others can read.
     pub fn write_private_file(&self, name: &str, contents: impl AsRef<[u8]>) -> Result<PathBuf> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
-        let p = self.dir.join("files").join(name);
+        let p = self.private_file_path(name);
         if let Some(d) = p.parent() {
             fs::create_dir_all(d).map_err(|e| Error::path("create", d, e))?;
         }

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ha_lab::Netem;
 
@@ -305,17 +305,14 @@ pub(super) fn reenable_fenced_ports(c: &Cluster) -> Vec<String> {
         if crate::invariants::plugged_in(&node.veth) != Some(false) {
             continue;
         }
-        let deadline = Instant::now() + FENCED_SETTLE;
-        let harmless = loop {
+        let harmless = ha_lab::wait_until("fenced host harmless", FENCED_SETTLE, || {
             let s = crate::invariants::host_sample(lab, &h);
-            if s.is_some_and(|s| s.writable == Some(false) && s.has_vip == Some(false)) {
-                break true;
-            }
-            if Instant::now() >= deadline {
-                break false;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        };
+            Ok(
+                s.is_some_and(|s| s.writable == Some(false) && s.has_vip == Some(false))
+                    .then_some(()),
+            )
+        })
+        .is_ok();
         let r = lab.plug_port(&h);
         done.push(format!(
             "switch port of {h} (fenced by the monitor) re-enabled {}: {r:?}",
