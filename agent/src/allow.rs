@@ -100,6 +100,11 @@ pub fn check_apply_limits(req: &ApplyStateRequest) -> Result<(), Rejection> {
     if let Some(t) = &req.lease_token {
         len("lease_token.boot_id", &t.boot_id)?;
     }
+    count("writer_peers", req.writer_peers.len())?;
+    for p in &req.writer_peers {
+        len("writer_peers.name", &p.name)?;
+        len("writer_peers.address", &p.address)?;
+    }
     Ok(())
 }
 
@@ -221,6 +226,17 @@ impl Policy {
         }
         for h in &d.cluster_hosts {
             self.master_check("cluster_hosts", h)?;
+        }
+        // The writer only ever calls the agents of cluster_hosts, at their own IPs.
+        for p in &d.writer_peers {
+            let known = self.hosts.iter().find(|h| h.name == p.name);
+            if known.is_none_or(|h| h.ip != *p.addr.ip()) {
+                return Err(Rejection::Denied(format!(
+                    "writer_peers: {} at {} is not a host of cluster_hosts in agent.yaml at that IP",
+                    q(&p.name),
+                    p.addr
+                )));
+            }
         }
         d.cluster_hosts = self.hosts.clone();
         let (kept, ignored): (Vec<RoleIp>, Vec<RoleIp>) = std::mem::take(&mut d.all_roles)

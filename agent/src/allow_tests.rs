@@ -30,6 +30,7 @@ fn master(name: &str, ip: &str, port: u32) -> MasterInfo {
 
 fn req() -> ApplyStateRequest {
     ApplyStateRequest {
+        writer_peers: Vec::new(),
         host: "db1".into(),
         state: HostState::Online as i32,
         roles: vec![Role::new("reader", "10.0.0.101")],
@@ -302,5 +303,44 @@ fn request_strings_are_escaped() {
             assert_eq!(m, "writer_role: 'wri\\nter' contains invalid characters")
         }
         other => panic!("expected InvalidArgument, got {other:?}"),
+    }
+}
+
+/// Peer promises: a writer is told its peers, which must be other hosts of cluster_hosts at
+/// their own IPs; a replica is told none.
+#[test]
+fn writer_peers_are_other_cluster_hosts_at_their_ips() {
+    let peer = |name: &str, address: &str| ha_proto::PeerAgent {
+        name: name.into(),
+        address: address.into(),
+    };
+    let mut w = req();
+    w.roles = vec![Role::new("writer", "10.0.0.100")];
+    w.active_master = Some(master("db1", "10.0.0.11", 3306));
+    w.writer_peers = vec![peer("db2", "10.0.0.12:9989")];
+    let a = admit(&w).expect("admitted");
+    assert_eq!(a.desired.writer_peers.len(), 1);
+    assert_eq!(a.desired.writer_peers[0].addr.to_string(), "10.0.0.12:9989");
+    // Without the writer role the list means nothing and is dropped.
+    let mut r = req();
+    r.writer_peers = w.writer_peers.clone();
+    assert!(admit(&r).expect("admitted").desired.writer_peers.is_empty());
+    // Another IP than cluster_hosts says, or an unknown host: refused.
+    w.writer_peers = vec![peer("db2", "10.9.9.9:9989")];
+    assert!(denied(&w).contains("writer_peers"));
+    w.writer_peers = vec![peer("db7", "10.0.0.12:9989")];
+    assert!(denied(&w).contains("writer_peers"));
+    // Itself, twice, or garbage: invalid.
+    for bad in [
+        vec![peer("db1", "10.0.0.11:9989")],
+        vec![peer("db2", "10.0.0.12:9989"), peer("db2", "10.0.0.12:9989")],
+        vec![peer("db2", "not an address")],
+    ] {
+        w.writer_peers = bad;
+        assert!(
+            matches!(admit(&w), Err(Rejection::Invalid(_))),
+            "{:?}",
+            w.writer_peers
+        );
     }
 }

@@ -62,6 +62,38 @@ pub struct Desired {
     /// Every role instance of the cluster (the IPs ha manages), sorted.
     pub all_roles: Vec<RoleIp>,
     pub cluster_hosts: Vec<Master>,
+    /// With the writer role: the agents of every other writer candidate (peer promises).
+    pub writer_peers: Vec<Peer>,
+}
+
+/// Another writer candidate's agent: its host name (certificate identity) and address.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Peer {
+    pub name: String,
+    pub addr: std::net::SocketAddrV4,
+}
+
+fn parse_peer(p: &ha_proto::PeerAgent, this: &str) -> Result<Peer, String> {
+    if p.name.trim().is_empty() || bad_name(&p.name) {
+        return Err(format!("writer_peers: invalid host name {}", q(&p.name)));
+    }
+    if p.name == this {
+        return Err(format!(
+            "writer_peers: {} is this host; a writer does not ask itself",
+            q(&p.name)
+        ));
+    }
+    let addr = p.address.trim().parse().map_err(|_| {
+        format!(
+            "writer_peers: host {} has an invalid address {} (expected IPv4:port)",
+            q(&p.name),
+            q(&p.address)
+        )
+    })?;
+    Ok(Peer {
+        name: p.name.clone(),
+        addr,
+    })
 }
 
 /// A role name: not empty, no control characters, no parentheses (`name(ip)` in texts).
@@ -197,6 +229,16 @@ impl Desired {
                 cluster_hosts.push(m);
             }
         }
+        let mut writer_peers: Vec<Peer> = Vec::new();
+        if writers == 1 {
+            for p in &req.writer_peers {
+                let peer = parse_peer(p, this)?;
+                if writer_peers.iter().any(|w| w.name == peer.name) {
+                    return Err(format!("writer_peers: {} is listed twice", q(&peer.name)));
+                }
+                writer_peers.push(peer);
+            }
+        }
         Ok(Desired {
             state,
             roles,
@@ -211,6 +253,7 @@ impl Desired {
             force: req.force,
             all_roles,
             cluster_hosts,
+            writer_peers,
         })
     }
 
@@ -261,6 +304,7 @@ mod tests {
 
     fn req() -> ApplyStateRequest {
         ApplyStateRequest {
+            writer_peers: Vec::new(),
             host: "db1".into(),
             state: HostState::Online as i32,
             roles: vec![

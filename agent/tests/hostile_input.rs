@@ -130,6 +130,7 @@ fn request() -> impl Strategy<Value = ApplyStateRequest> {
         .prop_map(
             |((host, state, roles, am), (epoch, lease, writer_role, force), (all, hosts, tok))| {
                 ApplyStateRequest {
+                    writer_peers: Vec::new(),
                     host,
                     state,
                     roles,
@@ -232,6 +233,7 @@ proptest! {
         let foreign = Ipv4Addr::from(extra);
         let foreign_role = !ROLE_IPS.contains(&foreign.to_string().as_str());
         let mut req = ApplyStateRequest {
+            writer_peers: Vec::new(),
             host: "db1".into(),
             state: ha_proto::HostState::Online as i32,
             roles: vec![Role::new("reader", "10.0.0.101"), Role::new("reader", foreign.to_string())],
@@ -306,6 +308,7 @@ proptest! {
 fn a_valid_request_is_admitted() {
     let (_, p) = policy();
     let req = ApplyStateRequest {
+        writer_peers: Vec::new(),
         host: "db1".into(),
         state: ha_proto::HostState::Online as i32,
         roles: vec![Role::new("reader", "10.0.0.101")],

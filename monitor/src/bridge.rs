@@ -177,6 +177,15 @@ pub fn apply_request(cfg: &MonitorConfig, host: &str, d: &DesiredState) -> pb::A
             .iter()
             .filter_map(|h| master_info(&h.name))
             .collect(),
+        writer_peers: d
+            .writer_peers
+            .iter()
+            .filter_map(|name| cfg.host(name))
+            .map(|h| pb::PeerAgent {
+                name: h.name.clone(),
+                address: std::net::SocketAddr::from((h.ip, h.agent_port)).to_string(),
+            })
+            .collect(),
     }
 }
 
@@ -380,6 +389,7 @@ mod tests {
                 boot_id: "b".into(),
                 at_ms: 42,
             }),
+            writer_peers: vec!["db2".into()],
         };
         let r = apply_request(&c, "db3", &d);
         let m = r.active_master.expect("master");
@@ -392,6 +402,12 @@ mod tests {
         assert_eq!(r.cluster_hosts.len(), 3);
         assert_eq!(r.writer_role, "writer");
         assert_eq!(r.lease_token.map(|t| t.at_ms), Some(42));
+        let peers: Vec<(String, String)> = r
+            .writer_peers
+            .into_iter()
+            .map(|p| (p.name, p.address))
+            .collect();
+        assert_eq!(peers, [("db2".to_string(), "10.0.60.101:9989".to_string())]);
     }
 
     #[test]

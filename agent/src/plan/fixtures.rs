@@ -42,6 +42,7 @@ pub(super) fn desired(state: HostState, roles: Vec<RoleIp>, am: Option<Master>) 
         force: false,
         all_roles: vec![w(), r1(), r2()],
         cluster_hosts: vec![],
+        writer_peers: vec![],
     }
 }
 pub(super) fn slave_of(ip: &str, io: Thread, sql: Thread) -> SlaveStatus {

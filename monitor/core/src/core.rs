@@ -537,7 +537,21 @@ impl Core {
             // relay log it cannot apply (a diverged peer's) must not take the writer down.
             force: has_writer && (self.force_writer == Some(h) || self.confirmed_writer == Some(h)),
             lease_token: rt.exposure.token(),
+            writer_peers: if has_writer {
+                self.writer_peers(h)
+            } else {
+                Vec::new()
+            },
         })
+    }
+
+    /// Every host other than `h` that may hold the writer role, in config order.
+    fn writer_peers(&self, h: HostId) -> Vec<String> {
+        let Some(role) = self.spec.writer_role().and_then(|r| self.spec.role(r)) else {
+            return Vec::new();
+        };
+        let me = self.host_name(h);
+        role.hosts.iter().filter(|n| *n != me).cloned().collect()
     }
 
     /// The daemon calls this when it sends `desired` to `host` at `now` (before the reply).

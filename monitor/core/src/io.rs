@@ -313,6 +313,11 @@ pub struct DesiredState {
     /// The newest lease token received from this host's agent (`None`: none yet). It changes
     /// with every reply, so it is not part of what the host is asked to converge to.
     pub lease_token: Option<LeaseToken>,
+    /// With the writer role: every other host eligible for it, in config order. The writer
+    /// keeps its lease without the monitor only while all of them promise not to take the role
+    /// (ARCHITECTURE.md "Peer promises"); all of them, reachable or not, so that no host the
+    /// monitor could promote is left out.
+    pub writer_peers: Vec<String>,
 }
 
 impl DesiredState {

@@ -303,3 +303,26 @@ fn the_confirmed_writers_renewed_grant_does_not_depend_on_its_relay_log() {
     assert!(d.roles.iter().any(|r| r.name == "writer"), "{d:?}");
     assert!(!d.force, "a new writer waits for its relay log: {d:?}");
 }
+
+/// Peer promises (issue 14): the writer is told every other host eligible for the writer role,
+/// reachable or not; nobody else is told any.
+#[test]
+fn the_writer_is_told_every_other_writer_candidate() {
+    let mut k = online_with_lease();
+    let now = k.now();
+    let peers = |k: &Kit, h: &str| {
+        k.core
+            .desired_state(h, now)
+            .map(|d| d.writer_peers)
+            .unwrap_or_default()
+    };
+    assert_eq!(peers(&k, "db1"), ["db2"]);
+    assert!(peers(&k, "db2").is_empty() && peers(&k, "db3").is_empty());
+    k.unreachable("db2");
+    k.step();
+    assert_eq!(
+        peers(&k, "db1"),
+        ["db2"],
+        "an unreachable candidate is still a peer"
+    );
+}
