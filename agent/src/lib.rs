@@ -26,6 +26,8 @@
 //! * [`lease`] – the writer lease: its state ([`lease::Lease`]), the lease clock
 //!   (`CLOCK_BOOTTIME` + boot id), the state file that keeps epoch and lease across restarts,
 //!   and the guard that fences the host when the lease runs out (on its own thread and runtime).
+//! * [`vouch`] – peer promises, the writer's side: asking every other writer candidate to
+//!   promise not to take the role, and extending the lease when all did.
 //! * [`uptime`] – host uptime (`/proc/uptime`, or `HA_AGENT_UPTIME_FILE` in the lab).
 //! * [`status`] – operation records and the per-kind last errors.
 
@@ -47,6 +49,7 @@ pub mod service;
 pub mod sqltext;
 pub mod status;
 pub mod uptime;
+pub mod vouch;
 
 /// Version reported by `--version`, Ping and the status replies.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -381,8 +381,10 @@ pub async fn run(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| RunError::Bind { addr, source })?;
+    let own_tls = cfg.tls_on().map(ha_tls::TlsFiles::of);
     let agent = Agent::new(cfg);
     agent.spawn();
+    crate::vouch::spawn(agent.clone(), own_tls);
     tracing::info!(
         host = %agent.cfg.this,
         interface = %agent.cfg.cluster_interface,

@@ -93,7 +93,8 @@ impl Agent {
                         if g.lease.adopting() {
                             tracing::info!("the monitor granted the writer role to the adopted writer: its lease replaces the adoption");
                         }
-                        g.lease.grant(&w, deadline, d.writer_lease_ms)
+                        g.lease.grant(&w, deadline, d.writer_lease_ms);
+                        g.writer_peers = d.writer_peers.clone();
                     }
                     Err(why) if g.lease.adopting() && g.lease.valid_at(now) => {
                         // Recorded, this request would demote the adopted writer (the role

@@ -80,6 +80,10 @@ pub(crate) struct Inner {
     pub(crate) promise: crate::lease::promise::Promise,
     /// Why the latest desired state's writer role was not taken: a peer promise holds.
     pub(crate) promise_refusal: Option<String>,
+    /// The other writer candidates' agents, as the monitor last named them with a writer
+    /// grant: who this writer asks for promises (persisted, for a restart while the monitor is
+    /// away).
+    pub(crate) writer_peers: Vec<crate::desired::Peer>,
     /// The cluster's writer-role IPs as last told by the monitor (fenced without its word).
     pub(crate) writer_ips: Vec<std::net::Ipv4Addr>,
     /// Number of the latest state-file snapshot (an older one never overwrites a newer).

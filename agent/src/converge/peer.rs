@@ -1,7 +1,11 @@
-//! Peer promises, the promising side: deciding a `Promise` request and recording it (the rule
-//! is crate `ha-lease`, `promise`; the state is [`crate::lease::promise`]).
+//! Peer promises (the rule is crate `ha-lease`, `promise`): the promising side — deciding a
+//! `Promise` request and recording it ([`crate::lease::promise`] holds the state) — and the
+//! writer's side's two touch points with the agent's state: what to ask ([`Agent::vouch_request`])
+//! and the extension a complete round gives ([`Agent::extend_by_peers`]; the asking itself is
+//! [`crate::vouch`]).
 
 use ha_lease::promise::PeerView;
+use ha_lease::AgentDeadline;
 
 use super::Agent;
 use crate::lease::clock;
@@ -48,5 +52,41 @@ impl Agent {
     pub fn promise_remaining_ms(&self) -> u64 {
         let now = clock::now_ms();
         self.lock().promise.holds(now).map_or(0, |(_, left)| left)
+    }
+
+    /// What the writer asks its peers now: `None` unless this host holds the writer role under
+    /// a running lease and the monitor named its peers.
+    pub(crate) fn vouch_request(&self, now_ms: u64) -> Option<crate::vouch::Ask> {
+        let g = self.lock();
+        let running = g.lease.role().is_some() && g.lease.valid_at(now_ms);
+        if !running || g.writer_peers.is_empty() || g.lease.length_ms() == 0 {
+            return None;
+        }
+        Some(crate::vouch::Ask {
+            peers: g.writer_peers.clone(),
+            epoch: g.max_epoch,
+            lease_ms: g.lease.length_ms(),
+            budget_ms: super::ms(self.cfg.fence_budget.duration()),
+        })
+    }
+
+    /// Every peer promised a round, which gives deadline `d`: the lease is extended as a
+    /// monitor's grant would extend it — only while it still runs (a fence, once started, is
+    /// never undone) and never shortened. Recorded in the state file before it counts.
+    pub(crate) fn extend_by_peers(&self, d: AgentDeadline, lease_ms: u64) -> bool {
+        let now = clock::now_ms();
+        {
+            let mut g = self.lock();
+            let Some(role) = g.lease.role().cloned() else {
+                return false;
+            };
+            if !g.lease.valid_at(now) || !d.valid_at(now) {
+                return false;
+            }
+            g.lease.grant(&role, d, lease_ms);
+        }
+        let _ = self.persist(); // an error is logged; the restart rule covers a lost renewal
+        self.lease_changed.notify_one();
+        true
     }
 }

@@ -33,6 +33,7 @@ impl Agent {
         let mut g = self.lock();
         g.max_epoch = st.epoch;
         g.writer_ips = st.writer_ips.clone();
+        g.writer_peers = st.writer_peers.clone();
         if let Some(r) = st.lease.role() {
             if !g.writer_ips.contains(&r.ip) {
                 g.writer_ips.push(r.ip);
@@ -96,6 +97,7 @@ impl Agent {
                     lease: g.lease.clone(),
                     writer_ips: g.writer_ips.clone(),
                     promise: g.promise.clone(),
+                    writer_peers: g.writer_peers.clone(),
                 },
             )
         };

@@ -38,6 +38,9 @@ pub struct Persisted {
     /// What this agent promised a peer writer (absent in files of earlier versions: none).
     #[serde(default)]
     pub promise: Promise,
+    /// Whom this writer asks for promises (absent in files of earlier versions: nobody).
+    #[serde(default)]
+    pub writer_peers: Vec<crate::desired::Peer>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -171,6 +174,7 @@ mod tests {
             lease,
             writer_ips: vec![Ipv4Addr::new(10, 0, 0, 100)],
             promise: Promise::default(),
+            writer_peers: Vec::new(),
         };
         store.save(2, &st).expect("save");
         let older = Persisted {

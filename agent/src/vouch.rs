@@ -1,0 +1,150 @@
+//! Peer promises, the writer's side (ARCHITECTURE.md "Peer promises"; rule and proof in crate
+//! `ha-lease`, `promise`): while this host holds the writer role under a lease, every period
+//! it reads its lease clock and asks each peer the monitor named (every other writer
+//! candidate) to promise not to take the role. Once all of them answered that token, the
+//! lease is extended exactly as a monitor grant echoing the token would have extended it. So
+//! the writer keeps writing while the monitor is away, and stops within one lease once one
+//! peer no longer promises (cut off, or told of a newer epoch by the monitor).
+//!
+//! Every call has a deadline; a round that does not complete extends nothing. Nothing here
+//! shortens a lease or revives one whose fencing started: [`Agent::extend_by_peers`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ha_lease::promise::PromiseRound;
+use ha_lease::LeaseToken;
+use ha_proto::agent_client::AgentClient;
+use ha_proto::PromiseRequest;
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+
+use crate::converge::Agent;
+use crate::desired::Peer;
+use crate::lease::clock;
+
+/// How often the writer asks: a quarter of its lease, within these bounds.
+const PERIOD_MIN: Duration = Duration::from_millis(100);
+const PERIOD_MAX: Duration = Duration::from_millis(1_000);
+/// How long one round of requests may take (connect, the peer's state-file write, reply).
+const CALL_DEADLINE: Duration = Duration::from_millis(800);
+
+/// What the writer asks for in one round.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Ask {
+    pub(crate) peers: Vec<Peer>,
+    pub(crate) epoch: u64,
+    pub(crate) lease_ms: u64,
+    pub(crate) budget_ms: u64,
+}
+
+/// The period for a lease of `lease_ms`.
+pub(crate) fn period(lease_ms: u64) -> Duration {
+    (Duration::from_millis(lease_ms) / 4).clamp(PERIOD_MIN, PERIOD_MAX)
+}
+
+/// Starts the task on the daemon's runtime. `tls`: this agent's own certificate files, which it
+/// presents to its peers (`None` with `tls: off`).
+pub(crate) fn spawn(agent: Arc<Agent>, tls: Option<ha_tls::TlsFiles>) {
+    tokio::spawn(async move {
+        let mut links: Vec<(Peer, AgentClient<Channel>)> = Vec::new();
+        let mut last_ok: Option<bool> = None;
+        loop {
+            let ask = agent.vouch_request(clock::now_ms());
+            let pause = ask.as_ref().map_or(PERIOD_MAX, |a| period(a.lease_ms));
+            if let Some(ask) = ask {
+                links.retain(|(p, _)| ask.peers.contains(p));
+                for p in &ask.peers {
+                    if !links.iter().any(|(q, _)| q == p) {
+                        match client(p, tls.as_ref()) {
+                            Ok(c) => links.push((p.clone(), c)),
+                            Err(e) => {
+                                tracing::error!("cannot ask peer {} for promises: {e}", p.name)
+                            }
+                        }
+                    }
+                }
+                let ok = round(&agent, &ask, &links).await;
+                if last_ok != Some(ok) {
+                    if ok {
+                        tracing::info!("every writer candidate promised not to take the role: this writer's lease no longer depends on the monitor alone");
+                    } else {
+                        tracing::warn!("not every writer candidate promised: this writer's lease depends on the monitor's renewals (it demotes itself when they stop)");
+                    }
+                    last_ok = Some(ok);
+                }
+            } else {
+                last_ok = None;
+            }
+            tokio::time::sleep(pause).await;
+        }
+    });
+}
+
+/// A lazily connected client for `p`, with this agent's certificate when TLS is on.
+fn client(p: &Peer, tls: Option<&ha_tls::TlsFiles>) -> Result<AgentClient<Channel>, String> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut ep = Endpoint::from_shared(format!("{scheme}://{}", p.addr))
+        .map_err(|e| format!("address {}: {e}", p.addr))?
+        .connect_timeout(CALL_DEADLINE)
+        .timeout(CALL_DEADLINE);
+    if let Some(files) = tls {
+        let cfg: ClientTlsConfig =
+            ha_tls::client_config(files, &p.name).map_err(|e| e.to_string())?;
+        ep = ep.tls_config(cfg).map_err(|e| e.to_string())?;
+    }
+    Ok(AgentClient::new(ep.connect_lazy()))
+}
+
+/// One round: a fresh token to every peer at once; the lease is extended when all promised it.
+/// Returns whether they did.
+async fn round(agent: &Agent, ask: &Ask, links: &[(Peer, AgentClient<Channel>)]) -> bool {
+    let token = LeaseToken {
+        boot_id: agent.boot_id.clone(),
+        at_ms: clock::now_ms(),
+    };
+    // All at once, each under its deadline (a task per peer: few, and short).
+    let mut calls = tokio::task::JoinSet::new();
+    for (p, c) in links {
+        let mut c = c.clone();
+        let req = PromiseRequest {
+            writer: agent.cfg.this.clone(),
+            host: p.name.clone(),
+            epoch: ask.epoch,
+            token: Some(ha_proto::LeaseToken {
+                boot_id: token.boot_id.clone(),
+                at_ms: token.at_ms,
+            }),
+            lease_ms: ask.lease_ms,
+            fence_budget_ms: ask.budget_ms,
+        };
+        let name = p.name.clone();
+        calls.spawn(async move {
+            let mut r = tonic::Request::new(req);
+            r.set_timeout(CALL_DEADLINE);
+            let reply = tokio::time::timeout(CALL_DEADLINE, c.promise(r)).await;
+            (name, reply)
+        });
+    }
+    let mut round = PromiseRound::new(token.clone(), ask.lease_ms, ask.budget_ms);
+    while let Some(joined) = calls.join_next().await {
+        let Ok((name, reply)) = joined else { continue };
+        match reply {
+            Ok(Ok(r)) => {
+                let r = r.into_inner();
+                let echoed = r.token.as_ref().map(|t| (t.boot_id.as_str(), t.at_ms));
+                if r.promised && echoed == Some((token.boot_id.as_str(), token.at_ms)) {
+                    round.promised(&name);
+                } else {
+                    tracing::debug!("peer {name} did not promise: {}", r.refusal);
+                }
+            }
+            Ok(Err(status)) => tracing::debug!("peer {name}: Promise failed: {}", status.message()),
+            Err(_) => tracing::debug!("peer {name}: no answer within {CALL_DEADLINE:?}"),
+        }
+    }
+    let required: Vec<String> = ask.peers.iter().map(|p| p.name.clone()).collect();
+    match round.deadline(&required) {
+        Some(d) => agent.extend_by_peers(d, ask.lease_ms),
+        None => false,
+    }
+}
