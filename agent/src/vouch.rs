@@ -6,7 +6,9 @@
 //! the writer keeps writing while the monitor is away, and stops within one lease once one
 //! peer no longer promises (cut off, or told of a newer epoch by the monitor).
 //!
-//! Every call has a deadline; a round that does not complete extends nothing. Nothing here
+//! A round starts only when the local server answers (peers' promises tell the monitor that
+//! the writer is alive). Every call has a deadline; a round that does not complete extends
+//! nothing. Nothing here
 //! shortens a lease or revives one whose fencing started: [`Agent::extend_by_peers`].
 
 use std::sync::Arc;
@@ -98,6 +100,10 @@ fn client(p: &Peer, tls: Option<&ha_tls::TlsFiles>) -> Result<AgentClient<Channe
 /// One round: a fresh token to every peer at once; the lease is extended when all promised it.
 /// Returns whether they did.
 async fn round(agent: &Agent, ask: &Ask, links: &[(Peer, AgentClient<Channel>)]) -> bool {
+    if !agent.server_answers(CALL_DEADLINE).await {
+        tracing::debug!("the local server does not answer: not asking the peers for promises");
+        return false;
+    }
     let token = LeaseToken {
         boot_id: agent.boot_id.clone(),
         at_ms: clock::now_ms(),

@@ -78,6 +78,10 @@ pub fn agent_facts(s: &pb::AgentStatus) -> AgentFacts {
                 enabled: x.enabled,
                 active: x.active,
             }),
+        promise_given: s
+            .promise
+            .as_ref()
+            .map(|p| (p.writer.clone(), std::time::Duration::from_millis(p.age_ms))),
     }
 }
 

@@ -89,4 +89,12 @@ impl Agent {
         self.lease_changed.notify_one();
         true
     }
+
+    /// Whether the local server answers within `deadline`. The writer asks its peers only
+    /// then: the monitor reads their promises as "the writer is alive", which must not hold for
+    /// a writer whose MySQL is gone.
+    pub(crate) async fn server_answers(&self, deadline: std::time::Duration) -> bool {
+        let mut db = self.status_db.lock().await;
+        matches!(tokio::time::timeout(deadline, db.ping()).await, Ok(Ok(())))
+    }
 }

@@ -25,7 +25,7 @@ impl Agent {
     /// Reads the live status (bounded by mysql_timeout overall).
     pub async fn status(&self) -> AgentStatus {
         let now = clock::now_ms();
-        let (desired, held, lease_ms, ops, last_errors, last_error, converged, epoch, am, pe) = {
+        let (desired, held, lease_ms, ops, last_errors, last_error, converged, epoch, am, pe, pr) = {
             let g = self.lock();
             (
                 g.desired.clone(),
@@ -43,6 +43,13 @@ impl Agent {
                     Some(why) if g.promotion_error.is_empty() => why.clone(),
                     _ => g.promotion_error.clone(),
                 },
+                g.promise.latest(now).map(|(writer, age_ms, remaining_ms)| {
+                    ha_proto::GivenPromise {
+                        writer: writer.to_string(),
+                        age_ms,
+                        remaining_ms,
+                    }
+                }),
             )
         };
         let mut st = AgentStatus {
@@ -62,6 +69,7 @@ impl Agent {
             last_errors,
             converged,
             promotion_error: pe,
+            promise: pr,
             ..Default::default()
         };
         let mut errors: Vec<String> = Vec::new();

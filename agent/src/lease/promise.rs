@@ -20,6 +20,9 @@ pub struct Promise {
     to: String,
     /// The longest span (lease + budget) ever promised: what a reboot waits out.
     span_ms: u64,
+    /// When the latest promise was given (`None` after a reboot: another clock).
+    #[serde(default)]
+    given_ms: Option<u64>,
 }
 
 impl Promise {
@@ -41,6 +44,7 @@ impl Promise {
         self.until_ms = Some(self.until_ms.map_or(until, |u| u.max(until)));
         self.to = writer.to_string();
         self.span_ms = self.span_ms.max(lease_ms.saturating_add(budget_ms));
+        self.given_ms = Some(now_ms);
         Ok(until)
     }
 
@@ -53,6 +57,7 @@ impl Promise {
     /// The state file is from another boot: its instants cannot be read on this clock. Any
     /// promise ever given is treated as running for its longest span from `now_ms`.
     pub fn rebooted(&mut self, now_ms: u64) {
+        self.given_ms = None;
         if self.span_ms > 0 {
             self.until_ms = Some(after_boot_until(now_ms, self.span_ms));
             if self.to.is_empty() {
@@ -71,7 +76,16 @@ impl Promise {
             until_ms: Some(after_boot_until(now_ms, span)),
             to: "a writer (the state file could not be read)".into(),
             span_ms: span,
+            given_ms: None,
         }
+    }
+
+    /// The latest promise given on this boot: to whom, how long ago, and how long it still
+    /// holds (for the monitor: the writer is alive for its peers).
+    pub fn latest(&self, now_ms: u64) -> Option<(&str, u64, u64)> {
+        let given = self.given_ms?;
+        let left = self.holds(now_ms).map_or(0, |(_, l)| l);
+        Some((self.to.as_str(), now_ms.saturating_sub(given), left))
     }
 
     /// The longest span promised so far (a change is fsynced: it must survive a power loss).
@@ -113,6 +127,7 @@ mod tests {
         assert_eq!(p.give(idle(3), "db1", 3, 1_000, 0, 1_100), Ok(2_100));
         assert_eq!(p.holds(6_000), Some(("db1", 250)));
         assert_eq!(p.span_ms(), 5_250);
+        assert_eq!(p.latest(1_600), Some(("db1", 500, 4_650)));
     }
 
     #[test]
@@ -142,6 +157,11 @@ mod tests {
             .expect("promised");
         p.rebooted(40);
         assert_eq!(p.holds(40), Some(("db1", 5_250)));
+        assert_eq!(
+            p.latest(40),
+            None,
+            "a promise of another boot proves nothing now"
+        );
         let u = Promise::unknown(0);
         assert!(u
             .holds(ha_lease::promise::MAX_PROMISE_SPAN_MS - 1)

@@ -33,6 +33,11 @@ pub(crate) struct HostRt {
     /// At least one agent reply arrived since the core started.
     pub agent_seen: bool,
     pub facts: Option<AgentFacts>,
+    /// When `facts` arrived.
+    pub facts_at: Option<Millis>,
+    /// The active master failed the monitor's checks but its peers vouch for it (rule O0,
+    /// `vouched.rs`).
+    pub held_by_peers: bool,
     /// Indexed by `Check::index()`.
     pub checks: [CheckTrack; 4],
     /// Table entries the host may hold right now as far as we know (sent to it and not yet
@@ -57,6 +62,8 @@ impl HostRt {
             agent_down: false,
             agent_seen: false,
             facts: None,
+            facts_at: None,
+            held_by_peers: false,
             checks: [
                 CheckTrack::new(),
                 CheckTrack::new(),
@@ -323,6 +330,7 @@ impl Core {
                     .on_status(&facts, holds_writer, cannot_write, now);
                 self.dirty |= was != rt.exposure.marked();
                 rt.facts = Some(facts);
+                rt.facts_at = Some(now);
                 self.note_semi_sync(h, now, out);
             }
         }

@@ -82,6 +82,10 @@ pub struct AgentFacts {
     /// The master side of semi-sync replication on the host (`None`: not loaded or unknown).
     #[serde(default)]
     pub semi_sync: Option<SemiSyncFacts>,
+    /// The latest peer promise this host's agent gave on this boot: to which writer, and how
+    /// long before the reply (ARCHITECTURE.md "Peer promises").
+    #[serde(default)]
+    pub promise_given: Option<(String, Duration)>,
 }
 
 /// The master (source) side of semi-sync replication as a host's agent reported it.

@@ -65,6 +65,7 @@ mod startup;
 mod time;
 mod traps;
 mod views;
+mod vouched;
 
 #[cfg(test)]
 mod testkit;
@@ -86,6 +87,8 @@ mod tests_modes;
 mod tests_semisync;
 #[cfg(test)]
 mod tests_startup;
+#[cfg(test)]
+mod tests_vouched;
 
 pub use crate::core::Core;
 pub use explain::{PassedOver, RoleExplanation, Successor};

@@ -105,6 +105,34 @@ impl Core {
         }
     }
 
+    /// Logs when rule O0 starts or stops holding the active master `h` (unreachable from the
+    /// monitor, vouched for by its peers).
+    fn note_hold(&mut self, h: HostId, f: &Facts, now: Millis, out: &mut Vec<Action>) {
+        let held = f.state == HostState::Online && f.is_active_master && !f.alive && f.vouched;
+        if held == self.hosts[h].held_by_peers {
+            return;
+        }
+        self.hosts[h].held_by_peers = held;
+        let name = self.host_name(h).to_string();
+        if held {
+            let by = self.vouched_by(h, now).join(", ");
+            log(
+                out,
+                Level::Warn,
+                format!(
+                    "Host '{name}' is unreachable from the monitor ({}) but reachable from {by}: it stays the writer, kept writable by its peers' promises [rule O0]",
+                    self.checks_text(h, false)
+                ),
+            );
+        } else {
+            log(
+                out,
+                Level::Info,
+                format!("Host '{name}' is no longer held by its peers (reachable from the monitor again, or its peers lost it)"),
+            );
+        }
+    }
+
     /// What the rules need to know about host `h`, observed now.
     fn facts(&self, h: HostId, active_master: Option<HostId>, now: Millis) -> Facts {
         let rt = &self.hosts[h];
@@ -125,6 +153,7 @@ impl Core {
             backlog_failed: backlog.failed(),
             flapping: rt.flap.flapping,
             is_active_master: Some(h) == active_master,
+            vouched: Some(h) == active_master && !self.vouched_by(h, now).is_empty(),
             active_master_exists: active_master.is_some(),
             can_be_active_master: self.can_be_active_master(h),
             peer_online: peer.as_ref().is_some_and(|p| p.online),
@@ -157,7 +186,9 @@ impl Core {
         if rt.check(Check::Ping).recorded.is_none() || rt.check(Check::Mysql).recorded.is_none() {
             return;
         }
-        let Some(d) = rules::decide(&self.facts(h, active_master, now)) else {
+        let facts = self.facts(h, active_master, now);
+        self.note_hold(h, &facts, now, out);
+        let Some(d) = rules::decide(&facts) else {
             return;
         };
         self.transition(h, &d, now, out);

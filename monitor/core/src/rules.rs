@@ -6,6 +6,7 @@
 //!
 //! | rule | from | when | to | and |
 //! |---|---|---|---|---|
+//! | O0 | ONLINE | it is the active master, ping or mysql failed, and its peers vouch for it (`vouched.rs`) | stay | unreachable from the monitor only: no failover, `show` says so |
 //! | O1 | ONLINE | ping or mysql failed | HARD_OFFLINE | roles removed (ACTIVE mode) |
 //! | O2 | ONLINE | it is the active master | stay | replication problems on the writer are never acted upon |
 //! | O3 | ONLINE | its peer came ONLINE less than 60 s ago | stay | replication needs that long to reconnect |
@@ -101,6 +102,8 @@ pub struct Facts {
     pub backlog_failed: bool,
     pub flapping: bool,
     pub is_active_master: bool,
+    /// The other writer candidates report fresh peer promises to this host (`vouched.rs`).
+    pub vouched: bool,
     /// An active master exists (any host).
     pub active_master_exists: bool,
     /// The host may hold the writer role.
@@ -131,6 +134,7 @@ impl Default for Facts {
             backlog_failed: false,
             flapping: false,
             is_active_master: false,
+            vouched: false,
             active_master_exists: false,
             can_be_active_master: false,
             peer_online: false,
@@ -180,7 +184,9 @@ const ALL_CHECKS: Reason = Reason::Checks {
 
 fn from_online(f: &Facts) -> Option<Decision> {
     use HostState::*;
-    if !f.alive {
+    if !f.alive && f.is_active_master && f.vouched {
+        None // O0: alive for its peers, only the monitor lost it
+    } else if !f.alive {
         d(Rule::O1, HardOffline, Effect::StripRoles, CHECKS)
     } else if f.is_active_master || f.peer_in_grace {
         None // O2, O3

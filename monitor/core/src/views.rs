@@ -181,6 +181,9 @@ impl Core {
         let mut order: Vec<HostId> = self.hosts.ids().collect();
         order.sort_by(|&a, &b| self.host_name(a).cmp(self.host_name(b)));
         for &h in &order {
+            if let Some(line) = self.held_line(h, self.now) {
+                lines.push(line);
+            }
             if self.hosts[h].agent_down {
                 lines.push(format!(
                     "# Warning: agent on host {} is not reachable",

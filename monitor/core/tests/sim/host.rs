@@ -91,6 +91,9 @@ pub(crate) struct SimHost {
     /// instant on this host's clock, and the longest span ever promised.
     pub(crate) promised_until: Option<u64>,
     pub(crate) promise_span: u64,
+    /// The latest promise given on this boot: to whom, at which real time (reported to the
+    /// monitor, which holds a writer its peers vouch for: rule O0).
+    pub(crate) last_promise: Option<(String, u64)>,
 }
 
 impl SimHost {
@@ -122,6 +125,7 @@ impl SimHost {
             granted: None,
             promised_until: None,
             promise_span: 0,
+            last_promise: None,
         }
     }
     pub(crate) fn holds_writer(&self) -> bool {
@@ -168,6 +172,7 @@ impl SimHost {
         self.roles.clear();
         self.demote();
         self.promotion_error = None;
+        self.last_promise = None;
         // A promise recorded on the old boot cannot be read on the new clock: a whole span.
         if self.promise_span > 0 {
             self.promised_until = Some(after_boot_until(self.clock.ms(now), self.promise_span));
@@ -190,7 +195,14 @@ impl SimHost {
 
     /// A writer's promise request (`epoch`, `lease_ms`, `budget_ms`) arrives at real time
     /// `now`; whether this host promised. A newer epoch is learnt as from the monitor.
-    pub(crate) fn promise(&mut self, epoch: u64, lease_ms: u64, budget_ms: u64, now: u64) -> bool {
+    pub(crate) fn promise(
+        &mut self,
+        writer: &str,
+        epoch: u64,
+        lease_ms: u64,
+        budget_ms: u64,
+        now: u64,
+    ) -> bool {
         let me = PeerView {
             epoch: self.epoch,
             writer: self.holds_writer() || !self.read_only,
@@ -203,6 +215,7 @@ impl SimHost {
         let until = promise_until(self.clock.ms(now), lease_ms, budget_ms);
         self.promised_until = Some(self.promised_until.map_or(until, |u| u.max(until)));
         self.promise_span = self.promise_span.max(lease_ms + budget_ms);
+        self.last_promise = Some((writer.to_string(), now));
         true
     }
 
@@ -273,6 +286,10 @@ impl SimHost {
             lease_remaining: self
                 .lease
                 .map(|d| Duration::from_millis(d.fence_at_ms.saturating_sub(at))),
+            promise_given: self
+                .last_promise
+                .as_ref()
+                .map(|(w, t)| (w.clone(), Duration::from_millis(now.saturating_sub(*t)))),
             // The simulated agent always reaches its server when it answers at all.
             ..Default::default()
         }

@@ -79,6 +79,8 @@ fn random_schedules_keep_the_invariants() {
     assert!(stats.peer_renewals > n * 10, "{stats:?}");
     assert!(stats.peer_kept_ticks > n, "{stats:?}");
     assert!(stats.promise_refusals > n / 10, "{stats:?}");
+    // And the monitor held unreachable writers its peers vouched for (rule O0).
+    assert!(stats.held_ticks > n, "{stats:?}");
 }
 
 #[test]

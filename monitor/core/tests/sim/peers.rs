@@ -79,7 +79,14 @@ impl PeerNet {
         }
         for w in self.eligible.clone() {
             let h = &hosts[w];
-            if !(h.powered && h.agent_up && h.holds_writer() && h.lease_ms > 0 && !h.adopting) {
+            // Only while its own server answers (the monitor reads promises as "alive").
+            if !(h.powered
+                && h.agent_up
+                && h.mysql_up
+                && h.holds_writer()
+                && h.lease_ms > 0
+                && !h.adopting)
+            {
                 self.rounds[w].clear();
                 continue;
             }
@@ -137,7 +144,8 @@ impl PeerNet {
                 if !self.delivered(&hosts[writer], writer, &hosts[peer], peer) {
                     return;
                 }
-                if hosts[peer].promise(epoch, lease_ms, budget_ms, now) {
+                let name = hosts[writer].name.clone();
+                if hosts[peer].promise(&name, epoch, lease_ms, budget_ms, now) {
                     stats.promises += 1;
                     let reply = Message::Reply {
                         writer,

@@ -48,6 +48,8 @@ pub(crate) struct Stats {
     pub(crate) peer_renewals: u64,
     pub(crate) peer_kept_ticks: u64,
     pub(crate) promise_refusals: u64,
+    /// Ticks the monitor held an unreachable writer its peers vouched for (rule O0).
+    pub(crate) held_ticks: u64,
 }
 
 /// A request still in the network: delivered at `at` (real time), its reply lost. It travels
@@ -429,6 +431,7 @@ pub(crate) fn run(seed: u64, ticks: u64, stats: &mut Stats) -> u64 {
             })
             .count() as u64;
         stats.peer_kept_ticks += hosts.iter().filter(|h| h.kept_by_peers(now)).count() as u64;
+        stats.held_ticks += hosts.iter().filter(|h| core.held_by_peers(&h.name)).count() as u64;
         let ip_holders = hosts
             .iter()
             .filter(|h| h.powered && h.holds_writer())
