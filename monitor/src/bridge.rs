@@ -222,6 +222,7 @@ pub fn snapshot(cfg: &MonitorConfig, core: &Core, now: Millis) -> Snapshot {
                 flapping: view.flapping,
                 last_state_change_unix_ms: view.last_state_change.0 as i64,
                 peer: h.peer.clone().unwrap_or_default(),
+                reachable_from: view.reachable_from.clone(),
             })
         })
         .collect();

@@ -68,6 +68,9 @@ pub struct HostJson {
     pub last_state_change: Option<String>,
     pub last_state_change_unix_ms: Option<i64>,
     pub peer: Option<String>,
+    /// The active master is unreachable from the monitor but these writer candidates vouch for
+    /// it (peer promises): it stays the writer. Empty otherwise.
+    pub reachable_from: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -169,6 +172,7 @@ fn host_json(h: &HostInfo) -> HostJson {
         last_state_change,
         last_state_change_unix_ms,
         peer: non_empty(&h.peer),
+        reachable_from: h.reachable_from.clone(),
     }
 }
 
@@ -293,6 +297,7 @@ mod tests {
                     flapping: true,
                     last_state_change_unix_ms: 0,
                     peer: "db1".into(),
+                    reachable_from: Vec::new(),
                 },
                 HostInfo {
                     name: "db1".into(),
@@ -307,6 +312,7 @@ mod tests {
                     flapping: false,
                     last_state_change_unix_ms: 1_714_564_800_000,
                     peer: "db2".into(),
+                    reachable_from: Vec::new(),
                 },
             ],
             roles: vec![
@@ -432,6 +438,7 @@ mod tests {
                 "mode",
                 "name",
                 "peer",
+                "reachable_from",
                 "role_instances",
                 "roles",
                 "state"

@@ -109,6 +109,13 @@ pub fn render_show(reply: &ShowReply) -> String {
     let mut hosts: Vec<&HostInfo> = reply.hosts.iter().collect();
     hosts.sort_by(|a, b| a.name.cmp(&b.name));
 
+    for h in hosts.iter().filter(|h| !h.reachable_from.is_empty()) {
+        out.push_str(&format!(
+            "# {} unreachable from the monitor; reachable from {}\n",
+            h.name,
+            h.reachable_from.join(", ")
+        ));
+    }
     for h in hosts.iter().filter(|h| !h.agent_reachable) {
         out.push_str(&format!(
             "# Warning: agent on host {} is not reachable\n",
@@ -251,6 +258,22 @@ mod tests {
                 format!("  db3(10.0.0.3) slave/{name}. Roles: ")
             );
         }
+    }
+
+    #[test]
+    fn a_writer_held_by_its_peers_is_said_so_first() {
+        let mut r = cluster();
+        let db1 = r.hosts.iter_mut().find(|h| h.name == "db1").expect("db1");
+        db1.reachable_from = vec!["db2".into()];
+        db1.agent_reachable = false;
+        let out = render_show(&r);
+        assert!(
+            out.starts_with(
+                "# db1 unreachable from the monitor; reachable from db2\n\
+                 # Warning: agent on host db1 is not reachable\n"
+            ),
+            "{out}"
+        );
     }
 
     #[test]

@@ -53,6 +53,7 @@ fn host(
         flapping: false,
         last_state_change_unix_ms: T0,
         peer: String::new(),
+        reachable_from: Vec::new(),
     }
 }
 

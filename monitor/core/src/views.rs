@@ -21,6 +21,8 @@ pub struct HostView {
     pub online_since: Option<Millis>,
     /// Latest agent-reported uptime (seconds).
     pub uptime: f64,
+    /// Held by rule O0: unreachable from the monitor, reachable from these writer candidates.
+    pub reachable_from: Vec<String>,
 }
 
 /// Recorded status of one check (what `checks` prints).
@@ -79,6 +81,11 @@ impl Core {
             last_state_change: rt.last_state_change,
             online_since: rt.online_since,
             uptime: rt.uptime,
+            reachable_from: if rt.held_by_peers {
+                self.vouched_by(h, self.now)
+            } else {
+                Vec::new()
+            },
         }
     }
 
