@@ -10,7 +10,7 @@ use ha_lab::{ProbeOptions, MYSQL_PORT};
 
 use crate::clock::{log_time, signed_ms};
 use crate::idle::{measure_idle, ProcUsage};
-use crate::setting::{setting, Scenario, Setting};
+use crate::setting::{setting, Scenario, Setting, HOLD};
 use crate::{header, Args};
 
 /// One measured failover.
@@ -207,6 +207,9 @@ fn run_one(c: &Cluster, s: &Setting, sc: Scenario) -> Result<Sample, String> {
     probe
         .wait_acked(10, Duration::from_secs(30))
         .map_err(|e| format!("probe before the fault: {e}"))?;
+    if sc.no_failover() {
+        return hold_without_failover(c, sc, &old, probe);
+    }
 
     // Readiness of the new writer: read_only=0, holds the writer IP, the writer IP answers TCP
     // from the client namespace.
@@ -238,7 +241,11 @@ fn run_one(c: &Cluster, s: &Setting, sc: Scenario) -> Result<Sample, String> {
             Scenario::S1 => lab.stop_mysqld(&old).map_err(|e| e.to_string()),
             Scenario::S3 => lab.freeze(&old).map_err(|e| e.to_string()),
             Scenario::S4 => lab.link_down(&old).map_err(|e| e.to_string()),
-            Scenario::S13 => lab.cut("mon", &old).map_err(|e| e.to_string()),
+            Scenario::S13b => lab
+                .cut("mon", &old)
+                .and_then(|()| lab.cut(&new, &old))
+                .map_err(|e| e.to_string()),
+            Scenario::S13 | Scenario::S14 => Err("not a failover scenario".into()),
             Scenario::S11 => c.control(&["move_role", "writer", &new]).and_then(|o| {
                 if o.code == 0 {
                     Ok(())
@@ -260,8 +267,11 @@ fn run_one(c: &Cluster, s: &Setting, sc: Scenario) -> Result<Sample, String> {
             Scenario::S1 => lab.start_mysqld(&old).map_err(|e| e.to_string()),
             Scenario::S3 => lab.thaw(&old).map_err(|e| e.to_string()),
             Scenario::S4 => lab.link_up(&old).map_err(|e| e.to_string()),
-            Scenario::S13 => lab.heal("mon", &old).map_err(|e| e.to_string()),
-            Scenario::S11 => Ok(()),
+            Scenario::S13b => lab
+                .heal("mon", &old)
+                .and_then(|()| lab.heal(&new, &old))
+                .map_err(|e| e.to_string()),
+            Scenario::S13 | Scenario::S14 | Scenario::S11 => Ok(()),
         };
         let report = probe.stop();
         waited?;
@@ -298,5 +308,43 @@ fn run_one(c: &Cluster, s: &Setting, sc: Scenario) -> Result<Sample, String> {
             lost,
             acked: report.ok_count(),
         })
+    })
+}
+
+/// S13 and S14 (peer promises): the fault is held for [`HOLD`]; the writer must stay where it
+/// is, and the sample is the longest write outage meanwhile (0 expected).
+fn hold_without_failover(
+    c: &Cluster,
+    sc: Scenario,
+    old: &str,
+    probe: ha_lab::Probe,
+) -> Result<Sample, String> {
+    let lab = &c.lab;
+    match sc {
+        Scenario::S13 => lab.cut("mon", old).map_err(|e| e.to_string())?,
+        _ => c.stop_monitor()?,
+    }
+    std::thread::sleep(HOLD);
+    let writable = lab.writable_hosts();
+    match sc {
+        Scenario::S13 => lab.heal("mon", old).map_err(|e| e.to_string())?,
+        _ => c.start_monitor()?,
+    }
+    let report = probe.stop();
+    if writable != [old.to_string()] {
+        return Err(format!(
+            "the writer moved: writable {writable:?} at the end of the hold"
+        ));
+    }
+    let lost = report
+        .missing_on(lab, old)
+        .map_err(|e| format!("missing_on: {e}"))?
+        .len();
+    Ok(Sample {
+        outage_ms: report.longest_outage_ms(),
+        detection_ms: None,
+        reaction_ms: None,
+        lost,
+        acked: report.ok_count(),
     })
 }

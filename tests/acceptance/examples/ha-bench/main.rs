@@ -5,7 +5,7 @@
 //! every column means.
 //!
 //! ```text
-//! ha-bench [--runs N] [--settings mmm,fast] [--scenarios S1,S3,S4,S11,S13] [--idle SECS]
+//! ha-bench [--runs N] [--settings mmm,fast] [--scenarios S1,S3,S4,S11,S13,S13b,S14] [--idle SECS]
 //!          [--quick] [--out FILE]
 //! ha-bench --false-failover [--minutes M] [--out FILE]
 //! ```
@@ -39,7 +39,11 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "mmm,fast")]
     settings: Vec<String>,
     /// Scenarios (docs/product.md §5).
-    #[arg(long, value_delimiter = ',', default_value = "S1,S3,S4,S11,S13")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "S1,S3,S4,S11,S13,S13b,S14"
+    )]
     scenarios: Vec<String>,
     /// Idle period for the RSS / CPU measurement, seconds.
     #[arg(long, default_value_t = 60)]

@@ -57,6 +57,9 @@ pub(crate) fn setting(name: &str) -> Result<Setting, String> {
     }
 }
 
+/// How long a fault that must not move the writer is held (S13 cut, S14 monitor down).
+pub(crate) const HOLD: std::time::Duration = std::time::Duration::from_secs(30);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Scenario {
     S1,
@@ -64,6 +67,8 @@ pub(crate) enum Scenario {
     S4,
     S11,
     S13,
+    S13b,
+    S14,
 }
 
 impl Scenario {
@@ -74,7 +79,13 @@ impl Scenario {
             "S4" => Scenario::S4,
             "S11" => Scenario::S11,
             "S13" => Scenario::S13,
-            _ => return Err(format!("unknown scenario {s:?} (S1, S3, S4, S11, S13)")),
+            "S13B" => Scenario::S13b,
+            "S14" => Scenario::S14,
+            _ => {
+                return Err(format!(
+                    "unknown scenario {s:?} (S1, S3, S4, S11, S13, S13b, S14)"
+                ))
+            }
         })
     }
 
@@ -85,7 +96,15 @@ impl Scenario {
             Scenario::S4 => "S4 link loss",
             Scenario::S11 => "S11 move_role writer",
             Scenario::S13 => "S13 monitor cut off",
+            Scenario::S13b => "S13b mon+db2 cut off",
+            Scenario::S14 => "S14 monitor down 30 s",
         }
+    }
+
+    /// The fault must not move the writer (peer promises): measured over [`HOLD`], the writer
+    /// staying where it is.
+    pub(crate) fn no_failover(self) -> bool {
+        matches!(self, Scenario::S13 | Scenario::S14)
     }
 
     pub(crate) fn planned(self) -> bool {
