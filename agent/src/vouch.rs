@@ -20,7 +20,7 @@ use ha_proto::agent_client::AgentClient;
 use ha_proto::PromiseRequest;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
-use crate::converge::Agent;
+use crate::converge::{Agent, Ask};
 use crate::desired::Peer;
 use crate::lease::clock;
 
@@ -29,15 +29,6 @@ const PERIOD_MIN: Duration = Duration::from_millis(100);
 const PERIOD_MAX: Duration = Duration::from_millis(1_000);
 /// How long one round of requests may take (connect, the peer's state-file write, reply).
 const CALL_DEADLINE: Duration = Duration::from_millis(800);
-
-/// What the writer asks for in one round.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Ask {
-    pub(crate) peers: Vec<Peer>,
-    pub(crate) epoch: u64,
-    pub(crate) lease_ms: u64,
-    pub(crate) budget_ms: u64,
-}
 
 /// The period for a lease of `lease_ms`.
 pub(crate) fn period(lease_ms: u64) -> Duration {

@@ -40,6 +40,7 @@ mod steps;
 pub(crate) use crate::status::Outcome;
 pub use accept::{check_epoch, Refusal};
 pub(crate) use demote::Kills;
+pub use peer::Ask;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -2,13 +2,22 @@
 //! `Promise` request and recording it ([`crate::lease::promise`] holds the state) — and the
 //! writer's side's two touch points with the agent's state: what to ask ([`Agent::vouch_request`])
 //! and the extension a complete round gives ([`Agent::extend_by_peers`]; the asking itself is
-//! [`crate::vouch`]).
+//! `crate::vouch`).
 
 use ha_lease::promise::PeerView;
 use ha_lease::AgentDeadline;
 
 use super::Agent;
 use crate::lease::clock;
+
+/// What the writer asks its peers for in one round (the asking is `crate::vouch`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ask {
+    pub peers: Vec<crate::desired::Peer>,
+    pub epoch: u64,
+    pub lease_ms: u64,
+    pub budget_ms: u64,
+}
 
 /// A promise given: this agent refuses writer grants for `remaining_ms` from now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,13 +65,13 @@ impl Agent {
 
     /// What the writer asks its peers now: `None` unless this host holds the writer role under
     /// a running lease and the monitor named its peers.
-    pub(crate) fn vouch_request(&self, now_ms: u64) -> Option<crate::vouch::Ask> {
+    pub(crate) fn vouch_request(&self, now_ms: u64) -> Option<Ask> {
         let g = self.lock();
         let running = g.lease.role().is_some() && g.lease.valid_at(now_ms);
         if !running || g.writer_peers.is_empty() || g.lease.length_ms() == 0 {
             return None;
         }
-        Some(crate::vouch::Ask {
+        Some(Ask {
             peers: g.writer_peers.clone(),
             epoch: g.max_epoch,
             lease_ms: g.lease.length_ms(),
