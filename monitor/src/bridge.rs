@@ -82,6 +82,8 @@ pub fn agent_facts(s: &pb::AgentStatus) -> AgentFacts {
             .promise
             .as_ref()
             .map(|p| (p.writer.clone(), std::time::Duration::from_millis(p.age_ms))),
+        refused_for_promise: (s.writer_refused_for_ms > 0)
+            .then(|| std::time::Duration::from_millis(s.writer_refused_for_ms)),
     }
 }
 

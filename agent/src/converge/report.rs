@@ -25,7 +25,20 @@ impl Agent {
     /// Reads the live status (bounded by mysql_timeout overall).
     pub async fn status(&self) -> AgentStatus {
         let now = clock::now_ms();
-        let (desired, held, lease_ms, ops, last_errors, last_error, converged, epoch, am, pe, pr) = {
+        let (
+            desired,
+            held,
+            lease_ms,
+            ops,
+            last_errors,
+            last_error,
+            converged,
+            epoch,
+            am,
+            pe,
+            pr,
+            refused_for,
+        ) = {
             let g = self.lock();
             (
                 g.desired.clone(),
@@ -50,6 +63,12 @@ impl Agent {
                         remaining_ms,
                     }
                 }),
+                if g.promise_refusal.is_some() {
+                    // At least 1: the refusal stands now even if the promise ends this instant.
+                    g.promise.holds(now).map_or(1, |(_, left)| left.max(1))
+                } else {
+                    0
+                },
             )
         };
         let mut st = AgentStatus {
@@ -70,6 +89,7 @@ impl Agent {
             converged,
             promotion_error: pe,
             promise: pr,
+            writer_refused_for_ms: refused_for,
             ..Default::default()
         };
         let mut errors: Vec<String> = Vec::new();

@@ -48,6 +48,9 @@ pub(crate) struct HostRt {
     /// The host refused a promotion at this instant (F6); it is skipped as writer candidate for
     /// [`crate::failover::PROMOTION_RETRY`].
     pub promotion_failed_at: Option<Millis>,
+    /// The host, owning the writer role, refuses it because of a peer promise and the monitor
+    /// waits for that promise to end (logged once per wait).
+    pub waits_for_promise: bool,
 }
 
 impl HostRt {
@@ -73,6 +76,7 @@ impl HostRt {
             maybe_holds: BTreeSet::new(),
             exposure: Exposure::default(),
             promotion_failed_at: None,
+            waits_for_promise: false,
         }
     }
 
@@ -206,6 +210,7 @@ impl Core {
         if self.network_up && self.mode != Mode::Passive {
             self.promotion_progress(now, &mut out);
             self.distribute(now, &mut out);
+            self.fence_departed_writers(&mut out);
             self.log_async_refusal(&mut out);
             self.log_gate(now, &mut out);
         }
@@ -451,9 +456,16 @@ impl Core {
         if entry.owner == to {
             return;
         }
+        let from = entry.owner;
         entry.owner = to;
         self.dirty = true;
         if self.table.is_writer(e) {
+            if let Some(rt) = from.and_then(|o| self.hosts.get_mut(o)) {
+                if self.mode == Mode::Active {
+                    rt.exposure.writer_departed();
+                }
+                rt.waits_for_promise = false;
+            }
             self.confirmed_writer = None;
             self.force_writer = None;
             // Every change of the writer's owner, also to nobody, starts a new epoch: the old

@@ -25,6 +25,13 @@
 //!
 //! The fencing of hosts whose roles were stripped (mmm's "send status, kill on failure") is
 //! tracked here too ([`Fence`]): a kill is the other way to end an exposure.
+//!
+//! * **Departure** ([`Exposure::writer_departed`]): when the writer role leaves a host, the host
+//!   stays exposed, whatever its bound says, until the news reached its agent or a kill ended
+//!   (successfully or not). The bound assumes a live agent that fences itself; a host whose
+//!   agent is dead (kill -9) keeps writing past it, so with `kill_host_bin` configured the new
+//!   writer waits for the kill (chaos seed 494: a switchover away from such a host gave two
+//!   writers for 8 s).
 
 use crate::io::{AgentFacts, PersistedExposure};
 use crate::time::{ms, Millis};
@@ -83,6 +90,9 @@ pub(crate) struct Exposure {
     sent_writer: bool,
     /// The agent's fence budget as last reported (kept for the status file).
     budget: Option<Duration>,
+    /// The writer role left this host and neither a delivery nor a kill has ended that yet
+    /// (only meaningful while `fence` is not [`Fence::Idle`]).
+    departed: bool,
 }
 
 impl Default for Exposure {
@@ -93,6 +103,7 @@ impl Default for Exposure {
             newest: None,
             sent_writer: false,
             budget: None,
+            departed: false,
         }
     }
 }
@@ -105,6 +116,9 @@ fn assumed_budget(known: Option<Duration>) -> Duration {
 impl Exposure {
     /// Whether the host may still be writable or hold the writer IP at `now`.
     pub(crate) fn may_write(&self, now: Millis) -> bool {
+        if self.departed && self.fence != Fence::Idle {
+            return true;
+        }
         match self.writable {
             None => false,
             Some(Bound::Unbounded) => true,
@@ -198,14 +212,14 @@ impl Exposure {
             self.writable = None;
         }
         if self.fence == (Fence::AwaitDelivery { sent: true }) {
-            self.fence = Fence::Idle;
+            self.set_fence(Fence::Idle);
         }
     }
 
     /// `kill_host_bin` succeeded: the host holds nothing and cannot write.
     pub(crate) fn killed(&mut self) {
         self.writable = None;
-        self.fence = Fence::Idle;
+        self.set_fence(Fence::Idle);
     }
 
     pub(crate) fn fence(&self) -> Fence {
@@ -214,6 +228,23 @@ impl Exposure {
 
     pub(crate) fn set_fence(&mut self, f: Fence) {
         self.fence = f;
+        if f == Fence::Idle {
+            self.departed = false;
+        }
+    }
+
+    /// The writer role left this host: it must hear so (the next reply to a desired state sent
+    /// from now on) or be killed before the role may go elsewhere (see the module doc).
+    pub(crate) fn writer_departed(&mut self) {
+        if self.fence == Fence::Idle {
+            self.fence = Fence::AwaitDelivery { sent: false };
+        }
+        self.departed = true;
+    }
+
+    /// Whether the host lost the writer role and is waiting to be told or killed.
+    pub(crate) fn departure_pending(&self) -> bool {
+        self.departed && self.fence != Fence::Idle
     }
 
     /// Whether the status file must record the host as possibly writable.

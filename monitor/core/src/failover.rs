@@ -90,6 +90,26 @@ impl Core {
         }
     }
 
+    /// A host the writer role left that cannot hear it (agent unreachable or ping failing) is
+    /// killed now; the new writer waits for the kill's outcome (`Exposure::writer_departed`).
+    /// mmm kills only hosts stripped because they failed; a switchover away from a host whose
+    /// agent is dead needs the same (chaos seed 494).
+    pub(crate) fn fence_departed_writers(&mut self, out: &mut Vec<Action>) {
+        let silent: Vec<HostId> = self
+            .hosts
+            .iter_enumerated()
+            .filter(|(_, rt)| {
+                rt.exposure.departure_pending()
+                    && matches!(rt.exposure.fence(), Fence::AwaitDelivery { .. })
+                    && (rt.agent_down || rt.check(Check::Ping).failed())
+            })
+            .map(|(h, _)| h)
+            .collect();
+        for h in silent {
+            self.request_kill(h, out);
+        }
+    }
+
     /// Emits a kill for `h` (ACTIVE mode only, F3; never while the monitor itself is isolated).
     pub(crate) fn request_kill(&mut self, h: HostId, out: &mut Vec<Action>) {
         if self.mode != crate::Mode::Active || !self.network_up {
@@ -176,6 +196,27 @@ impl Core {
         };
         if facts.epoch < self.epoch {
             return;
+        }
+        if let (Some(err), Some(left)) = (&facts.promotion_error, facts.refused_for_promise) {
+            // Not a failed promotion: the host promised the previous writer not to take the role
+            // (peer promises), and so did every other candidate. Once the promise ends (the
+            // previous writer no longer asks for it) a repeated grant is taken.
+            let rt = &mut self.hosts[w];
+            if !rt.waits_for_promise {
+                rt.waits_for_promise = true;
+                log(
+                    out,
+                    Level::Warn,
+                    format!(
+                        "Role '{inst}' is not taken by '{name}' yet: {err}. Waiting for the promise to end (at most {:.1} s); the grant is repeated meanwhile",
+                        left.as_secs_f64()
+                    ),
+                );
+            }
+            return;
+        }
+        if let Some(rt) = self.hosts.get_mut(w) {
+            rt.waits_for_promise = false;
         }
         if let Some(err) = &facts.promotion_error {
             if self.force_writer != Some(w) {

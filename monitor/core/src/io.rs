@@ -36,6 +36,9 @@ pub enum Input {
 }
 
 /// Result of one agent call.
+// One report per agent call, moved once into the core: boxing the common variant would cost an
+// allocation per reply to save stack space nobody holds on to.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum AgentReport {
     /// Timeout, connect error, TLS error, RPC error: every failure is a failure (F12).
@@ -86,6 +89,10 @@ pub struct AgentFacts {
     /// long before the reply (ARCHITECTURE.md "Peer promises").
     #[serde(default)]
     pub promise_given: Option<(String, Duration)>,
+    /// The writer grant is refused because of a peer promise (`promotion_error` says which),
+    /// for at most this long: the monitor waits instead of trying the next candidate.
+    #[serde(default)]
+    pub refused_for_promise: Option<Duration>,
 }
 
 /// The master (source) side of semi-sync replication as a host's agent reported it.

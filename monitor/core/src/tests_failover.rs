@@ -316,3 +316,116 @@ fn restarted_monitor_assumes_recorded_writer_may_hold_a_lease() {
     assert!(!has_writer(&core, t.0 + 9_999));
     assert!(has_writer(&core, t.0 + 10_000));
 }
+
+#[test]
+fn switchover_away_from_a_writer_whose_agent_is_dead_waits_for_its_kill_seed_494() {
+    // Chaos seed 494: db1's agent is killed (its server stays writable, nothing demotes it),
+    // then the operator moves the writer. Waiting out db1's lease is not enough: the lease
+    // assumes a live agent. The monitor kills db1 and promotes db2 only once the kill worked.
+    let mut spec = spec3();
+    spec.writer_lease = Duration::from_secs(3);
+    spec.kill_host_configured = true;
+    let mut k = online(spec);
+    k.send_all();
+    k.step();
+    k.send("db1", false);
+    k.unreachable("db1");
+    k.step();
+    k.at(10); // well past db1's lease bound
+    k.checks("db1", [true, true, true, true]);
+    k.step();
+    assert_eq!(
+        k.state("db1"),
+        HostState::Online,
+        "a dead agent alone fails nothing"
+    );
+    let r = k.cmd(AdminCommand::MoveRole {
+        role: "writer".into(),
+        host: "db2".into(),
+        force: false,
+    });
+    assert!(r.starts_with("OK"), "{r}");
+    assert_eq!(k.kills(), [("db1".to_string(), true)], "{:?}", k.logs());
+    for _ in 0..3 {
+        k.at(5);
+        k.send("db1", false);
+        k.unreachable("db1");
+        k.send("db2", true);
+        k.step();
+        assert!(
+            !k.desired_has_writer("db2"),
+            "db2 waits for db1's kill, whatever db1's lease bound says"
+        );
+    }
+    assert!(k.kills().is_empty(), "one kill at a time");
+    k.queue.push(Input::KillResult {
+        host: "db1".into(),
+        ok: true,
+        output: "port shut".into(),
+    });
+    k.step();
+    assert!(k.desired_has_writer("db2"));
+    assert_eq!(writer_count(&k), 1);
+}
+
+#[test]
+fn a_switchover_without_kill_host_bin_falls_back_to_the_lease_bound() {
+    // No fencing configured: nothing better than the lease bound exists (documented limit).
+    let mut spec = spec3();
+    spec.writer_lease = Duration::from_secs(3);
+    let mut k = online(spec);
+    k.send_all();
+    k.step();
+    k.unreachable("db1");
+    k.step();
+    k.at(10);
+    k.cmd(AdminCommand::MoveRole {
+        role: "writer".into(),
+        host: "db2".into(),
+        force: false,
+    });
+    assert!(k.has_log("Could not kill host 'db1'"), "{:?}", k.logs());
+    k.send("db2", true);
+    k.step();
+    assert!(k.desired_has_writer("db2"));
+}
+
+#[test]
+fn a_candidate_bound_by_a_peer_promise_keeps_the_role_and_the_monitor_waits() {
+    // db2 promised db1 (the writer until the switchover) not to take the role: its refusal is
+    // not a failed promotion (every candidate promised the same), so the role stays on db2
+    // and the grant is repeated until the promise ends.
+    let mut k = online(spec3());
+    k.cmd(AdminCommand::MoveRole {
+        role: "writer".into(),
+        host: "db2".into(),
+        force: false,
+    });
+    k.send("db1", true);
+    k.step();
+    assert!(k.desired_has_writer("db2"));
+    let epoch = k.core.epoch();
+    let token = k.token();
+    let refusal = |left: u64| AgentFacts {
+        epoch,
+        read_only: true,
+        promotion_error: Some("this host promised db1 not to become the writer".into()),
+        refused_for_promise: Some(Duration::from_millis(left)),
+        lease_token: Some(token.clone()),
+        ..Default::default()
+    };
+    let first = refusal(2_400);
+    k.report("db2", first);
+    k.step();
+    assert!(k.has_log("is not taken by 'db2' yet"), "{:?}", k.logs());
+    assert!(!k.has_log("Promotion of 'db2'"), "not a failed promotion");
+    assert_eq!(k.core.active_master(), Some("db2"));
+    let again = refusal(1_000);
+    k.report("db2", again);
+    k.step();
+    assert!(!k.has_log("is not taken by"), "logged once per wait");
+    k.at(3);
+    k.send("db2", true); // the promise ended: the repeated grant is taken
+    k.step();
+    assert!(k.has_log("Host 'db2' is the active master now"));
+}

@@ -224,7 +224,11 @@ fn s14b_monitor_down_then_the_writer_loses_its_link() {
         .expect("writes resume on the new writer");
 
     c.lab.link_up(&w).expect("plug the cable back in");
-    net_common::bring_back(&c, &w);
+    // A write in flight when the cable was pulled can stay committed on the old writer,
+    // unacknowledged and never on the new one (as in S4): then ha refuses to rejoin it and the
+    // operator rebuilds it. `rejoin` checks that refusal or brings the host straight back.
+    let (_, rebuilt) = net_common::rejoin(&c, &w, &new);
+    eprintln!("S14b: {w} rejoined (rebuilt: {rebuilt})");
     assert_converged(&c, &new);
     let report = net_common::stop_and_check_i1_i2(&c, probe, inv, &new);
     eprintln!("S14b probe: {}", report.summary());

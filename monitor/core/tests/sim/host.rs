@@ -72,6 +72,8 @@ pub(crate) struct SimHost {
     pub(crate) read_only: bool,
     pub(crate) writer_synced: bool,
     pub(crate) promotion_error: Option<String>,
+    /// `promotion_error` is a refusal because of a promise to a peer.
+    pub(crate) promise_refusal: bool,
     pub(crate) lease: Option<AgentDeadline>,
     /// `lease` is an adoption (`ha-agent --adopt-writer`): no monitor granted it.
     pub(crate) adopting: bool,
@@ -115,6 +117,7 @@ impl SimHost {
             read_only: true,
             writer_synced: false,
             promotion_error: None,
+            promise_refusal: false,
             lease: None,
             adopting: false,
             kept_adopted: false,
@@ -172,6 +175,7 @@ impl SimHost {
         self.roles.clear();
         self.demote();
         self.promotion_error = None;
+        self.promise_refusal = false;
         self.last_promise = None;
         // A promise recorded on the old boot cannot be read on the new clock: a whole span.
         if self.promise_span > 0 {
@@ -191,6 +195,11 @@ impl SimHost {
     /// A promise to a peer holds at `at_ms` on this host's clock.
     pub(crate) fn promised_at(&self, at_ms: u64) -> bool {
         self.promised_until.is_some_and(|u| at_ms < u)
+    }
+
+    /// How long the promise still runs at `at_ms` (this host's clock).
+    fn promise_left(&self, at_ms: u64) -> u64 {
+        self.promised_until.map_or(0, |u| u.saturating_sub(at_ms))
     }
 
     /// A writer's promise request (`epoch`, `lease_ms`, `budget_ms`) arrives at real time
@@ -278,6 +287,9 @@ impl SimHost {
             read_only: self.read_only,
             writer_synced: self.writer_synced,
             promotion_error: self.promotion_error.clone(),
+            refused_for_promise: self
+                .promise_refusal
+                .then(|| Duration::from_millis(self.promise_left(at).max(1))),
             replicating_from: None,
             io_running: self.io_ok,
             sql_running: self.io_ok,
@@ -308,6 +320,7 @@ impl SimHost {
         }
         self.epoch = d.epoch;
         self.promotion_error = None;
+        self.promise_refusal = false;
         let want_writer = d.roles.iter().any(|r| r.name == "writer");
         // The lease this grant gives, if any: counted from the echoed token on our own clock.
         let now_ms = self.clock.ms(receipt);
@@ -369,6 +382,7 @@ impl SimHost {
                 }
                 if !self.holds_writer() && self.promised_at(now_ms) {
                     self.promotion_error = Some("promised a peer: no writer grant yet".into());
+                    self.promise_refusal = true;
                     self.wants_writer = false;
                     continue;
                 }

@@ -209,6 +209,19 @@ fn calm_tick(core: &mut Core, hosts: &mut [SimHost], pending: &mut Vec<Input>, n
         let saved = core.persisted();
         core.saved(&saved);
     }
+    // Like the daemon, every kill gets its result (here: it works).
+    for a in &actions {
+        if let Action::Kill { host, .. } = a {
+            if let Some(h) = hosts.iter_mut().find(|h| &h.name == host) {
+                h.crash();
+            }
+            pending.push(Input::KillResult {
+                host: host.clone(),
+                ok: true,
+                output: String::new(),
+            });
+        }
+    }
     for h in hosts.iter_mut() {
         let Some(d) = core.desired_state(&h.name, Millis(now)) else {
             continue;
