@@ -310,6 +310,23 @@ impl AgentRpc for AgentService {
         let cluster: Vec<String> = self.agent.cfg.cluster_hosts.keys().cloned().collect();
         check_promise(&self.agent.cfg.this, &cluster, caller.as_deref(), &req)
             .map_err(|r| refuse("Promise", r))?;
+        if req.release {
+            let released = self.agent.release_promise(&req.writer);
+            let who = crate::desired::q(&req.writer);
+            let refusal = if released {
+                tracing::info!("{who} was demoted and released this host's promise: writer grants are taken again");
+                String::new()
+            } else {
+                "no promise to this writer alone is running".to_string()
+            };
+            return Ok(Response::new(PromiseReply {
+                promised: false,
+                refusal,
+                epoch: self.agent.epoch(),
+                remaining_ms: self.agent.promise_remaining_ms(),
+                token: req.token,
+            }));
+        }
         let asked = (req.writer.as_str(), req.epoch, req.lease_ms);
         let outcome =
             (self.agent).promise(&req.writer, req.epoch, req.lease_ms, req.fence_budget_ms);

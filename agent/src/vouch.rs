@@ -10,6 +10,11 @@
 //! the writer is alive). Every call has a deadline; a round that does not complete extends
 //! nothing. Nothing here
 //! shortens a lease or revives one whose fencing started: [`Agent::extend_by_peers`].
+//!
+//! Once the monitor demoted this writer and the demotion completed (read-only confirmed, lease
+//! ended), it tells the peers it asked that it no longer needs their promises
+//! ([`Agent::take_demotion`]), so a switchover promotes the next writer at once instead of
+//! after the last promise. A release that does not arrive only makes the peer wait it out.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,10 +46,17 @@ pub(crate) fn spawn(agent: Arc<Agent>, tls: Option<ha_tls::TlsFiles>) {
     tokio::spawn(async move {
         let mut links: Vec<(Peer, AgentClient<Channel>)> = Vec::new();
         let mut last_ok: Option<bool> = None;
+        // The peers asked while this host was the writer, until they are told it is demoted.
+        let mut asked: Vec<Peer> = Vec::new();
         loop {
             let ask = agent.vouch_request(clock::now_ms());
             let pause = ask.as_ref().map_or(PERIOD_MAX, |a| period(a.lease_ms));
+            if !asked.is_empty() && agent.take_demotion() {
+                release(&agent, &asked, &links).await;
+                asked.clear();
+            }
             if let Some(ask) = ask {
+                asked.clone_from(&ask.peers);
                 links.retain(|(p, _)| ask.peers.contains(p));
                 for p in &ask.peers {
                     if !links.iter().any(|(q, _)| q == p) {
@@ -68,9 +80,48 @@ pub(crate) fn spawn(agent: Arc<Agent>, tls: Option<ha_tls::TlsFiles>) {
             } else {
                 last_ok = None;
             }
-            tokio::time::sleep(pause).await;
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = agent.vouch_wake.notified() => {}
+            }
         }
     });
+}
+
+/// Tells every peer in `peers` that this writer was demoted and no longer needs its promise
+/// (each call under its deadline; a peer that does not hear it waits its promise out).
+async fn release(agent: &Agent, peers: &[Peer], links: &[(Peer, AgentClient<Channel>)]) {
+    let mut calls = tokio::task::JoinSet::new();
+    for (p, c) in links.iter().filter(|(p, _)| peers.contains(p)) {
+        let mut c = c.clone();
+        let req = PromiseRequest {
+            writer: agent.cfg.this.clone(),
+            host: p.name.clone(),
+            epoch: agent.lock().max_epoch,
+            release: true,
+            ..Default::default()
+        };
+        let name = p.name.clone();
+        calls.spawn(async move {
+            let mut r = tonic::Request::new(req);
+            r.set_timeout(CALL_DEADLINE);
+            let reply = tokio::time::timeout(CALL_DEADLINE, c.promise(r)).await;
+            (name, reply)
+        });
+    }
+    while let Some(joined) = calls.join_next().await {
+        let Ok((name, reply)) = joined else { continue };
+        match reply {
+            Ok(Ok(_)) => tracing::info!("demoted: told {name} its promise is no longer needed"),
+            Ok(Err(s)) => tracing::warn!(
+                "demoted, but {name} refused the release of its promise ({}): it refuses the writer role until the promise ends",
+                s.message()
+            ),
+            Err(_) => tracing::warn!(
+                "demoted, but {name} did not answer the release of its promise within {CALL_DEADLINE:?}: it refuses the writer role until the promise ends"
+            ),
+        }
+    }
 }
 
 /// A lazily connected client for `p`, with this agent's certificate when TLS is on.
@@ -113,6 +164,7 @@ async fn round(agent: &Agent, ask: &Ask, links: &[(Peer, AgentClient<Channel>)])
             }),
             lease_ms: ask.lease_ms,
             fence_budget_ms: ask.budget_ms,
+            release: false,
         };
         let name = p.name.clone();
         calls.spawn(async move {
@@ -141,7 +193,7 @@ async fn round(agent: &Agent, ask: &Ask, links: &[(Peer, AgentClient<Channel>)])
     }
     let required: Vec<String> = ask.peers.iter().map(|p| p.name.clone()).collect();
     match round.deadline(&required) {
-        Some(d) => agent.extend_by_peers(d, ask.lease_ms),
+        Some(d) => agent.extend_by_peers(d, ask.lease_ms, token.at_ms),
         None => false,
     }
 }

@@ -31,6 +31,7 @@ fn ask(
             }),
             lease_ms: LEASE_MS,
             fence_budget_ms: 250,
+            release: false,
         })
         .await
     })

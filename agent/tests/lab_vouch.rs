@@ -1,7 +1,8 @@
 //! Peer promises, the writer's side (issue 14), on real MariaDB with no monitor at all: a writer
 //! whose only peer keeps promising stays writable long after its last grant, the peer refuses
 //! the writer role meanwhile, and once the peer's agent stops the writer fences itself within
-//! one lease.
+//! one lease. And a writer the monitor demotes releases its peer's promise, so a switchover
+//! need not wait for it.
 
 mod common;
 
@@ -69,4 +70,69 @@ fn a_writer_vouched_for_by_its_peer_outlives_its_grant_and_fences_when_the_peer_
         "fenced {took:?} after the last promise could be given"
     );
     eprintln!("db1 fenced {took:?} after db2's agent stopped");
+}
+
+#[test]
+fn a_demoted_writer_releases_its_peers_promise_so_a_switchover_need_not_wait() {
+    // A long lease: without the release, db2 would refuse the role for 30 s after db1's demotion.
+    const LONG_MS: u64 = 30_000;
+    let lab = Lab::start(LabOptions::hosts(2)).expect("lab");
+    let a1 = start_agent(&lab, "db1", &AgentOpts::default());
+    let a2 = start_agent(&lab, "db2", &AgentOpts::default());
+    let c = Cluster::of(&lab);
+    apply(&lab, "db2", c.req("db2", vec![], Some("db1"), 1)).expect("db2 as a replica");
+    let mut grant = c.req("db1", vec![c.writer_role()], Some("db1"), 1);
+    grant.writer_lease_ms = LONG_MS;
+    grant.writer_peers = vec![PeerAgent {
+        name: "db2".into(),
+        address: agent_addr(&lab, "db2").to_string(),
+    }];
+    let st = apply(&lab, "db1", grant).expect("grant");
+    assert!(st.converged && !st.read_only, "{st:#?}");
+    wait_status(
+        &lab,
+        "db2",
+        "db2 promised db1",
+        Duration::from_secs(15),
+        |s| {
+            s.promise
+                .as_ref()
+                .is_some_and(|p| p.writer == "db1" && p.remaining_ms > 0)
+        },
+    );
+
+    // The switchover: db1 is demoted (epoch 2), then db2 is granted the role.
+    let st = apply(&lab, "db1", c.req("db1", vec![], None, 2)).expect("demote db1");
+    assert!(st.read_only, "{st:#?}");
+    let released = Instant::now();
+    wait_status(
+        &lab,
+        "db2",
+        "db2's promise released",
+        Duration::from_secs(10),
+        |s| s.promise.as_ref().is_some_and(|p| p.remaining_ms == 0),
+    );
+    let mut grant = c.req("db2", vec![c.writer_role()], Some("db2"), 2);
+    grant.writer_lease_ms = LONG_MS;
+    let st = apply(&lab, "db2", grant).expect("grant db2");
+    assert!(
+        st.promotion_error.is_empty() && st.writer_refused_for_ms == 0,
+        "{st:#?}\ndb2:\n{}",
+        a2.log_tail(30)
+    );
+    wait_until("db2 writable", Duration::from_secs(10), || {
+        Ok((!lab.read_only("db2")?).then_some(()))
+    })
+    .unwrap_or_else(|e| panic!("{e}\ndb2:\n{}", a2.log_tail(30)));
+    assert!(
+        released.elapsed() < Duration::from_millis(LONG_MS),
+        "db2 became the writer only after the promise would have ended anyway"
+    );
+    assert!(lab.read_only("db1").expect("db1 read_only"), "one writer");
+    assert!(
+        a1.log_tail(60)
+            .contains("told db2 its promise is no longer needed"),
+        "db1 logs the release:\n{}",
+        a1.log_tail(60)
+    );
 }

@@ -85,6 +85,11 @@ pub(crate) struct Inner {
     /// grant: who this writer asks for promises (persisted, for a restart while the monitor is
     /// away).
     pub(crate) writer_peers: Vec<crate::desired::Peer>,
+    /// A demotion completed (read-only confirmed, lease ended) at this instant and the peers
+    /// have not been told yet (`crate::vouch` releases their promises).
+    pub(crate) demoted_at: Option<u64>,
+    /// Promises asked for before this instant no longer extend a lease: they were released.
+    pub(crate) released_before_ms: u64,
     /// The cluster's writer-role IPs as last told by the monitor (fenced without its word).
     pub(crate) writer_ips: Vec<std::net::Ipv4Addr>,
     /// Number of the latest state-file snapshot (an older one never overwrites a newer).
@@ -107,6 +112,8 @@ pub struct Agent {
     pub(crate) inner: Mutex<Inner>,
     pub(crate) wake: Notify,
     pub(crate) lease_changed: Notify,
+    /// Wakes the peer-promise task (`crate::vouch`) when a demotion completed.
+    pub(crate) vouch_wake: Notify,
     pub(crate) target_tx: watch::Sender<u64>,
     done_tx: watch::Sender<u64>,
     apply_db: tokio::sync::Mutex<Db>,
@@ -139,6 +146,7 @@ impl Agent {
             inner: Mutex::new(Inner::default()),
             wake: Notify::new(),
             lease_changed: Notify::new(),
+            vouch_wake: Notify::new(),
             target_tx,
             done_tx,
             apply_db: tokio::sync::Mutex::new(apply_db),
@@ -249,12 +257,14 @@ impl Agent {
                         }
                     );
                     g.lease.clear();
+                    g.demoted_at = Some(clock::now_ms());
                 }
                 end.is_some()
             };
             if demoted {
                 let _ = self.persist(); // an error is logged
                 self.lease_changed.notify_one();
+                self.vouch_wake.notify_one();
             }
             self.done_tx.send_replace(seq);
             if self.lock().desired_seq != seq {

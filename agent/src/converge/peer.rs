@@ -79,13 +79,17 @@ impl Agent {
         })
     }
 
-    /// Every peer promised a round, which gives deadline `d`: the lease is extended as a
-    /// monitor's grant would extend it — only while it still runs (a fence, once started, is
-    /// never undone) and never shortened. Recorded in the state file before it counts.
-    pub(crate) fn extend_by_peers(&self, d: AgentDeadline, lease_ms: u64) -> bool {
+    /// Every peer promised a round asked at `asked_ms`, which gives deadline `d`: the lease is
+    /// extended as a monitor's grant would extend it — only while it still runs (a fence, once
+    /// started, is never undone), never shortened, and never by promises asked before this
+    /// writer released them. Recorded in the state file before it counts.
+    pub(crate) fn extend_by_peers(&self, d: AgentDeadline, lease_ms: u64, asked_ms: u64) -> bool {
         let now = clock::now_ms();
         {
             let mut g = self.lock();
+            if asked_ms <= g.released_before_ms {
+                return false;
+            }
             let Some(role) = g.lease.role().cloned() else {
                 return false;
             };
@@ -97,6 +101,29 @@ impl Agent {
         let _ = self.persist(); // an error is logged; the restart rule covers a lost renewal
         self.lease_changed.notify_one();
         true
+    }
+
+    /// A demotion completed since the last call and this host is still demoted (no lease, not
+    /// writable): its peers' promises may be released. From now on, promises asked earlier
+    /// extend nothing ([`Agent::extend_by_peers`]).
+    pub(crate) fn take_demotion(&self) -> bool {
+        let mut g = self.lock();
+        if g.demoted_at.take().is_none() || g.lease.running() || g.held.writer_synced {
+            return false;
+        }
+        g.released_before_ms = clock::now_ms();
+        true
+    }
+
+    /// `writer` says it was demoted and no longer needs this host's promise
+    /// ([`crate::lease::promise::Promise::release`]). Returns whether the promise ended.
+    pub fn release_promise(&self, writer: &str) -> bool {
+        let now = clock::now_ms();
+        let released = self.lock().promise.release(writer, now);
+        if released {
+            let _ = self.persist(); // an error is logged; a lost release only makes us wait
+        }
+        released
     }
 
     /// Whether the local server answers within `deadline`. The writer asks its peers only

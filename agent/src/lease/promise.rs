@@ -23,6 +23,9 @@ pub struct Promise {
     /// When the latest promise was given (`None` after a reboot: another clock).
     #[serde(default)]
     given_ms: Option<u64>,
+    /// The running promise was given to more than one writer: no single writer may release it.
+    #[serde(default)]
+    mixed: bool,
 }
 
 impl Promise {
@@ -41,11 +44,28 @@ impl Promise {
             return Err(r);
         }
         let until = promise_until(now_ms, lease_ms, budget_ms);
+        self.mixed = match self.holds(now_ms) {
+            Some((to, _)) => self.mixed || to != writer,
+            None => false,
+        };
         self.until_ms = Some(self.until_ms.map_or(until, |u| u.max(until)));
         self.to = writer.to_string();
         self.span_ms = self.span_ms.max(lease_ms.saturating_add(budget_ms));
         self.given_ms = Some(now_ms);
         Ok(until)
+    }
+
+    /// `writer`, demoted, no longer needs the promise: it ends at once if it was given to that
+    /// writer alone (a promise to two writers waits its time). Returns whether it ended. The
+    /// longest span stays: a reboot still waits it out (the release may not have reached disk).
+    pub fn release(&mut self, writer: &str, now_ms: u64) -> bool {
+        match self.holds(now_ms) {
+            Some((to, _)) if to == writer && !self.mixed => {
+                self.until_ms = None;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The writer a promise running at `now_ms` was given to, and how long it still runs.
@@ -77,6 +97,7 @@ impl Promise {
             to: "a writer (the state file could not be read)".into(),
             span_ms: span,
             given_ms: None,
+            mixed: true,
         }
     }
 
@@ -128,6 +149,26 @@ mod tests {
         assert_eq!(p.holds(6_000), Some(("db1", 250)));
         assert_eq!(p.span_ms(), 5_250);
         assert_eq!(p.latest(1_600), Some(("db1", 500, 4_650)));
+    }
+
+    #[test]
+    fn only_the_writer_promised_alone_releases_the_promise() {
+        let mut p = Promise::default();
+        p.give(idle(3), "db1", 3, 5_000, 250, 0).expect("promised");
+        assert!(!p.release("db3", 10), "another writer cannot release it");
+        assert!(p.release("db1", 10));
+        assert_eq!(p.refuses_writer(10), None);
+        assert_eq!(p.span_ms(), 5_250, "a reboot still waits the longest span");
+        p.give(idle(3), "db1", 3, 5_000, 250, 20).expect("promised");
+        p.give(idle(3), "db3", 3, 5_000, 250, 30).expect("promised");
+        assert!(!p.release("db3", 40), "promised to two writers");
+        assert!(!p.release("db1", 40));
+        assert!(p.refuses_writer(40).is_some());
+        assert!(p.holds(5_999).is_none());
+        p.give(idle(3), "db3", 3, 5_000, 250, 6_000)
+            .expect("promised");
+        assert!(p.release("db3", 6_001), "a fresh promise to one writer");
+        assert!(!Promise::unknown(0).release("a writer (the state file could not be read)", 1));
     }
 
     #[test]

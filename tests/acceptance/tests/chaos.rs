@@ -84,3 +84,23 @@ fn seed_169_a_writer_whose_agent_died_is_fenced_before_another_is_promoted() {
         outcome.report()
     );
 }
+
+/// Regression, chaos seed 494: the writer's agent is killed, then the operator moves the writer
+/// (`move_role writer db2`). The monitor waited out db1's lease and promoted db2, but with its
+/// agent dead nothing demoted db1: two writers for 8 s. The writer role leaving a host the
+/// monitor cannot tell now fences that host, and the new writer waits for the kill.
+#[test]
+fn seed_494_a_switchover_away_from_a_writer_whose_agent_died_fences_it_first() {
+    let _one = serial();
+    let outcome = chaos::run_seed(494).expect("seed 494");
+    eprintln!("{}", outcome.report());
+    assert!(outcome.violations.is_empty(), "{}", outcome.report());
+    assert!(
+        outcome
+            .timeline
+            .iter()
+            .any(|l| l.contains("(fenced by the monitor)")),
+        "the old writer was not fenced:\n{}",
+        outcome.report()
+    );
+}

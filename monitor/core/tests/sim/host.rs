@@ -96,6 +96,14 @@ pub(crate) struct SimHost {
     /// The latest promise given on this boot: to whom, at which real time (reported to the
     /// monitor, which holds a writer its peers vouch for: rule O0).
     pub(crate) last_promise: Option<(String, u64)>,
+    /// Who the running promise was given to, and whether to more than one writer (then no
+    /// single writer may release it).
+    pub(crate) promised_to: Option<String>,
+    pub(crate) promise_mixed: bool,
+    /// The monitor demoted this host and its peers have not been told yet (agent memory).
+    pub(crate) release_due: bool,
+    /// Rounds asked before this instant (host clock) extend nothing: they were released.
+    pub(crate) released_before: u64,
 }
 
 impl SimHost {
@@ -129,6 +137,10 @@ impl SimHost {
             promised_until: None,
             promise_span: 0,
             last_promise: None,
+            promised_to: None,
+            promise_mixed: false,
+            release_due: false,
+            released_before: 0,
         }
     }
     pub(crate) fn holds_writer(&self) -> bool {
@@ -177,8 +189,10 @@ impl SimHost {
         self.promotion_error = None;
         self.promise_refusal = false;
         self.last_promise = None;
+        self.release_due = false;
         // A promise recorded on the old boot cannot be read on the new clock: a whole span.
         if self.promise_span > 0 {
+            self.promise_mixed = true;
             self.promised_until = Some(after_boot_until(self.clock.ms(now), self.promise_span));
         }
     }
@@ -187,6 +201,7 @@ impl SimHost {
     pub(crate) fn agent_restart(&mut self, now: u64) {
         self.agent_up = true;
         self.incarnation += 1;
+        self.release_due = false;
         let valid = self.lease.is_some_and(|d| d.valid_at(self.clock.ms(now)));
         if !valid && (self.holds_writer() || !self.read_only) {
             self.demote();
@@ -221,6 +236,10 @@ impl SimHost {
             return false;
         }
         self.epoch = epoch;
+        let running = self.promised_at(self.clock.ms(now));
+        self.promise_mixed =
+            running && (self.promise_mixed || self.promised_to.as_deref() != Some(writer));
+        self.promised_to = Some(writer.to_string());
         let until = promise_until(self.clock.ms(now), lease_ms, budget_ms);
         self.promised_until = Some(self.promised_until.map_or(until, |u| u.max(until)));
         self.promise_span = self.promise_span.max(lease_ms + budget_ms);
@@ -230,13 +249,34 @@ impl SimHost {
 
     /// Every peer answered a round, which gives deadline `d`: the lease is extended as by a
     /// grant, but only while it still runs (fencing, once started, is never undone).
-    pub(crate) fn extend_by_peers(&mut self, d: AgentDeadline, now: u64) -> bool {
+    pub(crate) fn extend_by_peers(&mut self, d: AgentDeadline, now: u64, asked_ms: u64) -> bool {
         let at = self.clock.ms(now);
         let running = self.lease.is_some_and(|l| l.valid_at(at));
-        if !running || !self.holds_writer() || self.adopting {
+        if !running || !self.holds_writer() || self.adopting || asked_ms <= self.released_before {
             return false;
         }
         self.lease = self.lease.map(|l| l.later(d));
+        true
+    }
+
+    /// The demoted writer `writer` releases this host's promise: it ends if given to it alone.
+    pub(crate) fn release(&mut self, writer: &str, now: u64) -> bool {
+        let mine = self.promised_to.as_deref() == Some(writer) && !self.promise_mixed;
+        if mine && self.promised_at(self.clock.ms(now)) {
+            self.promised_until = None;
+            return true;
+        }
+        false
+    }
+
+    /// The monitor's demotion completed and the peers may be told (the agent's
+    /// `take_demotion`): from now on, rounds asked earlier extend nothing.
+    pub(crate) fn take_release(&mut self, now: u64) -> bool {
+        let due = std::mem::take(&mut self.release_due);
+        if !due || !self.powered || !self.agent_up || self.lease.is_some() || !self.read_only {
+            return false;
+        }
+        self.released_before = self.clock.ms(now);
         true
     }
 
@@ -373,6 +413,8 @@ impl SimHost {
         // Remove first, then add (remove-before-add on the host too).
         if (!want_writer || !lease_ok) && self.holds_writer() {
             self.demote();
+            // Demoted by the monitor (not by an expired grant): the peers are told.
+            self.release_due = !want_writer;
         }
         self.roles.retain(|r| d.roles.contains(r));
         for r in &d.roles {

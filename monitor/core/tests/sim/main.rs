@@ -77,6 +77,10 @@ fn random_schedules_keep_the_invariants() {
     // Peer promises (issue 14) mattered: writers stayed writable on them alone while the
     // monitor could not renew, and peers refused the monitor's grants because of them.
     assert!(stats.peer_renewals > n * 10, "{stats:?}");
+    assert!(
+        stats.releases > n / 50,
+        "demoted writers released promises: {stats:?}"
+    );
     assert!(stats.peer_kept_ticks > n, "{stats:?}");
     assert!(stats.promise_refusals > n / 10, "{stats:?}");
     // And the monitor held unreachable writers its peers vouched for (rule O0).

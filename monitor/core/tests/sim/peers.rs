@@ -25,6 +25,8 @@ enum Message {
         peer: usize,
         token_at_ms: u64,
     },
+    /// The demoted writer no longer needs the peer's promise.
+    Release { writer: usize, peer: usize },
 }
 
 pub(crate) struct PeerNet {
@@ -78,6 +80,11 @@ impl PeerNet {
             self.deliver(hosts, m, now, rng, stats);
         }
         for w in self.eligible.clone() {
+            if hosts[w].take_release(now) {
+                for p in self.eligible.clone().into_iter().filter(|&p| p != w) {
+                    self.send(Message::Release { writer: w, peer: p }, now, rng);
+                }
+            }
             let h = &hosts[w];
             // Only while its own server answers (the monitor reads promises as "alive").
             if !(h.powered
@@ -155,6 +162,14 @@ impl PeerNet {
                     self.send(reply, now, rng);
                 }
             }
+            Message::Release { writer, peer } => {
+                if self.delivered(&hosts[writer], writer, &hosts[peer], peer) {
+                    let name = hosts[writer].name.clone();
+                    if hosts[peer].release(&name, now) {
+                        stats.releases += 1;
+                    }
+                }
+            }
             Message::Reply {
                 writer,
                 peer,
@@ -177,7 +192,7 @@ impl PeerNet {
                 };
                 round.promised(&hosts[peer].name);
                 if let Some(d) = round.deadline(&required) {
-                    if hosts[writer].extend_by_peers(d, now) {
+                    if hosts[writer].extend_by_peers(d, now, token_at_ms) {
                         stats.peer_renewals += 1;
                     }
                 }

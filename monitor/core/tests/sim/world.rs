@@ -46,6 +46,8 @@ pub(crate) struct Stats {
     /// writable only thanks to them, and writer grants refused because of one (issue 14).
     pub(crate) promises: u64,
     pub(crate) peer_renewals: u64,
+    /// Promises a demoted writer released.
+    pub(crate) releases: u64,
     pub(crate) peer_kept_ticks: u64,
     pub(crate) promise_refusals: u64,
     /// Ticks the monitor held an unreachable writer its peers vouched for (rule O0).
