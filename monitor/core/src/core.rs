@@ -2,7 +2,8 @@
 //!
 //! The individual concerns live in their own modules as `impl Core` blocks: `machine.rs`
 //! (state transitions), `commands.rs`, `failover.rs` (writer gate, remove-before-add, fencing),
-//! `startup.rs` (startup voting, persistence) and `views.rs` (read-only views).
+//! `epochs.rs` (the cluster's epoch), `startup.rs` (startup voting, persistence) and `views.rs`
+//! (read-only views).
 
 use crate::exposure::{Exposure, Fence};
 use crate::flap::Flap;
@@ -14,7 +15,7 @@ use crate::roles::{MoveWhy, RoleTable};
 use crate::spec::{Check, ClusterSpec, HostState, Mode};
 use crate::time::Millis;
 use crate::traps::{CheckTrack, TrapEvent};
-use ha_lease::{next_epoch, plausible_epoch};
+use ha_lease::next_epoch;
 use std::collections::BTreeSet;
 
 /// Runtime data of one host (docs/mmm-behaviour.md §1 bookkeeping plus ha's safety tracking).
@@ -353,55 +354,6 @@ impl Core {
                 Level::Info,
                 format!("Agent on host '{name}' is reachable again"),
             );
-        }
-    }
-
-    /// Continues at an epoch an agent reports above ours, unless the value is absurd (a corrupt
-    /// or hostile agent must not make every later epoch wrap). Returns whether it was adopted.
-    pub(crate) fn adopt_epoch(&mut self, host: &str, reported: u64, out: &mut Vec<Action>) -> bool {
-        if reported <= self.epoch {
-            return true;
-        }
-        if !plausible_epoch(self.epoch, reported) {
-            if self.refused_epoch != Some(reported) {
-                self.refused_epoch = Some(reported);
-                log(
-                    out,
-                    Level::Error,
-                    format!(
-                        "Agent on host '{host}' reports epoch {reported}, absurdly far above ours ({}); ignored. \
-                         If that agent's state file is corrupt, stop the agent and remove it; otherwise find out who else sends it orders.",
-                        self.epoch
-                    ),
-                );
-            }
-            return false;
-        }
-        log(
-            out,
-            Level::Warn,
-            format!(
-                "Agent on host '{host}' already applied epoch {reported} (ours was {}); continuing above it",
-                self.epoch
-            ),
-        );
-        self.epoch = reported;
-        self.dirty = true;
-        true
-    }
-
-    /// Moves to the next epoch (never wraps: at the end of the range it stays and says so).
-    pub(crate) fn bump_epoch(&mut self, out: &mut Vec<Action>) {
-        match next_epoch(self.epoch) {
-            Some(e) => {
-                self.epoch = e;
-                self.dirty = true;
-            }
-            None => log(
-                out,
-                Level::Error,
-                "The epoch is at its maximum and cannot grow; agents may refuse new orders. Reset the cluster's epochs (status file and agent state files).".into(),
-            ),
         }
     }
 

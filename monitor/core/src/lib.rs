@@ -48,6 +48,7 @@
 
 mod commands;
 mod core;
+mod epochs;
 mod events;
 mod explain;
 mod exposure;
