@@ -22,7 +22,7 @@ use std::time::Duration;
 use ha_lease::promise::PromiseRound;
 use ha_lease::LeaseToken;
 use ha_proto::agent_client::AgentClient;
-use ha_proto::PromiseRequest;
+use ha_proto::{PromiseReply, PromiseRequest};
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use crate::converge::{Agent, Ask};
@@ -88,12 +88,31 @@ pub(crate) fn spawn(agent: Arc<Agent>, tls: Option<ha_tls::TlsFiles>) {
     });
 }
 
+/// A peer's answer to one `Promise` call, or the deadline passing.
+type Answer =
+    Result<Result<tonic::Response<PromiseReply>, tonic::Status>, tokio::time::error::Elapsed>;
+
+/// Sends `req` to peer `name` on its own task under [`CALL_DEADLINE`] (few peers, short calls:
+/// all of them at once).
+fn call(
+    calls: &mut tokio::task::JoinSet<(String, Answer)>,
+    name: String,
+    mut c: AgentClient<Channel>,
+    req: PromiseRequest,
+) {
+    calls.spawn(async move {
+        let mut r = tonic::Request::new(req);
+        r.set_timeout(CALL_DEADLINE);
+        let reply = tokio::time::timeout(CALL_DEADLINE, c.promise(r)).await;
+        (name, reply)
+    });
+}
+
 /// Tells every peer in `peers` that this writer was demoted and no longer needs its promise
 /// (each call under its deadline; a peer that does not hear it waits its promise out).
 async fn release(agent: &Agent, peers: &[Peer], links: &[(Peer, AgentClient<Channel>)]) {
     let mut calls = tokio::task::JoinSet::new();
     for (p, c) in links.iter().filter(|(p, _)| peers.contains(p)) {
-        let mut c = c.clone();
         let req = PromiseRequest {
             writer: agent.cfg.this.clone(),
             host: p.name.clone(),
@@ -101,13 +120,7 @@ async fn release(agent: &Agent, peers: &[Peer], links: &[(Peer, AgentClient<Chan
             release: true,
             ..Default::default()
         };
-        let name = p.name.clone();
-        calls.spawn(async move {
-            let mut r = tonic::Request::new(req);
-            r.set_timeout(CALL_DEADLINE);
-            let reply = tokio::time::timeout(CALL_DEADLINE, c.promise(r)).await;
-            (name, reply)
-        });
+        call(&mut calls, p.name.clone(), c.clone(), req);
     }
     while let Some(joined) = calls.join_next().await {
         let Ok((name, reply)) = joined else { continue };
@@ -153,7 +166,6 @@ async fn round(agent: &Agent, ask: &Ask, links: &[(Peer, AgentClient<Channel>)])
     // All at once, each under its deadline (a task per peer: few, and short).
     let mut calls = tokio::task::JoinSet::new();
     for (p, c) in links {
-        let mut c = c.clone();
         let req = PromiseRequest {
             writer: agent.cfg.this.clone(),
             host: p.name.clone(),
@@ -166,13 +178,7 @@ async fn round(agent: &Agent, ask: &Ask, links: &[(Peer, AgentClient<Channel>)])
             fence_budget_ms: ask.budget_ms,
             release: false,
         };
-        let name = p.name.clone();
-        calls.spawn(async move {
-            let mut r = tonic::Request::new(req);
-            r.set_timeout(CALL_DEADLINE);
-            let reply = tokio::time::timeout(CALL_DEADLINE, c.promise(r)).await;
-            (name, reply)
-        });
+        call(&mut calls, p.name.clone(), c.clone(), req);
     }
     let mut round = PromiseRound::new(token.clone(), ask.lease_ms, ask.budget_ms);
     while let Some(joined) = calls.join_next().await {

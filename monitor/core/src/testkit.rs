@@ -65,6 +65,19 @@ impl Kit {
         k
     }
 
+    /// [`Kit::online`] with a writer lease of `lease`, two minutes on, after one renewal that
+    /// every agent acknowledged: db1 holds a running lease.
+    pub fn online_with_lease(lease: Duration) -> Kit {
+        let mut spec = spec3();
+        spec.writer_lease = lease;
+        let mut k = Kit::online(spec);
+        k.at(120);
+        k.send_all();
+        k.step();
+        assert!(k.desired_has_writer("db1"));
+        k
+    }
+
     pub fn at(&mut self, secs: u64) -> &mut Kit {
         self.now += secs * 1000;
         self

@@ -8,14 +8,7 @@ use std::time::Duration;
 const LEASE: Duration = Duration::from_secs(10);
 
 fn online_with_lease() -> Kit {
-    let mut spec = spec3();
-    spec.writer_lease = LEASE;
-    let mut k = Kit::online(spec);
-    k.at(120);
-    k.send_all();
-    k.step();
-    assert!(k.desired_has_writer("db1"));
-    k
+    Kit::online_with_lease(LEASE)
 }
 
 fn inputs_db1_down_others_ok(k: &Kit) -> Vec<Input> {
