@@ -14,6 +14,28 @@ use ha_acceptance::{Cluster, ClusterOptions, Invariants};
 use ha_lab::{creds, ProbeOptions};
 use net_common::{assert_converged, others, quick_read_only, rejoin, stop_and_check_i1_i2, T};
 
+/// Cuts the monitor and every other host off the writer `old` (clients still reach it): nobody
+/// can renew its lease, neither the monitor nor its peers' promises (ARCHITECTURE.md "Peer
+/// promises"), so it is failed over. Cutting the monitor alone no longer fails over (S13).
+fn isolate_writer(c: &Cluster, old: &str) {
+    for h in others(c, &[old]) {
+        c.lab
+            .cut(old, &h)
+            .expect("cut the writer off the other hosts");
+    }
+    c.lab
+        .cut("mon", old)
+        .expect("cut the monitor off the writer");
+}
+
+/// Undoes [`isolate_writer`].
+fn heal_writer(c: &Cluster, old: &str) {
+    for h in others(c, &[old]) {
+        c.lab.heal(old, &h).expect("heal");
+    }
+    c.lab.heal("mon", old).expect("heal");
+}
+
 /// Watches the hosts from `since` until another host than `old` is writable. Returns when the
 /// old writer was fenced (read_only=1 and no writer IP) and when the new one became writable;
 /// panics if the new writer came first. `during` runs once per sample (to inject a fault at
@@ -56,7 +78,8 @@ fn watch_failover(
     }
 }
 
-/// S13 with the old writer's agent killed (-9) and restarted 2 s after the cut: the restarted
+/// S13b-like (the writer cut off from the monitor and its peers) with the old writer's agent
+/// killed (-9) and restarted 2 s after the cut: the restarted
 /// agent restores its lease from its state file and fences the host when it ends, before the
 /// monitor makes the new writer writable.
 #[test]
@@ -70,9 +93,7 @@ fn s13_with_an_agent_restart_on_the_old_writer() {
         .expect("probe");
     probe.wait_acked(5, T).expect("writes before the fault");
 
-    c.lab
-        .cut("mon", &old)
-        .expect("cut the monitor off the master");
+    isolate_writer(&c, &old);
     let cut = Instant::now();
     let agent = c.agent(&old).expect("agent");
     let mut restarted = false;
@@ -99,7 +120,7 @@ fn s13_with_an_agent_restart_on_the_old_writer() {
         .wait_acked(probe.acked_so_far() + 5, T)
         .expect("writes resume on the new writer");
 
-    c.lab.heal("mon", &old).expect("heal");
+    heal_writer(&c, &old);
     rejoin(&c, &old, &new);
     assert_converged(&c, &new);
     stop_and_check_i1_i2(&c, probe, inv, &new);
@@ -120,9 +141,7 @@ fn monitor_killed_while_it_waits_for_the_old_writers_lease() {
         .expect("probe");
     probe.wait_acked(5, T).expect("writes before the fault");
 
-    c.lab
-        .cut("mon", &old)
-        .expect("cut the monitor off the master");
+    isolate_writer(&c, &old);
     let cut = Instant::now();
     let monitor = c.monitor().expect("monitor");
     let mut killed_at: Option<Instant> = None;
@@ -160,7 +179,7 @@ fn monitor_killed_while_it_waits_for_the_old_writers_lease() {
         .wait_acked(probe.acked_so_far() + 5, T)
         .expect("writes resume on the new writer");
 
-    c.lab.heal("mon", &old).expect("heal");
+    heal_writer(&c, &old);
     rejoin(&c, &old, &new);
     assert_converged(&c, &new);
     stop_and_check_i1_i2(&c, probe, inv, &new);
@@ -240,14 +259,7 @@ fn isolated_writer_with_an_open_transaction_and_a_blocked_commit() {
 
     let mut open_tx = client_session(&c);
     open_tx.send(b"BEGIN; INSERT INTO blocked VALUES (1);\n");
-    for h in others(&c, &[&old]) {
-        c.lab
-            .cut(&old, &h)
-            .expect("cut the writer off its replicas");
-    }
-    c.lab
-        .cut("mon", &old)
-        .expect("cut the monitor off the writer");
+    isolate_writer(&c, &old);
     let cut = Instant::now();
     let mut blocked = client_session(&c);
     blocked.send(b"INSERT INTO blocked VALUES (2);\n");
@@ -283,10 +295,7 @@ fn isolated_writer_with_an_open_transaction_and_a_blocked_commit() {
     c.lab
         .sql(&new, "INSERT INTO hatest.blocked VALUES (3)")
         .expect("a write on the new writer");
-    for h in others(&c, &[&old]) {
-        c.lab.heal(&old, &h).expect("heal");
-    }
-    c.lab.heal("mon", &old).expect("heal");
+    heal_writer(&c, &old);
     c.wait_writer_ready(&new, T).expect("new writer ready");
     rejoin(&c, &old, &new);
     assert_converged(&c, &new);
