@@ -13,8 +13,14 @@ fn online_with_lease() -> Kit {
 }
 
 /// db1's checks fail from the monitor and its agent is unreachable; db2 and db3 are fine, and
-/// db2's agent reports the promise it gave `writer` `age` ago.
+/// db2's agent reports the promise it gave `writer` `age` ago, replicating from db1 with its IO
+/// thread connected.
 fn monitor_loses_db1(k: &mut Kit, writer: &str, age: Duration) {
+    monitor_loses_db1_io(k, writer, age, true);
+}
+
+/// [`monitor_loses_db1`], with db2's IO thread connected to db1 or not (`io`).
+fn monitor_loses_db1_io(k: &mut Kit, writer: &str, age: Duration, io: bool) {
     k.checks("db1", [false, false, false, false]);
     k.unreachable("db1");
     for h in ["db2", "db3"] {
@@ -26,6 +32,8 @@ fn monitor_loses_db1(k: &mut Kit, writer: &str, age: Duration) {
             read_only: true,
             lease_token: Some(k.token()),
             promise_given: Some((writer.into(), age)),
+            replicating_from: Some("db1".into()),
+            io_running: io,
             ..Default::default()
         },
     );
@@ -121,4 +129,47 @@ fn without_a_lease_there_are_no_promises_to_trust() {
         k.step();
     }
     assert_eq!(k.state("db1"), HostState::HardOffline);
+}
+
+#[test]
+fn a_promise_without_a_connected_io_thread_does_not_hold_the_writer() {
+    // db2 still gets asked for promises, but its replication stream from db1 is gone: the
+    // monitor does not take the promise alone as proof that db1 serves (the holistic
+    // rule asks for both), and the failover proceeds.
+    let mut k = online_with_lease();
+    let mut logs = Vec::new();
+    for _ in 0..10 {
+        k.at(1);
+        monitor_loses_db1_io(&mut k, "db1", Duration::from_millis(200), false);
+        k.step();
+        logs.extend(k.logs());
+    }
+    assert_ne!(k.state("db1"), HostState::Online, "{logs:?}");
+    assert!(!logs.iter().any(|l| l.contains("[rule O0]")), "{logs:?}");
+}
+
+#[test]
+fn one_timed_out_call_to_the_vouching_peer_does_not_end_the_hold() {
+    // Under load the monitor's call to db2's agent times out once: db2's last reply (a fresh
+    // promise, IO thread connected) still counts until it is older than half a lease.
+    let mut k = online_with_lease();
+    k.at(1);
+    monitor_loses_db1(&mut k, "db1", Duration::from_millis(100));
+    k.step();
+    k.now += 300;
+    k.checks("db1", [false, false, false, false]);
+    k.unreachable("db1");
+    k.unreachable("db2");
+    k.step();
+    assert_eq!(k.state("db1"), HostState::Online, "{:?}", k.logs());
+    assert_eq!(k.core.active_master(), Some("db1"));
+    // Once that reply is too old, the hold ends and the failover proceeds.
+    for _ in 0..5 {
+        k.at(1);
+        k.checks("db1", [false, false, false, false]);
+        k.unreachable("db1");
+        k.unreachable("db2");
+        k.step();
+    }
+    assert_ne!(k.state("db1"), HostState::Online, "{:?}", k.logs());
 }

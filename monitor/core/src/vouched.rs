@@ -1,7 +1,8 @@
 //! The holistic view of the active master (issue 14, after orchestrator's DeadMaster vs
 //! UnreachableMaster): when the monitor's checks fail on the active master but the other writer
-//! candidates' agents report that it asked them for peer promises moments ago, the writer is
-//! alive and connected to its peers — only the monitor lost it. It then stays ONLINE with its
+//! candidates' agents report that it asked them for peer promises moments ago, and their IO
+//! threads are connected to it, the writer is alive and connected to its peers — only the
+//! monitor lost it. It then stays ONLINE with its
 //! roles (rule O0 in `rules.rs`) instead of failing over; `show` says
 //! `db1 unreachable from the monitor; reachable from db2`.
 //!
@@ -31,8 +32,9 @@ impl Core {
     }
 
     /// The other writer candidates that vouch for `h` at `now`: each reported a fresh promise
-    /// to it. Empty when none does, or when one whose agent answers reports none (a writer that
-    /// lost one peer cannot keep its lease).
+    /// to it and replicates from it with its IO thread connected. Empty when none does, or when
+    /// one whose agent answers does not (a writer that lost one peer cannot keep its lease; a
+    /// replica that lost its stream is evidence the writer is not serving).
     pub(crate) fn vouched_by(&self, h: HostId, now: Millis) -> Vec<String> {
         let Some(fresh) = self.promise_fresh() else {
             return Vec::new();
@@ -50,14 +52,18 @@ impl Core {
             let (Some(facts), Some(at)) = (&rt.facts, rt.facts_at) else {
                 continue;
             };
-            if rt.agent_down {
-                continue; // neither for nor against
-            }
             let vouches = facts
                 .promise_given
                 .as_ref()
                 .is_some_and(|(w, age)| w == me && *age + now.since(at) <= fresh);
-            if !vouches {
+            let follows = facts.replicating_from.as_deref() == Some(me) && facts.io_running;
+            if rt.agent_down && !vouches {
+                // Its last reply is too old to tell: neither for nor against. A reply still
+                // fresh counts although a later call timed out (a loaded host must not end the
+                // hold on one slow answer).
+                continue;
+            }
+            if !vouches || !follows {
                 return Vec::new();
             }
             by.push(name.clone());

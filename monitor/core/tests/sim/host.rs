@@ -74,6 +74,8 @@ pub(crate) struct SimHost {
     pub(crate) promotion_error: Option<String>,
     /// `promotion_error` is a refusal because of a promise to a peer.
     pub(crate) promise_refusal: bool,
+    /// The active master the latest desired state named (the simulated replica follows it).
+    pub(crate) master: Option<String>,
     pub(crate) lease: Option<AgentDeadline>,
     /// `lease` is an adoption (`ha-agent --adopt-writer`): no monitor granted it.
     pub(crate) adopting: bool,
@@ -126,6 +128,7 @@ impl SimHost {
             writer_synced: false,
             promotion_error: None,
             promise_refusal: false,
+            master: None,
             lease: None,
             adopting: false,
             kept_adopted: false,
@@ -330,7 +333,7 @@ impl SimHost {
             refused_for_promise: self
                 .promise_refusal
                 .then(|| Duration::from_millis(self.promise_left(at).max(1))),
-            replicating_from: None,
+            replicating_from: self.master.clone().filter(|m| *m != self.name),
             io_running: self.io_ok,
             sql_running: self.io_ok,
             lease_token: Some(self.token(now)),
@@ -358,6 +361,7 @@ impl SimHost {
         if d.epoch < self.epoch {
             return Some(AgentReport::StaleEpoch { held: self.epoch });
         }
+        self.master.clone_from(&d.active_master);
         self.epoch = d.epoch;
         self.promotion_error = None;
         self.promise_refusal = false;
