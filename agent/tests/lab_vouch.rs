@@ -14,23 +14,28 @@ use ha_proto::PeerAgent;
 
 const LEASE_MS: u64 = 3_000;
 
+/// db2 replicates from db1, and db1 gets one writer grant of `lease_ms` naming db2 as its
+/// peer (what the monitor sends); db1 is writable afterwards.
+fn grant_with_peer(lab: &Lab, c: &Cluster, lease_ms: u64) {
+    apply(lab, "db2", c.req("db2", vec![], Some("db1"), 1)).expect("db2 as a replica");
+    let mut grant = c.req("db1", vec![c.writer_role()], Some("db1"), 1);
+    grant.writer_lease_ms = lease_ms;
+    grant.writer_peers = vec![PeerAgent {
+        name: "db2".into(),
+        address: agent_addr(lab, "db2").to_string(),
+    }];
+    let st = apply(lab, "db1", grant).expect("grant");
+    assert!(st.converged && !st.read_only, "{st:#?}");
+}
+
 #[test]
 fn a_writer_vouched_for_by_its_peer_outlives_its_grant_and_fences_when_the_peer_is_gone() {
     let lab = Lab::start(LabOptions::hosts(2)).expect("lab");
     let a1 = start_agent(&lab, "db1", &AgentOpts::default());
     let a2 = start_agent(&lab, "db2", &AgentOpts::default());
     let c = Cluster::of(&lab);
-    apply(&lab, "db2", c.req("db2", vec![], Some("db1"), 1)).expect("db2 as a replica");
-
     // One grant, naming db2 as the peer; then the "monitor" is gone.
-    let mut grant = c.req("db1", vec![c.writer_role()], Some("db1"), 1);
-    grant.writer_lease_ms = LEASE_MS;
-    grant.writer_peers = vec![PeerAgent {
-        name: "db2".into(),
-        address: agent_addr(&lab, "db2").to_string(),
-    }];
-    let st = apply(&lab, "db1", grant).expect("grant");
-    assert!(st.converged && !st.read_only, "{st:#?}");
+    grant_with_peer(&lab, &c, LEASE_MS);
     let granted = Instant::now();
 
     // Four leases later db1 is still the writer, on db2's promises alone.
@@ -80,15 +85,7 @@ fn a_demoted_writer_releases_its_peers_promise_so_a_switchover_need_not_wait() {
     let a1 = start_agent(&lab, "db1", &AgentOpts::default());
     let a2 = start_agent(&lab, "db2", &AgentOpts::default());
     let c = Cluster::of(&lab);
-    apply(&lab, "db2", c.req("db2", vec![], Some("db1"), 1)).expect("db2 as a replica");
-    let mut grant = c.req("db1", vec![c.writer_role()], Some("db1"), 1);
-    grant.writer_lease_ms = LONG_MS;
-    grant.writer_peers = vec![PeerAgent {
-        name: "db2".into(),
-        address: agent_addr(&lab, "db2").to_string(),
-    }];
-    let st = apply(&lab, "db1", grant).expect("grant");
-    assert!(st.converged && !st.read_only, "{st:#?}");
+    grant_with_peer(&lab, &c, LONG_MS);
     wait_status(
         &lab,
         "db2",

@@ -58,10 +58,25 @@ fn the_checker_catches_a_second_writer_and_a_lost_write() {
 /// The confirmed writer's tenure now continues (core: `the_confirmed_writers_renewed_grant_…`).
 #[test]
 fn seed_109_the_confirmed_writer_survives_a_diverged_peer_and_a_monitor_restart() {
+    clean_run(109);
+}
+
+/// Replays `seed` (one at a time) and asserts that no invariant broke.
+fn clean_run(seed: u64) -> chaos::Outcome {
     let _one = serial();
-    let outcome = chaos::run_seed(109).expect("seed 109");
+    let outcome = chaos::run_seed(seed).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     eprintln!("{}", outcome.report());
     assert!(outcome.violations.is_empty(), "{}", outcome.report());
+    outcome
+}
+
+/// Asserts that the timeline of `outcome` shows the monitor fencing a host (`needle`).
+fn assert_fenced(outcome: &chaos::Outcome, needle: &str, what: &str) {
+    assert!(
+        outcome.timeline.iter().any(|l| l.contains(needle)),
+        "{what} was not fenced:\n{}",
+        outcome.report()
+    );
 }
 
 /// Regression, chaos seed 169: db1, the writer, is frozen with its cable out, and its agent is
@@ -71,17 +86,11 @@ fn seed_109_the_confirmed_writer_survives_a_diverged_peer_and_a_monitor_restart(
 /// switch-port `kill_host_bin`) before it promotes db2.
 #[test]
 fn seed_169_a_writer_whose_agent_died_is_fenced_before_another_is_promoted() {
-    let _one = serial();
-    let outcome = chaos::run_seed(169).expect("seed 169");
-    eprintln!("{}", outcome.report());
-    assert!(outcome.violations.is_empty(), "{}", outcome.report());
-    assert!(
-        outcome
-            .timeline
-            .iter()
-            .any(|l| l.contains("switch port of db1 (fenced by the monitor)")),
-        "db1 was not fenced:\n{}",
-        outcome.report()
+    let outcome = clean_run(169);
+    assert_fenced(
+        &outcome,
+        "switch port of db1 (fenced by the monitor)",
+        "db1",
     );
 }
 
@@ -91,16 +100,6 @@ fn seed_169_a_writer_whose_agent_died_is_fenced_before_another_is_promoted() {
 /// monitor cannot tell now fences that host, and the new writer waits for the kill.
 #[test]
 fn seed_494_a_switchover_away_from_a_writer_whose_agent_died_fences_it_first() {
-    let _one = serial();
-    let outcome = chaos::run_seed(494).expect("seed 494");
-    eprintln!("{}", outcome.report());
-    assert!(outcome.violations.is_empty(), "{}", outcome.report());
-    assert!(
-        outcome
-            .timeline
-            .iter()
-            .any(|l| l.contains("(fenced by the monitor)")),
-        "the old writer was not fenced:\n{}",
-        outcome.report()
-    );
+    let outcome = clean_run(494);
+    assert_fenced(&outcome, "(fenced by the monitor)", "the old writer");
 }
