@@ -27,8 +27,8 @@
 //! tracked here too ([`Fence`]): a kill is the other way to end an exposure.
 //!
 //! * **Departure** ([`Exposure::writer_departed`]): when the writer role leaves a host, the host
-//!   stays exposed, whatever its bound says, until the news reached its agent or a kill ended
-//!   (successfully or not). The bound assumes a live agent that fences itself; a host whose
+//!   stays exposed, whatever its bound says, until its agent confirmed it cannot write or a kill
+//!   ended (successfully or not). The bound assumes a live agent that fences itself; a host whose
 //!   agent is dead (kill -9) keeps writing past it, so with `kill_host_bin` configured the new
 //!   writer waits for the kill (chaos seed 494: a switchover away from such a host gave two
 //!   writers for 8 s).
@@ -211,7 +211,12 @@ impl Exposure {
         {
             self.writable = None;
         }
-        if self.fence == (Fence::AwaitDelivery { sent: true }) {
+        // Delivered. A host the writer role left stays pending until it also confirmed it
+        // cannot write: its agent may die between the two (chaos seed 356: killed 2 s after the
+        // demotion reached it, before it finished), and then only a kill ends its writability.
+        if self.fence == (Fence::AwaitDelivery { sent: true })
+            && !(self.departed && self.writable.is_some())
+        {
             self.set_fence(Fence::Idle);
         }
     }

@@ -429,3 +429,49 @@ fn a_candidate_bound_by_a_peer_promise_keeps_the_role_and_the_monitor_waits() {
     k.step();
     assert!(k.has_log("Host 'db2' is the active master now"));
 }
+
+#[test]
+fn an_old_writer_whose_agent_dies_after_hearing_of_its_demotion_is_killed_seed_356() {
+    // Chaos seed 356: db1 heard that the writer role left it, but its agent was killed before
+    // the demotion finished (the reply still showed read_only=0). Delivery alone ends nothing:
+    // once the agent is silent, db1 is killed and db2 waits for that.
+    let mut spec = spec3();
+    spec.writer_lease = Duration::from_secs(3);
+    spec.kill_host_configured = true;
+    let mut k = online(spec);
+    k.send_all();
+    k.step();
+    k.cmd(AdminCommand::MoveRole {
+        role: "writer".into(),
+        host: "db2".into(),
+        force: false,
+    });
+    k.send("db1", false);
+    let token = k.token();
+    k.report(
+        "db1",
+        AgentFacts {
+            epoch: k.core.epoch(),
+            read_only: false, // the demotion is under way, not done
+            lease_token: Some(token),
+            lease_remaining: Some(Duration::from_millis(2_000)),
+            ..Default::default()
+        },
+    );
+    k.step();
+    assert!(k.kills().is_empty(), "the agent answers: no kill yet");
+    k.at(10); // db1's lease bound has passed; its agent is dead now
+    k.send("db1", false);
+    k.unreachable("db1");
+    k.send("db2", true);
+    k.step();
+    assert_eq!(k.kills(), [("db1".to_string(), true)], "{:?}", k.logs());
+    assert!(!k.desired_has_writer("db2"), "db2 waits for the kill");
+    k.queue.push(Input::KillResult {
+        host: "db1".into(),
+        ok: true,
+        output: "port shut".into(),
+    });
+    k.step();
+    assert!(k.desired_has_writer("db2"));
+}

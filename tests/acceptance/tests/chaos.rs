@@ -103,3 +103,67 @@ fn seed_494_a_switchover_away_from_a_writer_whose_agent_died_fences_it_first() {
     let outcome = clean_run(494);
     assert_fenced(&outcome, "(fenced by the monitor)", "the old writer");
 }
+
+/// Regression, chaos seed 356, made deterministic: the writer role leaves db1 (here
+/// `move_role`), db1's agent hears it but its demotion is still busy (an in-flight write it
+/// spares for `max_kill_retries` seconds; in the soak, commits waiting for semi-sync acks
+/// under packet loss), and then the agent is killed (kill -9). Delivery used to end the
+/// departure: the monitor waited out db1's lease bound and promoted db2 next to a db1 nobody
+/// demoted (two writers for 2 s). The departure now ends only when db1's agent confirmed it
+/// cannot write, so a silent agent gets db1 fenced first.
+#[test]
+fn seed_356_an_old_writer_whose_agent_dies_mid_demotion_is_fenced_before_the_new_writer() {
+    use std::time::Duration;
+    let _one = serial();
+    let c = ha_acceptance::Cluster::start(chaos::options()).expect("cluster");
+    let i1 = ha_acceptance::Invariants::start_reachable_only(&c.lab);
+    let t = Duration::from_secs(60);
+    std::thread::scope(|s| {
+        // In flight for 20 s: the demotion spares it for up to max_kill_retries (10) seconds.
+        let blocker = s.spawn(|| {
+            c.lab
+                .sql("db1", "INSERT INTO hatest.t (v) SELECT SLEEP(20)")
+        });
+        c.wait_for("the in-flight write on db1", t, |c| {
+            Ok(c.lab
+                .sql_value(
+                    "db1",
+                    "SELECT COUNT(*) FROM information_schema.processlist \
+                     WHERE info LIKE 'INSERT INTO hatest.t%SLEEP%'",
+                )
+                .ok()
+                .flatten()
+                .as_deref()
+                == Some("1"))
+        })
+        .expect("blocker running");
+        let reply = c
+            .control(&["move_role", "writer", "db2"])
+            .expect("move_role");
+        eprintln!("move_role: {reply:?}");
+        // Let the demotion reach db1's agent and start sparing the write, then kill the agent.
+        std::thread::sleep(Duration::from_millis(1500));
+        c.agent("db1")
+            .expect("db1's agent")
+            .kill()
+            .expect("kill -9 db1's agent");
+        c.wait_show("writer on db2", t, |s| s.writer().as_deref() == Some("db2"))
+            .expect("writer moved");
+        // Not `wait_writer_ready`: db1's mysqld, never demoted, is still read_only=0 behind its
+        // fenced switch port (I1 counts what clients can reach).
+        c.wait_for("db2 writable", t, |c| {
+            Ok(c.lab.read_only("db2").ok() == Some(false))
+        })
+        .expect("db2 writable");
+        let _ = blocker.join();
+    });
+    let log = c.monitor().expect("monitor").log();
+    let fenced = log.find("Running kill_host_bin for host 'db1'");
+    let promoted = log.find("Host 'db2' is the active master");
+    assert!(
+        matches!((fenced, promoted), (Some(f), Some(p)) if f < p),
+        "db1 (agent dead mid-demotion) was not fenced before db2 was promoted:\n{}",
+        c.diagnostics()
+    );
+    i1.assert_clean();
+}
