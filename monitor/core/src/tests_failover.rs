@@ -322,12 +322,7 @@ fn switchover_away_from_a_writer_whose_agent_is_dead_waits_for_its_kill_seed_494
     // Chaos seed 494: db1's agent is killed (its server stays writable, nothing demotes it),
     // then the operator moves the writer. Waiting out db1's lease is not enough: the lease
     // assumes a live agent. The monitor kills db1 and promotes db2 only once the kill worked.
-    let mut spec = spec3();
-    spec.writer_lease = Duration::from_secs(3);
-    spec.kill_host_configured = true;
-    let mut k = online(spec);
-    k.send_all();
-    k.step();
+    let mut k = switchover_kit();
     k.send("db1", false);
     k.unreachable("db1");
     k.step();
@@ -358,13 +353,7 @@ fn switchover_away_from_a_writer_whose_agent_is_dead_waits_for_its_kill_seed_494
         );
     }
     assert!(k.kills().is_empty(), "one kill at a time");
-    k.queue.push(Input::KillResult {
-        host: "db1".into(),
-        ok: true,
-        output: "port shut".into(),
-    });
-    k.step();
-    assert!(k.desired_has_writer("db2"));
+    kill_db1_then_db2_writes(&mut k);
     assert_eq!(writer_count(&k), 1);
 }
 
@@ -435,12 +424,7 @@ fn an_old_writer_whose_agent_dies_after_hearing_of_its_demotion_is_killed_seed_3
     // Chaos seed 356: db1 heard that the writer role left it, but its agent was killed before
     // the demotion finished (the reply still showed read_only=0). Delivery alone ends nothing:
     // once the agent is silent, db1 is killed and db2 waits for that.
-    let mut spec = spec3();
-    spec.writer_lease = Duration::from_secs(3);
-    spec.kill_host_configured = true;
-    let mut k = online(spec);
-    k.send_all();
-    k.step();
+    let mut k = switchover_kit();
     k.cmd(AdminCommand::MoveRole {
         role: "writer".into(),
         host: "db2".into(),
@@ -467,6 +451,23 @@ fn an_old_writer_whose_agent_dies_after_hearing_of_its_demotion_is_killed_seed_3
     k.step();
     assert_eq!(k.kills(), [("db1".to_string(), true)], "{:?}", k.logs());
     assert!(!k.desired_has_writer("db2"), "db2 waits for the kill");
+    kill_db1_then_db2_writes(&mut k);
+}
+
+/// Three online hosts, db1 the writer, a 3 s lease, `kill_host_bin` configured, every agent
+/// answered once: the start of the switchover-fence tests (seeds 494 and 356).
+fn switchover_kit() -> Kit {
+    let mut spec = spec3();
+    spec.writer_lease = Duration::from_secs(3);
+    spec.kill_host_configured = true;
+    let mut k = online(spec);
+    k.send_all();
+    k.step();
+    k
+}
+
+/// db1's kill succeeds: only then does db2's desired state hold the writer role.
+fn kill_db1_then_db2_writes(k: &mut Kit) {
     k.queue.push(Input::KillResult {
         host: "db1".into(),
         ok: true,
