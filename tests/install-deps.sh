@@ -18,9 +18,12 @@
 #                (tests/systemd-proof.sh)
 # faketime        libfaketime: the chaos schedules' wall-clock step on one agent
 #                (tests/acceptance/src/chaos)
+# etcd-server, etcd-client  etcd v3 members and etcdctl for the redundant-monitor lab
+#                (tests/lab/src/etcd.rs); the package's own etcd service is kept from
+#                starting: the lab runs its members inside its namespaces
 set -euo pipefail
 
-PACKAGES=(mariadb-server mariadb-client iproute2 nftables iputils-ping arping tcpdump procps gcc libc6-dev python3-minimal lintian debootstrap systemd-container faketime)
+PACKAGES=(mariadb-server mariadb-client iproute2 nftables iputils-ping arping tcpdump procps gcc libc6-dev python3-minimal lintian debootstrap systemd-container faketime etcd-server etcd-client)
 
 if [ "$(id -u)" != 0 ]; then
   echo "install-deps.sh: run as root (sudo bash tests/install-deps.sh)" >&2
@@ -44,6 +47,15 @@ else
   echo "install-deps.sh: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
+  # etcd-server's postinst would start a system-wide etcd on localhost:2379. While this
+  # install runs, a policy-rc.d (Debian's switch for maintainer scripts) refuses every service
+  # start; it is removed afterwards, and left alone if the machine already has one.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 

@@ -90,6 +90,9 @@ pub struct LabState {
     pub hosts: Vec<Host>,
     pub mon: Option<Node>,
     pub cli: Option<Node>,
+    /// [`crate::LabOptions::extra_nodes`] (absent in state files of older labs).
+    #[serde(default)]
+    pub extra: Vec<Node>,
     pub writer_vip: Option<Ipv4Addr>,
     pub reader_vips: Vec<Ipv4Addr>,
     /// Daemon processes started by `ha-lab up` (name → PID), informational.

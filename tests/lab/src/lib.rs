@@ -7,6 +7,8 @@
 //!   monitor (`<prefix>-mon`) and one for clients (`<prefix>-cli`), joined by one bridge
 //!   (`<prefix>-br`, no address) through veth pairs; inside each namespace the interface is
 //!   `eth0`;
+//! * optionally more namespaces ([`LabOptions::extra_nodes`], `.20, .21, …`), for example
+//!   etcd members started by [`Lab::start_etcd`];
 //! * addresses from a per-lab `10.a.b.0/24`: hosts `.11, .12, …`, monitor `.2`, client `.3`;
 //!   suggested role IPs: writer `.160`, readers `.161 …` ([`Lab::writer_vip`],
 //!   [`Lab::reader_vips`]). No default route anywhere, so nothing leaves the lab;
@@ -58,6 +60,7 @@ pub mod cmd;
 mod config;
 pub mod creds;
 mod error;
+mod etcd;
 mod exec;
 mod faults;
 mod lifecycle;
@@ -78,12 +81,13 @@ use std::time::{Duration, Instant};
 
 pub use cmd::{Cmd, Output};
 pub use error::{Error, Result};
+pub use etcd::{Etcd, ETCD_CLIENT_PORT, ETCD_PEER_PORT};
 pub use faults::{LagGuard, Netem, NetemBackend};
 pub use observe::ReplicaStatus;
 pub use probe::{Attempt, Probe, ProbeOptions, ProbeReport};
 pub use process::ProcHandle;
 pub use rebuild::{binlog_state_at, dump_gtid_position, Rebuilt};
-pub use topology::{Host, LabOptions, Node};
+pub use topology::{Host, LabOptions, Node, MAX_EXTRA_NODES};
 
 /// MySQL port of every lab host.
 pub const MYSQL_PORT: u16 = 3306;
@@ -101,6 +105,7 @@ pub struct Lab {
     hosts: Vec<Host>,
     mon: Node,
     cli: Node,
+    extra: Vec<Node>,
     opts: LabOptions,
     mysqld: Vec<Mutex<Option<Child>>>,
     procs: Mutex<Vec<ProcHandle>>,

@@ -73,6 +73,7 @@ impl Lab {
                 opts.db_hosts
             )));
         }
+        crate::topology::check_extra_nodes(&opts.extra_nodes, opts.db_hosts)?;
         if let Err(e) = cleanup::remove_stale() {
             eprintln!("ha-lab: removing stale labs failed (continuing): {e}");
         }
@@ -114,6 +115,7 @@ impl Lab {
             hosts: Vec::new(),
             mon: None,
             cli: None,
+            extra: Vec::new(),
             writer_vip: None,
             reader_vips: Vec::new(),
             daemons: Vec::new(),
@@ -195,6 +197,12 @@ impl Lab {
             mysqld: hosts.iter().map(|_| Mutex::new(None)).collect(),
             mon: node("mon", 2),
             cli: node("cli", 3),
+            extra: opts
+                .extra_nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| node(n, 20 + i as u8))
+                .collect(),
             bridge: format!("{prefix}-br"),
             hosts,
             prefix,
@@ -220,7 +228,10 @@ impl Lab {
             netns::add_ns(&h.ns)?;
             h.mac = netns::add_port(&bridge, &h.veth, &h.ns, h.ip)?;
         }
-        for n in [&mut self.mon, &mut self.cli] {
+        for n in [&mut self.mon, &mut self.cli]
+            .into_iter()
+            .chain(self.extra.iter_mut())
+        {
             netns::add_ns(&n.ns)?;
             n.mac = netns::add_port(&bridge, &n.veth, &n.ns, n.ip)?;
         }
@@ -348,6 +359,7 @@ impl Lab {
             hosts: self.hosts.clone(),
             mon: Some(self.mon.clone()),
             cli: Some(self.cli.clone()),
+            extra: self.extra.clone(),
             writer_vip: Some(self.writer_vip()),
             reader_vips: self.reader_vips(),
             daemons: daemons.unwrap_or_default(),

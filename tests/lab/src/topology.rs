@@ -26,6 +26,42 @@ pub struct LabOptions {
     pub subnet: Option<(u8, u8)>,
     /// Extra `my.cnf` lines for every host's `[mysqld]` section (later lines win).
     pub mysqld_extra: Vec<String>,
+    /// More non-database namespaces, by short name (1–6 of `[a-z0-9]`, at most
+    /// [`MAX_EXTRA_NODES`]), addressed `.20, .21, …` in list order: etcd members (`etcd1`…) and
+    /// more monitors (`mon2`…) for the redundant-monitor tests. Default none.
+    pub extra_nodes: Vec<String>,
+}
+
+/// How many [`LabOptions::extra_nodes`] a lab can have (addresses `.20`–`.29`).
+pub const MAX_EXTRA_NODES: usize = 10;
+
+/// Checks [`LabOptions::extra_nodes`]: short (the bridge-side veth name is
+/// `<prefix>-<name>-h`, and Linux allows 15 characters), lower-case alphanumeric, unique, and
+/// not a built-in node's name.
+pub(crate) fn check_extra_nodes(names: &[String], db_hosts: usize) -> Result<()> {
+    if names.len() > MAX_EXTRA_NODES {
+        return Err(Error::Other(format!(
+            "at most {MAX_EXTRA_NODES} extra nodes, got {}",
+            names.len()
+        )));
+    }
+    for (i, n) in names.iter().enumerate() {
+        let ok = (1..=6).contains(&n.len())
+            && n.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        if !ok {
+            return Err(Error::Other(format!(
+                "extra node name `{n}`: use 1-6 of [a-z0-9] (it becomes part of a 15-character link name)"
+            )));
+        }
+        let builtin = n == "mon" || n == "cli" || (1..=db_hosts).any(|k| *n == format!("db{k}"));
+        if builtin || names[..i].contains(n) {
+            return Err(Error::Other(format!(
+                "extra node name `{n}` is taken (db1..db{db_hosts}, mon, cli and earlier extras)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 impl Default for LabOptions {
@@ -37,6 +73,7 @@ impl Default for LabOptions {
             prefix: None,
             subnet: None,
             mysqld_extra: Vec::new(),
+            extra_nodes: Vec::new(),
         }
     }
 }
@@ -80,7 +117,7 @@ pub struct Host {
     pub error_log: PathBuf,
 }
 
-/// A non-database namespace of the lab (`mon`, `cli`).
+/// A non-database namespace of the lab (`mon`, `cli`, and any [`LabOptions::extra_nodes`]).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Node {
     /// `mon` or `cli` (or a host name when obtained through [`Lab::node`]).
@@ -168,7 +205,13 @@ impl Lab {
         &self.cli
     }
 
-    /// Any namespace of the lab by short name (`db1`, `mon`, `cli`) or namespace name.
+    /// The extra namespaces ([`LabOptions::extra_nodes`]), in the order asked for.
+    pub fn extra_nodes(&self) -> &[Node] {
+        &self.extra
+    }
+
+    /// Any namespace of the lab by short name (`db1`, `mon`, `cli`, an extra node) or
+    /// namespace name.
     pub fn node(&self, name: &str) -> Result<Node> {
         if let Ok(h) = self.host(name) {
             return Ok(Node {
@@ -181,17 +224,19 @@ impl Lab {
         }
         [&self.mon, &self.cli]
             .into_iter()
+            .chain(&self.extra)
             .find(|n| n.name == name || n.ns == name)
             .cloned()
             .ok_or_else(|| Error::UnknownNode(name.to_string()))
     }
 
-    /// All namespaces: hosts, then mon, then cli.
+    /// All namespaces: hosts, then mon, then cli, then the extra nodes.
     pub fn nodes(&self) -> Vec<Node> {
         self.hosts
             .iter()
             .map(|h| h.name.as_str())
             .chain(["mon", "cli"])
+            .chain(self.extra.iter().map(|n| n.name.as_str()))
             .filter_map(|n| self.node(n).ok())
             .collect()
     }
@@ -210,5 +255,35 @@ impl Lab {
             .into_iter()
             .find(|n| n.ip == ip)
             .map(|n| n.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_extra_nodes;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn extra_node_names_are_short_unique_and_not_built_in() {
+        assert!(check_extra_nodes(&names(&["etcd1", "etcd2", "mon2"]), 3).is_ok());
+        assert!(check_extra_nodes(&[], 3).is_ok());
+        for bad in [
+            &["etcd-1"][..],                                          // not [a-z0-9]
+            &["monitor2"], // too long for `<prefix>-<name>-h`
+            &[""],         // empty
+            &["mon"],      // built in
+            &["db3"],      // a DB host
+            &["e1", "e1"], // twice
+            &["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"], // more than 10
+        ] {
+            assert!(check_extra_nodes(&names(bad), 3).is_err(), "{bad:?}");
+        }
+        assert!(
+            check_extra_nodes(&names(&["db4"]), 3).is_ok(),
+            "db4 is free with 3 hosts"
+        );
     }
 }

@@ -1,0 +1,187 @@
+//! etcd v3 members in the lab (issue 18, redundant monitors): Debian's `etcd` (package
+//! `etcd-server`), one member per lab node, each in its own namespace so that a test can cut a
+//! monitor off from etcd without cutting it off from the agents.
+//!
+//! The cluster is plain HTTP inside the lab's bridge (no address leaves the lab subnet), with
+//! short Raft timers (heartbeat 100 ms, election 1 s) so a member loss is seen in seconds.
+//! `etcdctl` (package `etcd-client`) is run inside a lab namespace to ask the members.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::{wait_until, Cmd, Lab, ProcHandle};
+
+/// etcd's client port.
+pub const ETCD_CLIENT_PORT: u16 = 2379;
+/// etcd's peer (Raft) port.
+pub const ETCD_PEER_PORT: u16 = 2380;
+
+/// How long [`Lab::start_etcd`] waits for every member to report healthy.
+const HEALTHY_WITHIN: Duration = Duration::from_secs(30);
+
+/// A running etcd cluster of the lab.
+#[derive(Debug, Clone)]
+pub struct Etcd {
+    /// (node name, member process), in the order given to [`Lab::start_etcd`].
+    members: Vec<(String, ProcHandle)>,
+    /// `http://<ip>:2379` per member, same order.
+    endpoints: Vec<String>,
+}
+
+impl Lab {
+    /// Starts one etcd member in each of `nodes` (lab nodes, normally
+    /// [`crate::LabOptions::extra_nodes`] such as `etcd1..etcd3`) as a new cluster, and waits
+    /// until every member answers `endpoint health`. Members are lab processes: the lab kills
+    /// them at teardown.
+    pub fn start_etcd(&self, nodes: &[&str]) -> Result<Etcd> {
+        for tool in ["etcd", "etcdctl"] {
+            if Cmd::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .map(|o| !o.success())
+                .unwrap_or(true)
+            {
+                return Err(Error::Other(format!(
+                    "`{tool}` not found on PATH: run `sudo bash tests/install-deps.sh` \
+                     (Debian packages etcd-server and etcd-client)"
+                )));
+            }
+        }
+        let mut peers = Vec::new();
+        let mut endpoints = Vec::new();
+        for n in nodes {
+            let node = self.node(n)?;
+            peers.push(format!("{n}=http://{}:{ETCD_PEER_PORT}", node.ip));
+            endpoints.push(format!("http://{}:{ETCD_CLIENT_PORT}", node.ip));
+        }
+        let initial_cluster = peers.join(",");
+        let mut members = Vec::new();
+        for (n, client) in nodes.iter().zip(&endpoints) {
+            let node = self.node(n)?;
+            let data = self.etcd_data_dir(n);
+            std::fs::create_dir_all(&data).map_err(|e| Error::path("create", &data, e))?;
+            let peer = format!("http://{}:{ETCD_PEER_PORT}", node.ip);
+            let args = [
+                format!("--name={n}"),
+                format!("--data-dir={}", data.display()),
+                format!("--listen-client-urls={client}"),
+                format!("--advertise-client-urls={client}"),
+                format!("--listen-peer-urls={peer}"),
+                format!("--initial-advertise-peer-urls={peer}"),
+                format!("--initial-cluster={initial_cluster}"),
+                "--initial-cluster-state=new".to_string(),
+                format!("--initial-cluster-token={}", self.prefix()),
+                "--heartbeat-interval=100".to_string(),
+                "--election-timeout=1000".to_string(),
+                "--logger=zap".to_string(),
+            ];
+            let p = self.spawn_in(n, "etcd", args, &[])?;
+            members.push((n.to_string(), p));
+        }
+        let etcd = Etcd { members, endpoints };
+        for n in nodes {
+            wait_until(&format!("etcd member {n} healthy"), HEALTHY_WITHIN, || {
+                etcd.healthy(self, n).map(|ok| ok.then_some(()))
+            })
+            .map_err(|e| {
+                Error::Other(format!(
+                    "{e}\n--- etcd {n} log (tail)\n{}",
+                    etcd.log_tail(n)
+                ))
+            })?;
+        }
+        Ok(etcd)
+    }
+
+    fn etcd_data_dir(&self, node: &str) -> PathBuf {
+        self.dir().join("etcd").join(node)
+    }
+}
+
+impl Etcd {
+    /// Every member's client URL, comma-separated (etcdctl's `--endpoints`, the monitor's
+    /// `coordination.etcd.endpoints`).
+    pub fn endpoints(&self) -> String {
+        self.endpoints.join(",")
+    }
+
+    /// Member node names, in start order.
+    pub fn member_names(&self) -> Vec<String> {
+        self.members.iter().map(|(n, _)| n.clone()).collect()
+    }
+
+    /// The member process on `node`.
+    pub fn member(&self, node: &str) -> Option<&ProcHandle> {
+        self.members.iter().find(|(n, _)| n == node).map(|(_, p)| p)
+    }
+
+    fn endpoint_of(&self, node: &str) -> Result<&str> {
+        self.members
+            .iter()
+            .position(|(n, _)| n == node)
+            .map(|i| self.endpoints[i].as_str())
+            .ok_or_else(|| Error::UnknownNode(format!("{node} (not an etcd member)")))
+    }
+
+    /// Runs `etcdctl ARGS…` from inside `node` against `endpoints` (comma-separated), with
+    /// short deadlines (1 s dial, 2 s per command) so a lost quorum fails fast.
+    pub fn etcdctl(
+        &self,
+        lab: &Lab,
+        node: &str,
+        endpoints: &str,
+        args: &[&str],
+    ) -> Result<crate::Output> {
+        let endpoints = format!("--endpoints={endpoints}");
+        let mut cmd = vec![
+            "env",
+            "ETCDCTL_API=3",
+            "etcdctl",
+            &endpoints,
+            "--dial-timeout=1s",
+            "--command-timeout=2s",
+        ];
+        cmd.extend_from_slice(args);
+        lab.exec(node, &cmd)
+    }
+
+    /// Whether the member on `node` answers `endpoint health` (asked from its own namespace).
+    pub fn healthy(&self, lab: &Lab, node: &str) -> Result<bool> {
+        let ep = self.endpoint_of(node)?;
+        Ok(self
+            .etcdctl(lab, node, ep, &["endpoint", "health"])?
+            .success())
+    }
+
+    /// The member that leads, as the members reachable from `from` see it: the node whose
+    /// `endpoint status` says it is the leader. `None` when no reachable member knows a leader.
+    pub fn leader(&self, lab: &Lab, from: &str) -> Result<Option<String>> {
+        for (n, _) in &self.members {
+            let ep = self.endpoint_of(n)?;
+            let out = self.etcdctl(lab, from, ep, &["endpoint", "status", "-w", "json"])?;
+            if !out.success() {
+                continue;
+            }
+            let v: serde_json::Value = serde_json::from_str(&out.stdout).map_err(|e| {
+                Error::Other(format!("etcdctl endpoint status on {n}: bad JSON ({e})"))
+            })?;
+            let status = &v[0]["Status"];
+            let (me, leader) = (
+                status["header"]["member_id"].as_u64(),
+                status["leader"].as_u64(),
+            );
+            if me.is_some() && me == leader {
+                return Ok(Some(n.clone()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The last `n` lines of the member's log (for failure messages).
+    pub fn log_tail(&self, node: &str) -> String {
+        self.member(node)
+            .map(|p| p.log_tail(20))
+            .unwrap_or_else(|| format!("({node} is not an etcd member)"))
+    }
+}
