@@ -30,6 +30,7 @@ fn master(name: &str, ip: &str, port: u32) -> MasterInfo {
 
 fn req() -> ApplyStateRequest {
     ApplyStateRequest {
+        leader_term: 0,
         writer_peers: Vec::new(),
         host: "db1".into(),
         state: HostState::Online as i32,
@@ -231,6 +232,7 @@ fn limits_name_the_field_and_the_limit() {
         .message()
         .starts_with("lease_token.boot_id: 1000 bytes"));
     let c = ClearBadRolesRequest {
+        leader_term: 0,
         host: "db1".into(),
         all_roles: vec![Role::new("reader", "10.0.0.101"); 65],
         writer_role: "writer".into(),

@@ -55,6 +55,8 @@ pub struct Desired {
     /// `None` = no active master.
     pub active_master: Option<Master>,
     pub epoch: u64,
+    /// The sender's leadership term (`ApplyStateRequest.leader_term`; 0: a single monitor).
+    pub leader_term: u64,
     pub writer_lease_ms: u64,
     /// The lease token the monitor echoes: the writer lease counts from it (crate ha-lease).
     pub lease_token: Option<ha_lease::LeaseToken>,
@@ -245,6 +247,7 @@ impl Desired {
             writer_role,
             active_master,
             epoch: req.epoch,
+            leader_term: req.leader_term,
             writer_lease_ms: req.writer_lease_ms,
             lease_token: req.lease_token.as_ref().map(|t| ha_lease::LeaseToken {
                 boot_id: t.boot_id.clone(),
@@ -304,6 +307,7 @@ mod tests {
 
     fn req() -> ApplyStateRequest {
         ApplyStateRequest {
+            leader_term: 0,
             writer_peers: Vec::new(),
             host: "db1".into(),
             state: HostState::Online as i32,

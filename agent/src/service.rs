@@ -231,6 +231,7 @@ impl AgentRpc for AgentService {
                     s
                 }
                 Refusal::AbsurdEpoch { .. } => Status::invalid_argument(r.to_string()),
+                Refusal::DeposedLeader { .. } => Status::failed_precondition(r.to_string()),
             }
         })?;
         self.agent.wait_done(seq, apply_wait(timeout)).await;
@@ -262,6 +263,10 @@ impl AgentRpc for AgentService {
         self.authorize(&request, "ClearBadRoles")?;
         let _permit = self.enter(request.remote_addr(), "ClearBadRoles").await?;
         let req = request.into_inner();
+        self.agent.admit_term(req.leader_term).map_err(|r| {
+            tracing::warn!("refused ClearBadRoles: {r}");
+            Status::failed_precondition(r.to_string())
+        })?;
         let (roles, ignored) = self
             .policy
             .check_clear(&req)

@@ -130,6 +130,7 @@ fn request() -> impl Strategy<Value = ApplyStateRequest> {
         .prop_map(
             |((host, state, roles, am), (epoch, lease, writer_role, force), (all, hosts, tok))| {
                 ApplyStateRequest {
+                    leader_term: 0,
                     writer_peers: Vec::new(),
                     host,
                     state,
@@ -291,7 +292,7 @@ proptest! {
         writer_role in text(),
     ) {
         let (cfg, p) = policy();
-        let req = ClearBadRolesRequest { host, all_roles: all, writer_role };
+        let req = ClearBadRolesRequest { host, all_roles: all, writer_role, leader_term: 0 };
         if let Ok((kept, _ignored)) = timed(|| p.check_clear(&req)) {
             let mut seen = std::collections::HashSet::new();
             for r in &kept {

@@ -398,6 +398,7 @@ fn garbage_and_mysql_down_get_clear_errors() {
     let all = c.all_roles();
     let reply = call(&lab, addr, move |mut cl| async move {
         cl.clear_bad_roles(ClearBadRolesRequest {
+            leader_term: 0,
             host: "db1".into(),
             all_roles: all,
             writer_role: "writer".into(),
@@ -473,6 +474,52 @@ fn garbage_and_mysql_down_get_clear_errors() {
     assert!(st.writer_synced);
     assert!(has_ip(&lab, "db1", c.writer));
     assert!(a1.is_running());
+
+    // Leadership terms (issue 18): once a coordinated leader's term is obeyed, an older term —
+    // a deposed monitor's — is refused whatever its epoch, and so is a monitor without one;
+    // across a restart of the agent too.
+    let mut r = c.req("db1", vec![c.reader_role(0)], None, 12);
+    r.leader_term = 7;
+    assert_eq!(apply(&lab, "db1", r).expect("term 7").epoch, 12);
+    let deposed = |stage: &str| {
+        for (term, epoch) in [(6, 13), (0, 14)] {
+            let mut r = c.req("db1", vec![], None, epoch);
+            r.leader_term = term;
+            let e = apply(&lab, "db1", r).unwrap_err();
+            assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{stage}: {e}");
+            assert!(
+                e.message().contains(&format!(
+                    "leader term {term} < 7: this request comes from a deposed monitor"
+                )),
+                "{stage}: {e}"
+            );
+        }
+        assert!(
+            has_ip(&lab, "db1", c.readers[0]),
+            "{stage}: a deposed monitor's request must change nothing"
+        );
+    };
+    deposed("running agent");
+    lab.add_ip("db1", c.readers[1]).unwrap();
+    let all = c.all_roles();
+    let e = call(&lab, addr, move |mut cl| async move {
+        cl.clear_bad_roles(ClearBadRolesRequest {
+            host: "db1".into(),
+            all_roles: all,
+            writer_role: "writer".into(),
+            leader_term: 6,
+        })
+        .await
+    })
+    .unwrap_err();
+    assert!(e.message().contains("deposed monitor"), "{e}");
+    assert!(
+        has_ip(&lab, "db1", c.readers[1]),
+        "nothing removed for a deposed monitor"
+    );
+    a1.restart().expect("restart the agent");
+    wait_status(&lab, "db1", "agent back", Duration::from_secs(30), |_| true);
+    deposed("restarted agent (the term is in its state file)");
     eprintln!("garbage test took {:?}", t0.elapsed());
 }
 

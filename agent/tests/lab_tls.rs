@@ -65,6 +65,7 @@ fn only_the_monitor_certificate_is_obeyed() {
         let all = c.all_roles();
         let r = call_as(&lab, addr, caller, move |mut cl| async move {
             cl.clear_bad_roles(ClearBadRolesRequest {
+                leader_term: 0,
                 host: "db1".into(),
                 all_roles: all,
                 writer_role: "writer".into(),

@@ -192,6 +192,8 @@ pub fn apply_request(cfg: &MonitorConfig, host: &str, d: &DesiredState) -> pb::A
                 address: std::net::SocketAddr::from((h.ip, h.agent_port)).to_string(),
             })
             .collect(),
+        // A single monitor: no coordination, no term (issue 18 brings etcd leadership terms).
+        leader_term: 0,
     }
 }
 

@@ -249,6 +249,7 @@ async fn agent_service_over_loopback() {
 
     let cleared = c
         .clear_bad_roles(ClearBadRolesRequest {
+            leader_term: 0,
             host: "db1".into(),
             all_roles: vec![Role::new("reader", "10.0.0.161")],
             writer_role: "writer".into(),

@@ -1,4 +1,4 @@
-//! Recording a desired state: the epoch rule and the writer lease it grants.
+//! Recording a desired state: the term and epoch rules, and the writer lease it grants.
 
 use super::{ms, Agent};
 use crate::desired::Desired;
@@ -17,6 +17,12 @@ pub enum Refusal {
         got: u64,
         highest: u64,
     },
+    /// A leadership term older than the highest accepted: the sender is a deposed monitor
+    /// (issue 18), whatever its epoch says.
+    DeposedLeader {
+        got: u64,
+        highest: u64,
+    },
 }
 
 impl std::fmt::Display for Refusal {
@@ -30,6 +36,11 @@ impl std::fmt::Display for Refusal {
                 f,
                 "epoch {got} is absurdly far above the {highest} this agent holds (more than {} ahead); refused",
                 ha_lease::EPOCH_JUMP_LIMIT
+            ),
+            Refusal::DeposedLeader { got, highest } => write!(
+                f,
+                "leader term {got} < {highest}: this request comes from a deposed monitor \
+                 (this agent obeys term {highest} or newer)"
             ),
         }
     }
@@ -47,12 +58,42 @@ pub fn check_epoch(got: u64, highest: u64) -> Result<(), Refusal> {
     }
 }
 
+/// Pure term rule: a term older than the highest accepted one is refused; equal or newer is
+/// obeyed (terms are etcd revisions: they jump, so no plausibility bound applies; only a caller
+/// holding the monitor's certificate gets this far).
+pub fn check_term(got: u64, highest: u64) -> Result<(), Refusal> {
+    if got < highest {
+        Err(Refusal::DeposedLeader { got, highest })
+    } else {
+        Ok(())
+    }
+}
+
 impl Agent {
+    /// Admits a request of leadership term `term` that records nothing else (ClearBadRoles):
+    /// refused when older than the highest term, which it raises otherwise.
+    pub fn admit_term(&self, term: u64) -> Result<(), Refusal> {
+        let raised = {
+            let mut g = self.lock();
+            check_term(term, g.max_term)?;
+            let raised = term > g.max_term;
+            g.max_term = term;
+            raised
+        };
+        if raised {
+            // Kept before acting: a restart must not forget that an older term is deposed.
+            let _ = self.persist();
+        }
+        Ok(())
+    }
+
     /// Records a validated desired state. Returns the sequence number to wait for.
     pub fn accept(&self, mut d: Desired) -> Result<u64, Refusal> {
         let now = clock::now_ms();
         let mut g = self.lock();
+        check_term(d.leader_term, g.max_term)?;
         check_epoch(d.epoch, g.max_epoch)?;
+        g.max_term = d.leader_term;
         g.max_epoch = d.epoch;
         let writer_ips: Vec<std::net::Ipv4Addr> = d
             .all_roles
@@ -175,5 +216,25 @@ mod tests {
             Err(Refusal::AbsurdEpoch { .. })
         ));
         assert!(check_epoch(5 + ha_lease::EPOCH_JUMP_LIMIT, 5).is_ok());
+    }
+
+    #[test]
+    fn terms() {
+        assert!(check_term(0, 0).is_ok(), "a single monitor");
+        assert!(check_term(7, 7).is_ok(), "the same leader again");
+        assert!(
+            check_term(1_000_000, 7).is_ok(),
+            "a new leader: revisions jump"
+        );
+        let e = check_term(6, 7).unwrap_err();
+        assert_eq!(e, Refusal::DeposedLeader { got: 6, highest: 7 });
+        assert_eq!(
+            e.to_string(),
+            "leader term 6 < 7: this request comes from a deposed monitor (this agent obeys term 7 or newer)"
+        );
+        assert!(
+            check_term(0, 7).is_err(),
+            "a monitor without coordination is not obeyed once a coordinated leader was"
+        );
     }
 }

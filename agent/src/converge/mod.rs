@@ -73,6 +73,9 @@ pub(crate) struct Inner {
     /// Bumped when the *target* changes (not for renewals): aborts waits of a running pass.
     pub(crate) target_seq: u64,
     pub(crate) max_epoch: u64,
+    /// The highest leadership term accepted (issue 18; 0 while a single monitor runs):
+    /// requests of an older term come from a deposed monitor and are refused.
+    pub(crate) max_term: u64,
     /// The writer lease and the role it covers. A lease keeps running when the monitor asks for
     /// the demotion: if that demotion has not finished when the lease ends (writes in flight, a
     /// server that does not answer), the expiry forces it.

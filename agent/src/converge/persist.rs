@@ -32,6 +32,7 @@ impl Agent {
         let now = clock::now_ms();
         let mut g = self.lock();
         g.max_epoch = st.epoch;
+        g.max_term = st.leader_term;
         g.writer_ips = st.writer_ips.clone();
         g.writer_peers = st.writer_peers.clone();
         if let Some(r) = st.lease.role() {
@@ -98,6 +99,7 @@ impl Agent {
                     writer_ips: g.writer_ips.clone(),
                     promise: g.promise.clone(),
                     writer_peers: g.writer_peers.clone(),
+                    leader_term: g.max_term,
                 },
             )
         };

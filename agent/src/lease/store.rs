@@ -41,6 +41,9 @@ pub struct Persisted {
     /// Whom this writer asks for promises (absent in files of earlier versions: nobody).
     #[serde(default)]
     pub writer_peers: Vec<crate::desired::Peer>,
+    /// Highest leadership term accepted (absent in files of earlier versions: 0).
+    #[serde(default)]
+    pub leader_term: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -169,6 +172,7 @@ mod tests {
             2_000,
         );
         let st = Persisted {
+            leader_term: 0,
             boot_id: "b".into(),
             epoch: 7,
             lease,

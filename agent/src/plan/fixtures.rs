@@ -32,6 +32,7 @@ pub(super) fn master(name: &str, last: u8) -> Master {
 }
 pub(super) fn desired(state: HostState, roles: Vec<RoleIp>, am: Option<Master>) -> Desired {
     Desired {
+        leader_term: 0,
         state,
         roles,
         writer_role: "writer".into(),

@@ -297,6 +297,7 @@ impl Cluster {
         epoch: u64,
     ) -> ApplyStateRequest {
         ApplyStateRequest {
+            leader_term: 0,
             writer_peers: Vec::new(),
             host: host.into(),
             state: HostState::Online as i32,
