@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::{wait_until, Cmd, Lab, ProcHandle};
+use crate::{wait_until, Lab, ProcHandle};
 
 /// etcd's client port.
 pub const ETCD_CLIENT_PORT: u16 = 2379;
@@ -35,19 +35,7 @@ impl Lab {
     /// until every member answers `endpoint health`. Members are lab processes: the lab kills
     /// them at teardown.
     pub fn start_etcd(&self, nodes: &[&str]) -> Result<Etcd> {
-        for tool in ["etcd", "etcdctl"] {
-            if Cmd::new("sh")
-                .args(["-c", &format!("command -v {tool}")])
-                .output()
-                .map(|o| !o.success())
-                .unwrap_or(true)
-            {
-                return Err(Error::Other(format!(
-                    "`{tool}` not found on PATH: run `sudo bash tests/install-deps.sh` \
-                     (Debian packages etcd-server and etcd-client)"
-                )));
-            }
-        }
+        crate::lifecycle::require_tools(&["etcd", "etcdctl"], "etcd-server and etcd-client")?;
         let mut peers = Vec::new();
         let mut endpoints = Vec::new();
         for n in nodes {

@@ -37,23 +37,37 @@ fn require_root() -> Result<()> {
                 .into(),
         ));
     }
-    for tool in [
-        "ip",
-        "nft",
-        "tc",
-        "mariadbd",
-        "mariadb",
-        "mariadb-install-db",
-        "ping",
-    ] {
+    require_tools(
+        &[
+            "ip",
+            "nft",
+            "tc",
+            "mariadbd",
+            "mariadb",
+            "mariadb-install-db",
+            "ping",
+        ],
+        "",
+    )
+}
+
+/// Fails, naming the first of `tools` missing on PATH and how to install it (`packages`: the
+/// Debian packages to name, if not the lab's usual ones).
+pub(crate) fn require_tools(tools: &[&str], packages: &str) -> Result<()> {
+    for tool in tools {
         if Cmd::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .output()
             .map(|o| !o.success())
             .unwrap_or(true)
         {
+            let which = if packages.is_empty() {
+                String::new()
+            } else {
+                format!(" (Debian packages {packages})")
+            };
             return Err(Error::Other(format!(
-                "`{tool}` not found on PATH: run `sudo bash tests/install-deps.sh`"
+                "`{tool}` not found on PATH: run `sudo bash tests/install-deps.sh`{which}"
             )));
         }
     }
