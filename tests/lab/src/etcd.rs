@@ -23,10 +23,17 @@ const HEALTHY_WITHIN: Duration = Duration::from_secs(30);
 /// A running etcd cluster of the lab.
 #[derive(Debug, Clone)]
 pub struct Etcd {
-    /// (node name, member process), in the order given to [`Lab::start_etcd`].
-    members: Vec<(String, ProcHandle)>,
-    /// `http://<ip>:2379` per member, same order.
-    endpoints: Vec<String>,
+    /// In the order given to [`Lab::start_etcd`].
+    members: Vec<Member>,
+}
+
+#[derive(Debug, Clone)]
+struct Member {
+    /// Lab node name (`etcd1`), also the member's etcd name.
+    node: String,
+    /// `http://<ip>:2379`.
+    endpoint: String,
+    process: ProcHandle,
 }
 
 impl Lab {
@@ -36,20 +43,27 @@ impl Lab {
     /// them at teardown.
     pub fn start_etcd(&self, nodes: &[&str]) -> Result<Etcd> {
         crate::lifecycle::require_tools(&["etcd", "etcdctl"], "etcd-server and etcd-client")?;
-        let mut peers = Vec::new();
-        let mut endpoints = Vec::new();
-        for n in nodes {
-            let node = self.node(n)?;
-            peers.push(format!("{n}=http://{}:{ETCD_PEER_PORT}", node.ip));
-            endpoints.push(format!("http://{}:{ETCD_CLIENT_PORT}", node.ip));
-        }
-        let initial_cluster = peers.join(",");
+        // (node, client URL, peer URL) of every member.
+        let urls = nodes
+            .iter()
+            .map(|n| {
+                let ip = self.node(n)?.ip;
+                Ok((
+                    *n,
+                    format!("http://{ip}:{ETCD_CLIENT_PORT}"),
+                    format!("http://{ip}:{ETCD_PEER_PORT}"),
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let initial_cluster = urls
+            .iter()
+            .map(|(n, _, peer)| format!("{n}={peer}"))
+            .collect::<Vec<_>>()
+            .join(",");
         let mut members = Vec::new();
-        for (n, client) in nodes.iter().zip(&endpoints) {
-            let node = self.node(n)?;
+        for (n, client, peer) in urls {
             let data = self.etcd_data_dir(n);
             std::fs::create_dir_all(&data).map_err(|e| Error::path("create", &data, e))?;
-            let peer = format!("http://{}:{ETCD_PEER_PORT}", node.ip);
             let args = [
                 format!("--name={n}"),
                 format!("--data-dir={}", data.display()),
@@ -64,10 +78,14 @@ impl Lab {
                 "--election-timeout=1000".to_string(),
                 "--logger=zap".to_string(),
             ];
-            let p = self.spawn_in(n, "etcd", args, &[])?;
-            members.push((n.to_string(), p));
+            let process = self.spawn_in(n, "etcd", args, &[])?;
+            members.push(Member {
+                node: n.to_string(),
+                endpoint: client,
+                process,
+            });
         }
-        let etcd = Etcd { members, endpoints };
+        let etcd = Etcd { members };
         for n in nodes {
             wait_until(&format!("etcd member {n} healthy"), HEALTHY_WITHIN, || {
                 etcd.healthy(self, n).map(|ok| ok.then_some(()))
@@ -91,24 +109,31 @@ impl Etcd {
     /// Every member's client URL, comma-separated (etcdctl's `--endpoints`, the monitor's
     /// `coordination.etcd.endpoints`).
     pub fn endpoints(&self) -> String {
-        self.endpoints.join(",")
+        self.members
+            .iter()
+            .map(|m| m.endpoint.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// Member node names, in start order.
     pub fn member_names(&self) -> Vec<String> {
-        self.members.iter().map(|(n, _)| n.clone()).collect()
+        self.members.iter().map(|m| m.node.clone()).collect()
     }
 
     /// The member process on `node`.
     pub fn member(&self, node: &str) -> Option<&ProcHandle> {
-        self.members.iter().find(|(n, _)| n == node).map(|(_, p)| p)
+        self.members
+            .iter()
+            .find(|m| m.node == node)
+            .map(|m| &m.process)
     }
 
     fn endpoint_of(&self, node: &str) -> Result<&str> {
         self.members
             .iter()
-            .position(|(n, _)| n == node)
-            .map(|i| self.endpoints[i].as_str())
+            .find(|m| m.node == node)
+            .map(|m| m.endpoint.as_str())
             .ok_or_else(|| Error::UnknownNode(format!("{node} (not an etcd member)")))
     }
 
@@ -145,9 +170,14 @@ impl Etcd {
     /// The member that leads, as the members reachable from `from` see it: the node whose
     /// `endpoint status` says it is the leader. `None` when no reachable member knows a leader.
     pub fn leader(&self, lab: &Lab, from: &str) -> Result<Option<String>> {
-        for (n, _) in &self.members {
-            let ep = self.endpoint_of(n)?;
-            let out = self.etcdctl(lab, from, ep, &["endpoint", "status", "-w", "json"])?;
+        for m in &self.members {
+            let n = &m.node;
+            let out = self.etcdctl(
+                lab,
+                from,
+                &m.endpoint,
+                &["endpoint", "status", "-w", "json"],
+            )?;
             if !out.success() {
                 continue;
             }
@@ -166,7 +196,7 @@ impl Etcd {
         Ok(None)
     }
 
-    /// The last `n` lines of the member's log (for failure messages).
+    /// The last 20 lines of the member's log (for failure messages).
     pub fn log_tail(&self, node: &str) -> String {
         self.member(node)
             .map(|p| p.log_tail(20))
