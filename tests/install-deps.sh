@@ -12,6 +12,9 @@
 # tcpdump         debugging the lab network
 # procps          ps / pgrep for diagnostics
 # gcc, libc6-dev  the linker Rust needs to build the workspace
+# protobuf-compiler, libprotobuf-dev  protoc and its well-known types for the etcd-client
+#                crate's build script (the monitor's etcd
+#                coordination); ha's own protos use the protoc vendored as a crate
 # python3-minimal tests/lint/module-cycles.py, packaging/md2man.py
 # lintian        lints the Debian packages (packaging/build-debs.sh)
 # debootstrap, systemd-container  a clean Debian root booted with systemd as PID 1
@@ -23,7 +26,7 @@
 #                starting: the lab runs its members inside its namespaces
 set -euo pipefail
 
-PACKAGES=(mariadb-server mariadb-client iproute2 nftables iputils-ping arping tcpdump procps gcc libc6-dev python3-minimal lintian debootstrap systemd-container faketime etcd-server etcd-client)
+PACKAGES=(mariadb-server mariadb-client iproute2 nftables iputils-ping arping tcpdump procps gcc libc6-dev protobuf-compiler libprotobuf-dev python3-minimal lintian debootstrap systemd-container faketime etcd-server etcd-client)
 
 if [ "$(id -u)" != 0 ]; then
   echo "install-deps.sh: run as root (sudo bash tests/install-deps.sh)" >&2

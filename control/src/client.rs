@@ -49,6 +49,16 @@ impl Target {
         Target::new(&addr.ip().to_string(), addr.port())
     }
 
+    /// The leader a standby named (`IP:PORT`), reached with this target's TLS settings.
+    pub fn follow(&self, leader: &str) -> Result<Target, String> {
+        let next = Target::parse(leader)
+            .map_err(|e| format!("ERROR: {} named the leader '{leader}': {e}", self.display))?;
+        Ok(match &self.tls {
+            Some(tls) => next.with_tls(tls.clone()),
+            None => next,
+        })
+    }
+
     /// Parses `--monitor`: `HOST`, `HOST:PORT`, `IP`, `IP:PORT`, `[IPv6]:PORT` or a bare IPv6
     /// address; the port defaults to 9988. An `http://` prefix is accepted and ignored.
     pub fn parse(s: &str) -> Result<Target, String> {
@@ -166,9 +176,13 @@ fn secs_text(d: Duration) -> String {
 
 /// Connects to `target` and runs `call` on the client, the whole exchange bounded by
 /// `timeout`. Builds its own single-threaded runtime: ha-control makes one call per run.
+///
+/// Redundant monitors: a standby refuses with the leader's address (gRPC metadata
+/// `ha-leader`); the call is then made once more, against the leader, with the same TLS
+/// settings and deadline.
 pub fn call<T, F, Fut>(target: &Target, timeout: Duration, call: F) -> Result<T, CallError>
 where
-    F: FnOnce(MonitorClient<Channel>) -> Fut,
+    F: Fn(MonitorClient<Channel>) -> Fut,
     Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -176,48 +190,91 @@ where
         .build()
         .map_err(|e| unreachable(target, format!("cannot start the I/O runtime: {e}")))?;
     rt.block_on(async {
-        let mut endpoint = Endpoint::from_shared(target.uri.clone())
-            .map_err(|e| unreachable(target, format!("invalid address: {}", describe(&e))))?;
-        if let Some(tls) = &target.tls {
-            endpoint = endpoint
-                .tls_config(tls.clone())
-                .map_err(|e| unreachable(target, format!("TLS set-up: {}", describe(&e))))?;
-        }
-        let endpoint = endpoint
-            // The request itself is bounded by the outer timeout below (one deadline for the
-            // whole exchange, reported as "no answer within …").
-            .connect_timeout(timeout);
-        let exchange = async {
-            let channel = endpoint
-                .connect()
-                .await
-                .map_err(|e| unreachable(target, describe(&e)))?;
-            let plaintext = target.tls.is_none();
-            call(MonitorClient::new(channel))
-                .await
-                .map(tonic::Response::into_inner)
-                .map_err(|s| {
-                    // A broken transport on a plaintext call is what a TLS monitor looks like.
-                    let transport = std::error::Error::source(&s).is_some();
-                    match status_error(target, s) {
-                        CallError::Unreachable { address, cause } if plaintext && transport => {
-                            CallError::Unreachable {
-                                address,
-                                cause: format!("{cause} (ha-control spoke plaintext; a monitor with TLS, the default, needs ha-control's control.yaml: see --control-config)"),
-                            }
-                        }
-                        e => e,
-                    }
-                })
-        };
-        match tokio::time::timeout(timeout, exchange).await {
-            Ok(result) => result,
-            Err(_) => Err(unreachable(
-                target,
-                format!("no answer within {}", secs_text(timeout)),
-            )),
+        match exchange(target, timeout, &call).await {
+            Err(Attempt::Redirect(leader)) => {
+                let next = target.follow(&leader).map_err(CallError::Failed)?;
+                match exchange(&next, timeout, &call).await {
+                    Ok(v) => Ok(v),
+                    Err(Attempt::Failed(e)) => Err(e),
+                    Err(Attempt::Redirect(other)) => Err(CallError::Failed(format!(
+                        "ERROR: {} named the leader {}, which names {other}: the monitors \
+                         disagree about who leads (an election is under way); retry",
+                        target.display, next.display
+                    ))),
+                }
+            }
+            Err(Attempt::Failed(e)) => Err(e),
+            Ok(v) => Ok(v),
         }
     })
+}
+
+/// Why one exchange produced no reply.
+enum Attempt {
+    Failed(CallError),
+    /// A standby named the leader's control address.
+    Redirect(String),
+}
+
+/// One connection and call under `timeout`.
+async fn exchange<T, F, Fut>(target: &Target, timeout: Duration, call: &F) -> Result<T, Attempt>
+where
+    F: Fn(MonitorClient<Channel>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    let failed = |e| Attempt::Failed(e);
+    let mut endpoint = Endpoint::from_shared(target.uri.clone()).map_err(|e| {
+        failed(unreachable(
+            target,
+            format!("invalid address: {}", describe(&e)),
+        ))
+    })?;
+    if let Some(tls) = &target.tls {
+        endpoint = endpoint
+            .tls_config(tls.clone())
+            .map_err(|e| failed(unreachable(target, format!("TLS set-up: {}", describe(&e)))))?;
+    }
+    let endpoint = endpoint
+        // The request itself is bounded by the outer timeout below (one deadline for the
+        // whole exchange, reported as "no answer within …").
+        .connect_timeout(timeout);
+    let exchange = async {
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| failed(unreachable(target, describe(&e))))?;
+        let plaintext = target.tls.is_none();
+        call(MonitorClient::new(channel))
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| {
+                if let Some(leader) = s
+                    .metadata()
+                    .get(ha_proto::LEADER_METADATA)
+                    .and_then(|v| v.to_str().ok())
+                {
+                    return Attempt::Redirect(leader.to_string());
+                }
+                // A broken transport on a plaintext call is what a TLS monitor looks like.
+                let transport = std::error::Error::source(&s).is_some();
+                failed(match status_error(target, s) {
+                    CallError::Unreachable { address, cause } if plaintext && transport => {
+                        CallError::Unreachable {
+                            address,
+                            cause: format!("{cause} (ha-control spoke plaintext; a monitor with TLS, the default, needs ha-control's control.yaml: see --control-config)"),
+                        }
+                    }
+                    e => e,
+                })
+            })
+    };
+    match tokio::time::timeout(timeout, exchange).await {
+        Ok(result) => result,
+        Err(_) => Err(failed(unreachable(
+            target,
+            format!("no answer within {}", secs_text(timeout)),
+        ))),
+    }
 }
 
 #[cfg(test)]

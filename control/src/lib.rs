@@ -222,15 +222,21 @@ fn request(cli: &Cli) -> Result<Reply, Failure> {
                 check: None,
             });
             let req = q.request();
-            client::call(t, timeout, |mut c| async move { c.checks(req).await })
-                .map(|r| Reply::Checks(r, q))
+            client::call(t, timeout, |mut c| {
+                let req = req.clone();
+                async move { c.checks(req).await }
+            })
+            .map(|r| Reply::Checks(r, q))
         }
         Command::Explain { role } => {
             let req = ExplainRequest {
                 role: role.clone().unwrap_or_default(),
             };
-            client::call(t, timeout, |mut c| async move { c.explain(req).await })
-                .map(Reply::Explain)
+            client::call(t, timeout, |mut c| {
+                let req = req.clone();
+                async move { c.explain(req).await }
+            })
+            .map(Reply::Explain)
         }
         Command::History {
             since,
@@ -252,18 +258,27 @@ fn request(cli: &Cli) -> Result<Reply, Failure> {
                 kind: kind.clone().unwrap_or_default(),
                 limit: *limit,
             };
-            client::call(t, timeout, |mut c| async move { c.history(req).await })
-                .map(Reply::History)
+            client::call(t, timeout, |mut c| {
+                let req = req.clone();
+                async move { c.history(req).await }
+            })
+            .map(Reply::History)
         }
         Command::SetOnline { host } => {
             let req = HostRequest { host: host.clone() };
-            client::call(t, timeout, |mut c| async move { c.set_online(req).await })
-                .map(Reply::Command)
+            client::call(t, timeout, |mut c| {
+                let req = req.clone();
+                async move { c.set_online(req).await }
+            })
+            .map(Reply::Command)
         }
         Command::SetOffline { host } => {
             let req = HostRequest { host: host.clone() };
-            client::call(t, timeout, |mut c| async move { c.set_offline(req).await })
-                .map(Reply::Command)
+            client::call(t, timeout, |mut c| {
+                let req = req.clone();
+                async move { c.set_offline(req).await }
+            })
+            .map(Reply::Command)
         }
         Command::Mode => client::call(t, timeout, |mut c| async move {
             c.get_mode(GetModeRequest {}).await
@@ -285,15 +300,22 @@ fn request(cli: &Cli) -> Result<Reply, Failure> {
                 host: host.clone(),
                 force: *force,
             };
-            client::call(t, timeout, |mut c| async move { c.move_role(req).await })
-                .map(Reply::Command)
+            client::call(t, timeout, |mut c| {
+                let req = req.clone();
+                async move { c.move_role(req).await }
+            })
+            .map(Reply::Command)
         }
         Command::SetIp { ip, host } => {
             let req = SetIpRequest {
                 ip: ip.clone(),
                 host: host.clone(),
             };
-            client::call(t, timeout, |mut c| async move { c.set_ip(req).await }).map(Reply::Command)
+            client::call(t, timeout, |mut c| {
+                let req = req.clone();
+                async move { c.set_ip(req).await }
+            })
+            .map(Reply::Command)
         }
         // Handled in `run` without a monitor.
         Command::Help

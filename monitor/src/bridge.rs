@@ -148,7 +148,14 @@ pub fn startup_info(
 }
 
 /// The ApplyState request for `host`.
-pub fn apply_request(cfg: &MonitorConfig, host: &str, d: &DesiredState) -> pb::ApplyStateRequest {
+/// `term`: the leadership term of redundant monitors (0 for a single monitor); agents refuse
+/// requests of a term older than one they obeyed.
+pub fn apply_request(
+    cfg: &MonitorConfig,
+    host: &str,
+    d: &DesiredState,
+    term: u64,
+) -> pb::ApplyStateRequest {
     let master_info = |name: &str| {
         cfg.host(name).map(|h| pb::MasterInfo {
             name: h.name.clone(),
@@ -192,8 +199,7 @@ pub fn apply_request(cfg: &MonitorConfig, host: &str, d: &DesiredState) -> pb::A
                 address: std::net::SocketAddr::from((h.ip, h.agent_port)).to_string(),
             })
             .collect(),
-        // A single monitor: no coordination, no term (issue 18 brings etcd leadership terms).
-        leader_term: 0,
+        leader_term: term,
     }
 }
 
@@ -286,9 +292,12 @@ pub fn snapshot(cfg: &MonitorConfig, core: &Core, now: Millis) -> Snapshot {
             async_fallback_since_unix_ms: core
                 .async_fallback()
                 .map_or(0, |(_, since)| since.0 as i64),
+            leader: String::new(),
+            leader_term: 0,
         },
         checks,
         core: Some((std::sync::Arc::new(core.clone()), now)),
+        leadership: Default::default(),
     }
 }
 
@@ -400,7 +409,7 @@ mod tests {
             }),
             writer_peers: vec!["db2".into()],
         };
-        let r = apply_request(&c, "db3", &d);
+        let r = apply_request(&c, "db3", &d, 0);
         let m = r.active_master.expect("master");
         assert_eq!(
             (m.name.as_str(), m.ip.as_str(), m.port),

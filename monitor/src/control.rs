@@ -19,6 +19,7 @@ use ha_proto::{
     ShowRequest,
 };
 
+use crate::coord::Leadership;
 use crate::observe::history::{self, Filter, Record};
 pub use crate::snapshot::Snapshot;
 
@@ -93,6 +94,7 @@ impl ControlService {
             .remote_addr()
             .map_or_else(|| "an unknown address".to_string(), |a| a.to_string());
         let Some(ops) = &self.operators else {
+            self.leads()?;
             return Ok(format!("a plaintext caller at {from}"));
         };
         let who = ha_tls::caller_identity(req, &ops.everyone)
@@ -104,7 +106,31 @@ impl ControlService {
             tracing::warn!("refused {what}: {msg}");
             return Err(Status::permission_denied(msg));
         }
+        self.leads()?;
         Ok(format!("operator '{who}' ({from})"))
+    }
+
+    /// Redundant monitors: only the leader answers. A standby refuses with the leader's
+    /// address in the `ha-leader` metadata, which ha-control follows.
+    fn leads(&self) -> Result<(), Status> {
+        let Leadership::Standby { me, leader } = self.snapshot.borrow().leadership.clone() else {
+            return Ok(());
+        };
+        match leader {
+            Some((addr, term)) => {
+                let mut status = Status::failed_precondition(format!(
+                    "this monitor ({me}) is a standby; the leader is {addr} (term {term})"
+                ));
+                if let Ok(v) = addr.parse() {
+                    status.metadata_mut().insert(ha_proto::LEADER_METADATA, v);
+                }
+                Err(status)
+            }
+            None => Err(Status::unavailable(format!(
+                "this monitor ({me}) is a standby and no monitor leads right now (an election \
+                 is under way, or etcd cannot be reached); retry in a few seconds"
+            ))),
+        }
     }
 
     /// Checks the caller and logs who asked for a state change; returns who.
@@ -371,6 +397,7 @@ mod tests {
                 .iter()
                 .flat_map(|h| CheckName::ALL.map(|c| check(h, c)))
                 .collect(),
+            leadership: Default::default(),
             core: Some((
                 Arc::new(ha_core::Core::new(ha_core::ClusterSpec::example())),
                 ha_core::Millis(0),

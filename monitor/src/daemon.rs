@@ -31,12 +31,13 @@ use crate::bridge;
 use crate::checks::{self, CheckReport};
 use crate::clock::Clock;
 use crate::control::{ControlService, QueuedCommand};
+use crate::coord::{Coord, ElectionEvent, Verdict};
 use crate::driver::{AgentDriver, AgentResult};
 use crate::kill;
 use crate::observe::{serve_metrics, Observer};
+use crate::persist::{self, StatusWriter, Stored};
 use crate::shutdown::Shutdown;
 use crate::snapshot::Snapshot;
-use crate::status_file;
 use crate::tls::MonitorTls;
 
 /// Runs the monitor until SIGTERM/SIGINT.
@@ -85,8 +86,29 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
 
     let mut status = StatusWriter::new(cfg.monitor.status_path.clone());
     let mut observer = Observer::new(&cfg);
-    let core = startup(&cfg, spec, &links, &clock, &mut status, &mut observer).await;
-    tracing::info!("Monitor started in {} mode.", core.mode().name());
+    let coord = Coord::spawn(&cfg, clock, shutdown.clone());
+    let core = match (&coord, cfg.etcd()) {
+        (Some(_), Some(etcd)) => {
+            // Nothing is decided before this monitor is elected and has read the state.
+            tracing::info!(
+                "Coordinated through etcd {:?} (prefix {}): starting as a standby; the checks \
+                 run, nothing acts until this monitor leads",
+                etcd.endpoints,
+                etcd.prefix
+            );
+            Core::new(spec)
+        }
+        _ => {
+            let stored = Stored::from_file(&cfg);
+            let (mut core, save) =
+                persist::startup(&cfg, spec, &links, &clock, stored, &mut observer).await;
+            if save {
+                status.save(&mut core, clock.now_ms());
+            }
+            tracing::info!("Monitor started in {} mode.", core.mode().name());
+            core
+        }
+    };
 
     // Channels into the main loop.
     let (check_tx, check_rx) = mpsc::channel::<CheckReport>(1024);
@@ -133,6 +155,7 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
         clock,
         core,
         status,
+        coord,
         driver,
         tls,
         observer,
@@ -158,8 +181,7 @@ pub async fn run(cfg: MonitorConfig) -> anyhow::Result<()> {
     main.run().await;
 
     ha_proto::systemd::stopping();
-    tracing::info!("shutting down: saving the status file");
-    main.status.save(&mut main.core, main.clock.now_ms());
+    main.shut_down().await;
     for t in tasks {
         t.abort();
     }
@@ -206,6 +228,8 @@ struct MainLoop {
     clock: Clock,
     core: Core,
     status: StatusWriter,
+    /// Redundant monitors: this monitor's leadership (`None`: a single monitor).
+    coord: Option<Coord>,
     driver: AgentDriver,
     tls: MonitorTls,
     /// History, hooks and metrics of the core's events.
@@ -239,13 +263,146 @@ impl MainLoop {
         let mut watchdog = ha_proto::systemd::Watchdog::from_env();
         while let Some(inputs) = self.collect().await {
             watchdog.pet();
+            if !self.may_lead().await {
+                let now = self.clock.now_ms();
+                self.core.warm(inputs, bridge::millis(now));
+                self.publish(now);
+                continue;
+            }
             let now = self.clock.now_ms();
             let actions = self.core.step(inputs, bridge::millis(now));
-            self.execute(actions, now);
-            let _ = self
-                .snap_tx
-                .send(bridge::snapshot(&self.cfg, &self.core, bridge::millis(now)));
-            self.driver.send_due(&mut self.core, &self.cfg, now);
+            if self.execute(actions) {
+                self.save(now).await;
+            }
+            self.publish(now);
+            // A save to etcd may have taken a while: the lease is checked again before orders.
+            let now = self.clock.now_ms();
+            if self.coord.as_ref().is_none_or(|c| c.valid(now)) {
+                self.driver.send_due(&mut self.core, &self.cfg, now);
+            }
+        }
+    }
+
+    /// Whether this pass acts. A single monitor always does; a coordinated one only while it
+    /// leads with a valid lease, after taking over the state of the won term.
+    async fn may_lead(&mut self) -> bool {
+        let Some(coord) = self.coord.as_mut() else {
+            return true;
+        };
+        match coord.verdict(self.clock.now_ms()) {
+            Verdict::Act => true,
+            Verdict::Observe => false,
+            Verdict::StepDown => {
+                self.step_down();
+                false
+            }
+            Verdict::TakeOver => self.take_over().await,
+        }
+    }
+
+    /// The won term's takeover: the state from etcd (the local status file when etcd has none
+    /// yet, which migrates a single monitor), or startup voting; the warm check trackers; the
+    /// term on every agent request; then the state saved under the new term.
+    async fn take_over(&mut self) -> bool {
+        let Some(coord) = self.coord.as_mut() else {
+            return true;
+        };
+        let Some((term, stored)) = coord.load().await else {
+            return false;
+        };
+        let stored = match stored {
+            Stored::Missing { from } => match Stored::from_file(&self.cfg) {
+                found @ Stored::Found { .. } => found,
+                _ => Stored::Missing { from },
+            },
+            other => other,
+        };
+        let spec = self.core.spec().clone();
+        let links = self.driver.links().clone();
+        let (mut core, _) = persist::startup(
+            &self.cfg,
+            spec,
+            &links,
+            &self.clock,
+            stored,
+            &mut self.observer,
+        )
+        .await;
+        core.adopt_checks(&self.core);
+        self.core = core;
+        self.driver.set_term(term);
+        if let Some(coord) = self.coord.as_mut() {
+            coord.took_over(term);
+        }
+        tracing::warn!(
+            "Leading in term {term}: acting from now on ({} mode, epoch {})",
+            self.core.mode().name(),
+            self.core.epoch()
+        );
+        self.save(self.clock.now_ms()).await;
+        self.coord
+            .as_ref()
+            .is_some_and(|c| c.valid(self.clock.now_ms()))
+    }
+
+    /// The term this monitor acted in is over: its state is dropped (the next leader restores
+    /// it from etcd), the check trackers stay warm, waiting commands get an error.
+    fn step_down(&mut self) {
+        let mut warm = Core::new(self.core.spec().clone());
+        warm.adopt_checks(&self.core);
+        self.core = warm;
+        for (_, (tx, _, _)) in self.replies.drain() {
+            let _ = tx.send(CommandReply {
+                ok: false,
+                message: "ERROR: this monitor lost the leadership before answering; ask the \
+                          new leader"
+                    .into(),
+            });
+        }
+        tracing::error!(
+            "Stepped down: this monitor no longer leads and no longer acts; it keeps its checks \
+             running as a standby"
+        );
+    }
+
+    /// Saves the persisted state: to etcd under this term, or to the status file.
+    async fn save(&mut self, now: u64) {
+        match self.coord.as_mut() {
+            Some(coord) => coord.save(&mut self.core, now).await,
+            None => self.status.save(&mut self.core, now),
+        }
+    }
+
+    /// Publishes the snapshot for ha-control and the metrics.
+    fn publish(&self, now: u64) {
+        let mut snap = bridge::snapshot(&self.cfg, &self.core, bridge::millis(now));
+        snap.leadership = self
+            .coord
+            .as_ref()
+            .map(Coord::leadership)
+            .unwrap_or_default();
+        if let crate::coord::Leadership::Leading { me, term } = &snap.leadership {
+            snap.show.leader = me.clone();
+            snap.show.leader_term = *term;
+        }
+        let _ = self.snap_tx.send(snap);
+    }
+
+    /// After the main loop ended: the last save, then (a leader) the lease given up so a
+    /// standby takes over at once.
+    async fn shut_down(&mut self) {
+        let now = self.clock.now_ms();
+        match self.coord.as_mut() {
+            None => {
+                tracing::info!("shutting down: saving the status file");
+                self.status.save(&mut self.core, now);
+            }
+            Some(coord) if coord.valid(now) => {
+                tracing::info!("shutting down: saving the state to etcd, giving up the leadership");
+                coord.save(&mut self.core, now).await;
+                coord.resign().await;
+            }
+            Some(_) => {}
         }
     }
 
@@ -269,7 +426,12 @@ impl MainLoop {
                 inputs.push(bridge::command_input(id, q.command));
                 self.replies.insert(id, (q.reply, what, q.operator));
             }
-            Some(a) = self.agent_rx.recv() => inputs.push(self.agent_input(a)),
+            Some(a) = self.agent_rx.recv() => inputs.extend(self.agent_input(a)),
+            Some(ev) = next_election_event(&mut self.coord) => {
+                if let Some(c) = self.coord.as_mut() {
+                    c.on_event(ev);
+                }
+            }
             // The core logs the result (and what it means for the host).
             Some((host, out)) = self.kill_rx.recv() => inputs.push(bridge::kill_input(&host, &out)),
         }
@@ -278,7 +440,7 @@ impl MainLoop {
             inputs.push(self.check_input(r));
         }
         while let Ok(a) = self.agent_rx.try_recv() {
-            inputs.push(self.agent_input(a));
+            inputs.extend(self.agent_input(a));
         }
         Some(inputs)
     }
@@ -289,15 +451,15 @@ impl MainLoop {
         bridge::check_input(r)
     }
 
-    fn agent_input(&mut self, a: AgentResult) -> Input {
+    fn agent_input(&mut self, a: AgentResult) -> Option<Input> {
         let (host, took, ok) = a.measure();
         self.observer.metrics.agent_call(host, took, ok);
         self.driver.on_result(a)
     }
 
-    /// Executes the core's actions: command replies, kills, log lines, and (once, after all
-    /// of them) the status file.
-    fn execute(&mut self, actions: Vec<Action>, now: u64) {
+    /// Executes the core's actions: command replies, kills, log lines. Returns whether the
+    /// state must be saved (once, after all of them).
+    fn execute(&mut self, actions: Vec<Action>) -> bool {
         let mut save = false;
         let mut events = Vec::new();
         for action in actions {
@@ -337,10 +499,8 @@ impl MainLoop {
                 Action::SaveStatus => save = true,
             }
         }
-        if save {
-            self.status.save(&mut self.core, now);
-        }
         self.observer.record(events);
+        save
     }
 }
 
@@ -353,6 +513,14 @@ fn admin_event(what: &str, ok: bool, reply: &str, operator: String) -> (Event, O
     );
     e.to = Some(result.to_string());
     (e, Some(operator))
+}
+
+/// The next event of the election task; never, for a single monitor.
+async fn next_election_event(coord: &mut Option<Coord>) -> Option<ElectionEvent> {
+    match coord {
+        Some(c) => c.next_event().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Blocks until one `ping_ips` address answers (docs/mmm-behaviour.md §3.7), or shutdown.
@@ -384,129 +552,4 @@ async fn wait_for_network(
             _ = shutdown.recv() => return,
         }
     }
-}
-
-/// Writes the status file for the core and tells the core whether it worked: the core sends a
-/// new writer its role only once the file records it (write-ahead), and retries a failed save.
-struct StatusWriter {
-    path: std::path::PathBuf,
-    /// The last save error logged (logged once until it changes or the save works again).
-    failing: Option<String>,
-}
-
-impl StatusWriter {
-    fn new(path: std::path::PathBuf) -> Self {
-        StatusWriter {
-            path,
-            failing: None,
-        }
-    }
-
-    fn save(&mut self, core: &mut Core, now_ms: u64) {
-        let snapshot = core.persisted();
-        let failing = &mut self.failing;
-        match status_file::save(&self.path, &snapshot, now_ms) {
-            Ok(()) => {
-                core.saved(&snapshot);
-                if failing.take().is_some() {
-                    tracing::info!("status file {} written again", self.path.display());
-                }
-            }
-            Err(e) => {
-                core.save_failed();
-                let text = e.to_string();
-                if failing.as_deref() != Some(text.as_str()) {
-                    tracing::error!(
-                        "{text}; retrying with every pass. Until it works no new writer is promoted \
-                         (a restarted monitor must know of every writer grant)"
-                    );
-                }
-                *failing = Some(text);
-            }
-        }
-    }
-}
-
-/// Start-up: status file + what every agent and host reports → the core's startup voting.
-async fn startup(
-    cfg: &MonitorConfig,
-    spec: ha_core::ClusterSpec,
-    links: &HashMap<String, AgentLink>,
-    clock: &Clock,
-    status: &mut StatusWriter,
-    observer: &mut Observer,
-) -> Core {
-    let now = bridge::millis(clock.now_ms());
-    match status_file::load::<ha_core::PersistedState>(&cfg.monitor.status_path) {
-        Ok(Some(stored)) => {
-            tracing::info!(
-                "Restored states and roles from the status file {} (epoch {})",
-                cfg.monitor.status_path.display(),
-                stored.epoch
-            );
-            return Core::restore(spec, &stored, now);
-        }
-        Ok(None) => tracing::warn!(
-            "No status file at {}: starting up without status information; determining \
-             states and roles from the agents (startup voting).",
-            cfg.monitor.status_path.display()
-        ),
-        Err(e) => {
-            tracing::error!("{e}; determining states and roles from the agents (startup voting)")
-        }
-    }
-    let mut queries = Vec::new();
-    for h in &cfg.hosts {
-        let Some(link) = links.get(&h.name).cloned() else {
-            continue;
-        };
-        queries.push(tokio::spawn(async move {
-            let agent = retry(3, || link.status()).await;
-            let system = retry(3, || link.system_status()).await;
-            (link.host().to_string(), agent, system)
-        }));
-    }
-    let mut infos = Vec::new();
-    for q in queries {
-        match q.await {
-            Ok((host, agent, system)) => {
-                if let Err(e) = &agent {
-                    tracing::error!("Startup: {e}");
-                }
-                if let Err(e) = &system {
-                    tracing::error!("Startup: {e}");
-                }
-                infos.push(bridge::startup_info(cfg, &host, agent.ok(), system.ok()));
-            }
-            Err(e) => tracing::error!("Startup query task failed: {e}"),
-        }
-    }
-    let now = bridge::millis(clock.now_ms());
-    let (mut core, actions) = Core::startup(spec, None, infos, now);
-    let mut events = Vec::new();
-    for action in actions {
-        match action {
-            Action::Log { level, message } => bridge::log(level, &message),
-            Action::SaveStatus => status.save(&mut core, clock.now_ms()),
-            Action::Event(e) => events.push((e, None)),
-            _ => {}
-        }
-    }
-    observer.record(events);
-    core
-}
-
-async fn retry<T, F, Fut>(attempts: usize, mut f: F) -> Result<T, String>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, String>>,
-{
-    let mut last = String::new();
-    for _ in 0..attempts.max(1) {
-        match f().await {
-            Ok(v) => return Ok(v),
-            Err(e) => last = e,
-        }
-    }
-    Err(last)
 }

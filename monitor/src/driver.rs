@@ -19,6 +19,8 @@ use crate::tls::MonitorTls;
 /// A finished agent call on its way back to the main loop.
 pub(crate) struct AgentResult {
     host: String,
+    /// The leadership term the call was made in.
+    term: u64,
     result: Result<ha_proto::AgentStatus, AgentError>,
     took: Duration,
 }
@@ -49,6 +51,8 @@ pub(crate) struct AgentDriver {
     agent_deadline: Duration,
     /// Each agent's last_error as last logged: logged once when it changes.
     agent_errors: HashMap<String, String>,
+    /// The leadership term every request carries (0: a single monitor).
+    term: u64,
 }
 
 impl AgentDriver {
@@ -65,7 +69,24 @@ impl AgentDriver {
             agent_period_ms: cfg.monitor.agent_period.duration().as_millis() as u64,
             agent_deadline,
             agent_errors: HashMap::new(),
+            term: 0,
         }
+    }
+
+    /// A new leadership term: every request carries it from now on, and every host is sent
+    /// its desired state at once (the new leader's first orders). Replies to calls of an
+    /// earlier term are dropped ([`AgentDriver::on_result`]).
+    pub(crate) fn set_term(&mut self, term: u64) {
+        self.term = term;
+        for slot in self.slots.values_mut() {
+            slot.last_sent = None;
+            slot.last_sent_at = 0;
+        }
+    }
+
+    /// The agent links (startup voting at a takeover queries the agents).
+    pub(crate) fn links(&self) -> &HashMap<String, AgentLink> {
+        &self.links
     }
 
     /// SIGHUP: re-reads the TLS material (see [`MonitorTls::reload`]); the links are replaced
@@ -94,28 +115,40 @@ impl AgentDriver {
             };
             core.note_sent(&h.name, &desired, bridge::millis(now));
             slot.in_flight = true;
-            let req = bridge::apply_request(cfg, &h.name, &desired);
+            let req = bridge::apply_request(cfg, &h.name, &desired, self.term);
             slot.last_sent = Some(desired);
             slot.last_sent_at = now;
             let tx = self.results.clone();
             let host = h.name.clone();
+            let term = self.term;
             tokio::spawn(async move {
                 let started = tokio::time::Instant::now();
                 let result = link.apply(req).await;
                 let took = started.elapsed();
-                let _ = tx.send(AgentResult { host, result, took }).await;
+                let _ = tx
+                    .send(AgentResult {
+                        host,
+                        term,
+                        result,
+                        took,
+                    })
+                    .await;
             });
         }
     }
 
     /// A finished agent call: frees the host's driver slot, logs a changed agent error, and
-    /// turns the reply into the core's input.
-    pub(crate) fn on_result(&mut self, a: AgentResult) -> Input {
+    /// turns the reply into the core's input. A reply to a call of an earlier leadership term
+    /// is not this term's core's business: `None`.
+    pub(crate) fn on_result(&mut self, a: AgentResult) -> Option<Input> {
         if let Some(slot) = self.slots.get_mut(&a.host) {
             slot.in_flight = false;
         }
+        if a.term != self.term {
+            return None;
+        }
         log_agent_error(&mut self.agent_errors, &a.host, &a.result);
-        bridge::agent_input(&a.host, &a.result)
+        Some(bridge::agent_input(&a.host, &a.result))
     }
 }
 

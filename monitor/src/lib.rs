@@ -12,6 +12,7 @@
 //! - [`agents`]: gRPC links to the agents, every call with a deadline.
 //! - [`control`]: the `Monitor` gRPC service for ha-control.
 //! - [`status_file`]: atomic persistence of what survives a restart.
+//! - [`coord`]: redundant monitors through etcd: election, state in etcd, leadership.
 //! - [`kill`]: the `kill_host_bin` fencing hook.
 //! - [`tls`]: mutual TLS on the control port and towards the agents; operator authorization.
 //! - [`bridge`]: conversions between proto/config/check results and the core's types.
@@ -25,11 +26,13 @@ pub mod bridge;
 pub mod checks;
 pub mod clock;
 pub mod control;
+pub mod coord;
 pub mod daemon;
 pub mod driver;
 pub mod kill;
 pub mod netcheck;
 pub mod observe;
+pub mod persist;
 pub mod preflight;
 pub mod shutdown;
 pub mod snapshot;

@@ -14,6 +14,8 @@ pub struct Snapshot {
     /// The core as of this snapshot and its instant, for `explain` (computed on request: it
     /// steps copies of the core, which is not worth doing after every main-loop pass).
     pub core: Option<(Arc<ha_core::Core>, ha_core::Millis)>,
+    /// Who leads among redundant monitors (`Solo` without `coordination:`).
+    pub leadership: Leadership,
 }
 
 impl Snapshot {
@@ -47,4 +49,19 @@ fn explanation(x: &ha_core::RoleExplanation) -> ha_proto::RoleExplanation {
             .collect(),
         notes: x.notes.clone(),
     }
+}
+
+/// Who leads, as ha-control is told.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Leadership {
+    /// One monitor, no coordination configured.
+    #[default]
+    Solo,
+    /// This monitor (control address `me`) leads in `term`.
+    Leading { me: String, term: u64 },
+    /// Another monitor leads (its control address and term), or nobody does right now.
+    Standby {
+        me: String,
+        leader: Option<(String, u64)>,
+    },
 }

@@ -62,8 +62,14 @@ pub fn load<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, StatusFileErr
             })
         }
     };
+    decode(&text, path).map(Some)
+}
+
+/// Decodes a stored state (the status file's text, or the same document kept in etcd, named
+/// by `path` in errors).
+pub fn decode<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T, StatusFileError> {
     let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| StatusFileError::Corrupt {
+        serde_json::from_str(text).map_err(|e| StatusFileError::Corrupt {
             path: path.into(),
             reason: e.to_string(),
         })?;
@@ -89,10 +95,21 @@ pub fn load<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, StatusFileErr
         path: path.into(),
         reason: e.to_string(),
     })?;
-    Ok(Some(env.state))
+    Ok(env.state)
 }
 
 /// Writes `state` atomically (temp file, fsync, rename, fsync of the directory).
+/// The stored document for `state`: the status file's contents, also what etcd keeps.
+pub fn encode<T: Serialize>(state: &T, now_unix_ms: u64) -> Result<Vec<u8>, std::io::Error> {
+    let env = Envelope {
+        format: FORMAT.to_string(),
+        version: VERSION,
+        saved_at_unix_ms: now_unix_ms,
+        state,
+    };
+    serde_json::to_vec_pretty(&env).map_err(std::io::Error::other)
+}
+
 pub fn save<T: Serialize>(path: &Path, state: &T, now_unix_ms: u64) -> Result<(), StatusFileError> {
     let err = |step: &'static str| {
         move |source: std::io::Error| StatusFileError::Write {
@@ -101,14 +118,7 @@ pub fn save<T: Serialize>(path: &Path, state: &T, now_unix_ms: u64) -> Result<()
             source,
         }
     };
-    let env = Envelope {
-        format: FORMAT.to_string(),
-        version: VERSION,
-        saved_at_unix_ms: now_unix_ms,
-        state,
-    };
-    let body =
-        serde_json::to_vec_pretty(&env).map_err(|e| err("serialise")(std::io::Error::other(e)))?;
+    let body = encode(state, now_unix_ms).map_err(|e| err("serialise")(e))?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),

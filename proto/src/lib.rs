@@ -20,6 +20,10 @@ pub mod systemd;
 
 /// Default port of the monitor's control service (as in mysql-mmm).
 pub const DEFAULT_MONITOR_PORT: u16 = 9988;
+
+/// gRPC metadata key of a standby monitor's refusal (redundant monitors): the leader's control
+/// address, `IP:PORT`, which ha-control follows.
+pub const LEADER_METADATA: &str = "ha-leader";
 /// Default port of the agent service (as in mysql-mmm).
 pub const DEFAULT_AGENT_PORT: u16 = 9989;
 

@@ -44,6 +44,15 @@ pub struct ShowJson {
     pub roles: Vec<RoleJson>,
     /// The active master fell back from semi-sync to asynchronous replication; `null` if not.
     pub async_fallback: Option<AsyncFallbackJson>,
+    /// Redundant monitors: the leading monitor's control address and term; `null` for a
+    /// single monitor.
+    pub leader: Option<LeaderJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LeaderJson {
+    pub address: String,
+    pub term: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -198,6 +207,10 @@ pub fn show(reply: &ShowReply) -> ShowJson {
         network_ok: reply.network_ok,
         hosts: hosts.into_iter().map(host_json).collect(),
         roles: reply.roles.iter().map(role_json).collect(),
+        leader: non_empty(&reply.leader).map(|address| LeaderJson {
+            address,
+            term: reply.leader_term,
+        }),
         async_fallback: non_empty(&reply.async_fallback_host).map(|host| {
             let (since, since_unix_ms) = instant(reply.async_fallback_since_unix_ms);
             AsyncFallbackJson {
@@ -338,6 +351,8 @@ mod tests {
             network_ok: true,
             async_fallback_host: "db1".into(),
             async_fallback_since_unix_ms: 1_714_564_800_000,
+            leader: String::new(),
+            leader_term: 0,
         }
     }
 

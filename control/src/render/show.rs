@@ -102,9 +102,25 @@ pub fn async_fallback_line(reply: &ShowReply) -> Option<String> {
     ))
 }
 
+/// Redundant monitors: which monitor answered as leader (not a mysql-mmm line; a single
+/// monitor sends no leader and prints nothing).
+pub fn leader_line(reply: &ShowReply) -> Option<String> {
+    if reply.leader.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "# Monitor {} leads (term {})",
+        reply.leader, reply.leader_term
+    ))
+}
+
 /// The whole `show` reply as the mmm monitor would send it (every line `\n`-terminated).
 pub fn render_show(reply: &ShowReply) -> String {
     let mut out = passive_banner(reply.mode(), &reply.passive_cause);
+    if let Some(line) = leader_line(reply) {
+        out.push_str(&line);
+        out.push('\n');
+    }
 
     let mut hosts: Vec<&HostInfo> = reply.hosts.iter().collect();
     hosts.sort_by(|a, b| a.name.cmp(&b.name));
@@ -393,6 +409,16 @@ mod tests {
             prefer_line(&r).as_deref(),
             Some("# Role writer has db1 configured as it's preferred host.")
         );
+    }
+
+    #[test]
+    fn leader_line_only_with_redundant_monitors() {
+        let mut r = ShowReply::default();
+        assert_eq!(leader_line(&r), None);
+        assert!(!render_show(&r).contains("leads"));
+        r.leader = "10.0.0.20:9988".into();
+        r.leader_term = 42;
+        assert!(render_show(&r).starts_with("# Monitor 10.0.0.20:9988 leads (term 42)\n"));
     }
 
     #[test]

@@ -114,6 +114,8 @@ pub fn demo_show() -> ShowReply {
         network_ok: true,
         async_fallback_host: String::new(),
         async_fallback_since_unix_ms: 0,
+        leader: String::new(),
+        leader_term: 0,
     }
 }
 

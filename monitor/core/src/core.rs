@@ -223,7 +223,7 @@ impl Core {
         out
     }
 
-    fn apply_network(&mut self, reachable: bool, out: &mut Vec<Action>) {
+    pub(crate) fn apply_network(&mut self, reachable: bool, out: &mut Vec<Action>) {
         if reachable == self.network_up {
             return;
         }
@@ -235,7 +235,7 @@ impl Core {
         }
     }
 
-    fn apply_check(
+    pub(crate) fn apply_check(
         &mut self,
         host: &str,
         check: Check,

@@ -24,8 +24,8 @@ pub use control::ControlConfig;
 pub use duration::Seconds;
 pub use error::{ConfigError, ConfigErrors};
 pub use monitor::{
-    CheckConfig, Checks, Credentials, HistoryConfig, Hook, Host, HostMode, MonitorConfig,
-    MonitorMode, MonitorSection, Role, RoleMode, HOOK_QUEUE,
+    CheckConfig, Checks, Coordination, Credentials, EtcdCoordination, EtcdTls, HistoryConfig, Hook,
+    Host, HostMode, MonitorConfig, MonitorMode, MonitorSection, Role, RoleMode, HOOK_QUEUE,
 };
 pub use mysql_tls::{MysqlTls, MysqlTlsMode};
 pub use ordered::OrderedMap;

@@ -1,7 +1,10 @@
 //! `monitor.yaml`: what ha-monitor (and ha-control, for the control address) reads.
 
+mod coordination;
 mod observe;
 mod validate;
+
+pub use coordination::{Coordination, EtcdCoordination, EtcdTls};
 
 pub use observe::{HistoryConfig, Hook, HOOK_QUEUE};
 
@@ -32,6 +35,8 @@ pub struct MonitorConfig {
     pub metrics: Option<SocketAddr>,
     pub history: HistoryConfig,
     pub hooks: Vec<Hook>,
+    /// Redundant monitors through etcd (`None`: one monitor, state in the status file).
+    pub coordination: Option<Coordination>,
 }
 
 /// Initial monitor mode (docs/mmm-behaviour.md §6.3).
@@ -263,6 +268,8 @@ struct RawMonitorConfig {
     history: HistoryConfig,
     #[serde(default)]
     hooks: OrderedMap<observe::RawHook>,
+    #[serde(default)]
+    coordination: Option<Coordination>,
 }
 
 fn half_second() -> Seconds {
@@ -335,6 +342,7 @@ impl MonitorConfig {
         validate_tls(raw.tls.as_ref(), &hosts, &mut c);
         let hooks = observe::hooks(&raw.hooks);
         observe::validate_observe(raw.metrics, &raw.history, &hooks, &mut c);
+        coordination::validate(&mut c, raw.coordination.as_ref());
 
         c.finish(MonitorConfig {
             active_master_role: raw.active_master_role,
@@ -347,6 +355,7 @@ impl MonitorConfig {
             metrics: raw.metrics,
             history: raw.history,
             hooks,
+            coordination: raw.coordination,
         })
     }
 
@@ -366,6 +375,11 @@ impl MonitorConfig {
     /// The role whose owner is the writable master.
     pub fn active_master_role(&self) -> Option<&Role> {
         self.role(&self.active_master_role)
+    }
+
+    /// The etcd coordination, when configured.
+    pub fn etcd(&self) -> Option<&EtcdCoordination> {
+        self.coordination.as_ref().map(|c| &c.etcd)
     }
 
     /// Address ha-control connects to.

@@ -113,6 +113,9 @@ pub struct Cluster {
     monitor: Mutex<Option<ProcHandle>>,
     /// The lab's `ha-fence.socket`, with [`ClusterOptions::fence_ports`].
     fence: Option<FenceSocket>,
+    /// Where [`Cluster::control`] sends ha-control (`127.0.0.1:9988`; redundant monitors
+    /// listen on their namespace's address instead).
+    control_addr: Mutex<String>,
 }
 
 impl Cluster {
@@ -145,6 +148,7 @@ impl Cluster {
             agents: Mutex::new(BTreeMap::new()),
             monitor: Mutex::new(None),
             fence: None,
+            control_addr: Mutex::new("127.0.0.1:9988".to_string()),
         })
     }
 
@@ -255,6 +259,11 @@ impl Cluster {
         Ok(())
     }
 
+    /// Sends [`Cluster::control`] to `addr` from now on.
+    pub fn set_control_addr(&self, addr: &str) {
+        *lock(&self.control_addr) = addr.to_string();
+    }
+
     pub fn monitor(&self) -> Option<ProcHandle> {
         lock(&self.monitor).clone()
     }
@@ -262,7 +271,8 @@ impl Cluster {
     /// Runs `ha-control --monitor 127.0.0.1:9988 ARGS…` inside the monitor namespace, as the
     /// lab's admin operator (mutual TLS, `ha_lab::tls::OPERATOR`).
     pub fn control(&self, args: &[&str]) -> Result<ControlOutput> {
-        let mut full = vec!["--monitor", "127.0.0.1:9988", "--timeout", "5"];
+        let addr = lock(&self.control_addr).clone();
+        let mut full = vec!["--monitor", addr.as_str(), "--timeout", "5"];
         full.extend_from_slice(args);
         self.control_as(ha_lab::tls::OPERATOR, false, &full)
     }

@@ -25,6 +25,7 @@ mod fence;
 pub mod golden;
 mod invariants;
 mod metrics;
+pub mod redundant;
 mod show;
 
 pub use ha_lab;

@@ -1,0 +1,162 @@
+//! What survives a restart or a takeover: the status file writer, and the start-up core built
+//! from stored state (status file or etcd) or, without any, from what the agents report
+//! (startup voting).
+
+use std::collections::HashMap;
+
+use ha_config::MonitorConfig;
+use ha_core::{Action, Core, PersistedState};
+
+use crate::agents::AgentLink;
+use crate::bridge;
+use crate::clock::Clock;
+use crate::observe::Observer;
+use crate::status_file;
+
+/// Writes the status file for the core and tells the core whether it worked: the core sends a
+/// new writer its role only once the file records it (write-ahead), and retries a failed save.
+pub(crate) struct StatusWriter {
+    path: std::path::PathBuf,
+    /// The last save error logged (logged once until it changes or the save works again).
+    failing: Option<String>,
+}
+
+impl StatusWriter {
+    pub(crate) fn new(path: std::path::PathBuf) -> Self {
+        StatusWriter {
+            path,
+            failing: None,
+        }
+    }
+
+    pub(crate) fn save(&mut self, core: &mut Core, now_ms: u64) {
+        let snapshot = core.persisted();
+        let failing = &mut self.failing;
+        match status_file::save(&self.path, &snapshot, now_ms) {
+            Ok(()) => {
+                core.saved(&snapshot);
+                if failing.take().is_some() {
+                    tracing::info!("status file {} written again", self.path.display());
+                }
+            }
+            Err(e) => {
+                core.save_failed();
+                let text = e.to_string();
+                if failing.as_deref() != Some(text.as_str()) {
+                    tracing::error!(
+                        "{text}; retrying with every pass. Until it works no new writer is promoted \
+                         (a restarted monitor must know of every writer grant)"
+                    );
+                }
+                *failing = Some(text);
+            }
+        }
+    }
+}
+
+/// The stored state a start-up or a takeover begins from.
+pub(crate) enum Stored {
+    /// Found at `from` (the status file, or the etcd key).
+    Found { state: PersistedState, from: String },
+    /// Nothing stored at `from` yet.
+    Missing { from: String },
+    /// Unreadable; the error says what and where.
+    Unreadable(String),
+}
+
+impl Stored {
+    /// The single monitor's status file.
+    pub(crate) fn from_file(cfg: &MonitorConfig) -> Stored {
+        let path = &cfg.monitor.status_path;
+        let from = format!("the status file {}", path.display());
+        match status_file::load::<PersistedState>(path) {
+            Ok(Some(state)) => Stored::Found { state, from },
+            Ok(None) => Stored::Missing { from },
+            Err(e) => Stored::Unreadable(e.to_string()),
+        }
+    }
+}
+
+/// Start-up (or takeover): the stored state, or without one what every agent and host reports
+/// → the core's startup voting. Returns the core and whether its state must be saved now.
+pub(crate) async fn startup(
+    cfg: &MonitorConfig,
+    spec: ha_core::ClusterSpec,
+    links: &HashMap<String, AgentLink>,
+    clock: &Clock,
+    stored: Stored,
+    observer: &mut Observer,
+) -> (Core, bool) {
+    let now = bridge::millis(clock.now_ms());
+    match stored {
+        Stored::Found { state, from } => {
+            tracing::info!(
+                "Restored states and roles from {from} (epoch {})",
+                state.epoch
+            );
+            return (Core::restore(spec, &state, now), false);
+        }
+        Stored::Missing { from } => tracing::warn!(
+            "No stored state in {from}: starting up without status information; determining \
+             states and roles from the agents (startup voting)."
+        ),
+        Stored::Unreadable(e) => {
+            tracing::error!("{e}; determining states and roles from the agents (startup voting)")
+        }
+    }
+    let mut queries = Vec::new();
+    for h in &cfg.hosts {
+        let Some(link) = links.get(&h.name).cloned() else {
+            continue;
+        };
+        queries.push(tokio::spawn(async move {
+            let agent = retry(3, || link.status()).await;
+            let system = retry(3, || link.system_status()).await;
+            (link.host().to_string(), agent, system)
+        }));
+    }
+    let mut infos = Vec::new();
+    for q in queries {
+        match q.await {
+            Ok((host, agent, system)) => {
+                if let Err(e) = &agent {
+                    tracing::error!("Startup: {e}");
+                }
+                if let Err(e) = &system {
+                    tracing::error!("Startup: {e}");
+                }
+                infos.push(bridge::startup_info(cfg, &host, agent.ok(), system.ok()));
+            }
+            Err(e) => tracing::error!("Startup query task failed: {e}"),
+        }
+    }
+    let now = bridge::millis(clock.now_ms());
+    let (core, actions) = Core::startup(spec, None, infos, now);
+    let mut events = Vec::new();
+    let mut save = false;
+    for action in actions {
+        match action {
+            Action::Log { level, message } => bridge::log(level, &message),
+            Action::SaveStatus => save = true,
+            Action::Event(e) => events.push((e, None)),
+            _ => {}
+        }
+    }
+    observer.record(events);
+    (core, save)
+}
+
+async fn retry<T, F, Fut>(attempts: usize, mut f: F) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let mut last = String::new();
+    for _ in 0..attempts.max(1) {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
