@@ -203,6 +203,14 @@ impl Election {
         }
     }
 
+    /// A fresh connection after a failed renewal: a connection that silently lost its peer
+    /// (a partition drops packets) may otherwise stay stuck long after the network healed.
+    async fn reconnect(&self, client: &mut Client) {
+        if let Ok(c) = self.connect().await {
+            *client = c;
+        }
+    }
+
     /// Renews `lease` every third of its TTL until etcd says it is gone. Errors and late
     /// answers are logged and retried: the main loop stops acting by itself when no renewal
     /// is answered in time, and a renewal that works again resumes the same term.
@@ -222,11 +230,15 @@ impl Election {
                 .await
                 {
                     Ok(s) => stream = Some(s),
+                    Err(e) if e.contains("lease not found") => {
+                        return "etcd no longer knows the lease (it expired)".to_string();
+                    }
                     Err(e) => {
                         if !failing {
                             tracing::warn!("etcd coordination: {e}; retrying");
                             failing = true;
                         }
+                        self.reconnect(client).await;
                         tokio::time::sleep(period / 2).await;
                         continue;
                     }
@@ -266,6 +278,7 @@ impl Election {
                         failing = true;
                     }
                     stream = None;
+                    self.reconnect(client).await;
                 }
             }
             tokio::time::sleep(period).await;

@@ -187,7 +187,8 @@ impl Redundant {
         timeout: Duration,
     ) -> Result<(u64, Duration)> {
         let want = self.addr(node);
-        let from = if node == "mon" { "mon2" } else { "mon" };
+        // Asked from the new leader's own namespace: the old one may be cut off from etcd.
+        let from = node;
         crate::ha_lab::wait_until(&format!("{node} leads"), timeout, || {
             Ok(self
                 .leader_key(from)

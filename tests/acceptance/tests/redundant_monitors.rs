@@ -71,3 +71,164 @@ fn a_standby_takes_over_a_killed_leader_without_changing_anything() {
     inv.assert_clean();
     let _ = ETCD_MEMBERS;
 }
+
+const T: Duration = Duration::from_secs(60);
+
+/// kill -9 the leader in the middle of a failover (the writer's mysqld stopped, the leader has
+/// seen the trap end): mon2 takes over and completes the failover; I1 and I2 hold.
+#[test]
+fn a_standby_completes_the_failover_of_a_leader_killed_mid_failover() {
+    let r = Redundant::start(ClusterOptions::fast()).expect("redundant cluster");
+    let c = &r.cluster;
+    let old = c.show().expect("show").writer().expect("a writer");
+    let (_, term) = r.leader_key("mon2").expect("etcd").expect("mon leads");
+    let inv = Invariants::start(&c.lab);
+    let probe = c.start_writes().expect("writes through the writer IP");
+
+    c.lab.stop_mysqld(&old).expect("stop mysqld");
+    // The trap ended on the leader: kill it at once, before the new writer is writable.
+    let needle = format!("'{old}' changed from ONLINE to HARD_OFFLINE");
+    ha_acceptance::ha_lab::wait_until("the leader sees the trap end", T, || {
+        Ok(r.log_of("mon").contains(&needle).then_some(()))
+    })
+    .expect("trap");
+    r.monitor("mon").expect("mon").kill().expect("kill -9 mon");
+    let killed = Instant::now();
+    let promoted_by_mon = r.log_of("mon").contains("is the active master now");
+    eprintln!("mon killed after the trap; it had logged a promotion: {promoted_by_mon}");
+
+    r.wait_leader("mon2", term, killed, Duration::from_secs(20))
+        .expect("mon2 takes over");
+    c.set_control_addr(&r.addr("mon2"));
+    let show = c
+        .wait_show("the standby completes the failover", T, |s| {
+            s.state(&old) == "HARD_OFFLINE" && s.writer().is_some_and(|w| w != old)
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", r.diagnostics()));
+    let new = show.writer().expect("new writer");
+    c.wait_writer_ready(&new, T).expect("new writer writable");
+    probe
+        .wait_acked(probe.acked_so_far() + 5, T)
+        .expect("writes resume on the new writer");
+    let report = probe.stop();
+    inv.assert_clean();
+    let missing = report.missing_on(&c.lab, &new).expect("missing_on");
+    assert!(missing.is_empty(), "acknowledged rows missing on {new}: {missing:?}");
+    // No agent was told conflicting things: none refused an order of an older term, because
+    // the dead leader sent none after mon2's first.
+    for h in c.lab.host_names() {
+        let log = c.agent(&h).map(|p| p.log()).unwrap_or_default();
+        assert!(!log.contains("deposed monitor"), "{h}: {log}");
+    }
+}
+
+/// The leader loses etcd but still reaches every agent: it stops acting when its renewals go
+/// unanswered, mon2 is elected, and mon2's orders win; after the partition heals, mon steps
+/// down.
+#[test]
+fn a_leader_cut_off_from_etcd_stops_acting_and_the_new_leaders_orders_win() {
+    let r = Redundant::start(ClusterOptions::fast()).expect("redundant cluster");
+    let c = &r.cluster;
+    let before = c.show().expect("show");
+    let (_, term) = r.leader_key("mon2").expect("etcd").expect("mon leads");
+    let inv = Invariants::start(&c.lab);
+    for m in ETCD_MEMBERS {
+        c.lab.cut("mon", m).expect("cut mon from etcd");
+    }
+    let cut = Instant::now();
+    let (new_term, took) = r
+        .wait_leader("mon2", term, cut, Duration::from_secs(30))
+        .expect("mon2 takes over");
+    eprintln!("mon cut off from etcd; mon2 leads term {new_term} after {took:?}");
+    let log = r.log_of("mon");
+    assert!(
+        log.contains(&format!(
+            "Leadership term {term}: no lease renewal answered in time; not acting"
+        )),
+        "{log}"
+    );
+    c.set_control_addr(&r.addr("mon2"));
+    std::thread::sleep(Duration::from_secs(3));
+    let during = c.show().expect("show via mon2");
+    assert_eq!(roles_of(&before), roles_of(&during), "{}", r.diagnostics());
+
+    for m in ETCD_MEMBERS {
+        c.lab.heal("mon", m).expect("heal");
+    }
+    ha_acceptance::ha_lab::wait_until("mon steps down", T, || {
+        Ok(r.log_of("mon").contains("Stepped down").then_some(()))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", r.diagnostics()));
+    // ha-control against mon now follows it to mon2.
+    let out = c
+        .control_raw(&["--monitor", &r.addr("mon"), "--timeout", "5", "show"])
+        .expect("ha-control");
+    assert!(
+        out.code == 0 && out.stdout.contains(&format!("# Monitor {} leads", r.addr("mon2"))),
+        "{out:?}"
+    );
+    let after = c.show().expect("show");
+    assert_eq!(roles_of(&before), roles_of(&after), "{}", r.diagnostics());
+    for h in c.lab.host_names() {
+        let log = c.agent(&h).map(|p| p.log()).unwrap_or_default();
+        assert!(!log.contains("deposed monitor"), "{h} obeyed or refused mon late: {log}");
+    }
+    inv.assert_clean();
+}
+
+/// etcd loses its quorum: no monitor acts (the leader stops when its renewals go unanswered,
+/// the standby cannot be elected). The writer's lease then follows the lease rules alone: its
+/// writer candidates keep promising not to take the role, so it stays the only writer.
+#[test]
+fn without_an_etcd_quorum_no_monitor_acts() {
+    let r = Redundant::start(ClusterOptions::fast()).expect("redundant cluster");
+    let c = &r.cluster;
+    let before = c.show().expect("show");
+    let writer = before.writer().expect("a writer");
+    let (_, term) = r.leader_key("mon2").expect("etcd").expect("mon leads");
+    let inv = Invariants::start(&c.lab);
+    for m in &ETCD_MEMBERS[..2] {
+        r.etcd.member(m).expect("member").kill().expect("kill -9 etcd");
+    }
+    ha_acceptance::ha_lab::wait_until("the leader stops acting", T, || {
+        Ok(r.log_of("mon")
+            .contains(&format!("Leadership term {term}: no lease renewal answered"))
+            .then_some(()))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", r.diagnostics()));
+    // Three writer leases (3 s each) without any monitor.
+    std::thread::sleep(Duration::from_secs(10));
+    assert!(
+        !r.log_of("mon2").contains("Leading in term"),
+        "{}",
+        r.diagnostics()
+    );
+    let ro: Vec<(String, Option<bool>)> = c
+        .lab
+        .host_names()
+        .into_iter()
+        .map(|h| {
+            let v = ha_acceptance::quick_read_only(&c.lab, &h);
+            (h, v)
+        })
+        .collect();
+    for (h, v) in &ro {
+        let want = *h != writer;
+        assert_eq!(*v, Some(want), "read_only of {h} without a monitor: {ro:?}");
+    }
+    // Quorum back: a monitor leads again and nothing moved.
+    for m in &ETCD_MEMBERS[..2] {
+        r.etcd.member(m).expect("member").start().expect("restart etcd");
+    }
+    ha_acceptance::ha_lab::wait_until("a monitor leads again", T, || {
+        Ok(r.leader_key("mon").ok().flatten())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", r.diagnostics()));
+    let (leader, _) = r.leader_key("mon").expect("etcd").expect("leader");
+    c.set_control_addr(&leader);
+    let after = c
+        .wait_show("a leader answers", T, |s| !s.hosts.is_empty())
+        .expect("show");
+    assert_eq!(after.writer().as_deref(), Some(writer.as_str()));
+    inv.assert_clean();
+}
