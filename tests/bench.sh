@@ -9,6 +9,8 @@
 #   bash tests/bench.sh --runs 3 --out tests/bench-latest.txt
 #   bash tests/bench.sh --quick               # smoke: 1 run, fast settings, 10 s idle
 #   bash tests/bench.sh --false-failover      # 5 min of 10 % loss at the fast settings
+#   bash tests/bench.sh --takeover [RUNS]     # redundant monitors: kill -9 the leader RUNS
+#                                             # times (default 5), time the takeover
 #   bash tests/bench.sh --help
 #
 # Progress goes to stderr, the table to stdout (and --out FILE). See tests/BENCH.md.
@@ -29,5 +31,11 @@ esac
 target=${CARGO_TARGET_DIR:-target}
 
 cargo build "${flags[@]}" --workspace --bins
+if [ "${1:-}" = "--takeover" ]; then
+  # Redundant monitors (issue 18): three etcd members, two monitors, lease_ttl 2 s. The table
+  # goes to stdout: leader killed -> first agent obeying the new leader's term.
+  HA_TAKEOVER_RUNS=${2:-5} exec cargo test "${flags[@]}" -p ha-acceptance --test redundant_monitors \
+    takeover_benchmark -- --ignored --nocapture
+fi
 cargo build "${flags[@]}" -p ha-acceptance --example ha-bench
 exec "$target/$dir/examples/ha-bench" "$@"

@@ -93,6 +93,14 @@ impl Agent {
         let mut g = self.lock();
         check_term(d.leader_term, g.max_term)?;
         check_epoch(d.epoch, g.max_epoch)?;
+        if d.leader_term > g.max_term {
+            // Redundant monitors: a new leader's first order (the takeover benchmark reads it).
+            tracing::info!(
+                "obeying leadership term {} from now on (was {}): requests of older terms are refused",
+                d.leader_term,
+                g.max_term
+            );
+        }
         g.max_term = d.leader_term;
         g.max_epoch = d.epoch;
         let writer_ips: Vec<std::net::Ipv4Addr> = d

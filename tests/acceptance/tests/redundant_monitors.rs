@@ -113,7 +113,10 @@ fn a_standby_completes_the_failover_of_a_leader_killed_mid_failover() {
     let report = probe.stop();
     inv.assert_clean();
     let missing = report.missing_on(&c.lab, &new).expect("missing_on");
-    assert!(missing.is_empty(), "acknowledged rows missing on {new}: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "acknowledged rows missing on {new}: {missing:?}"
+    );
     // No agent was told conflicting things: none refused an order of an older term, because
     // the dead leader sent none after mon2's first.
     for h in c.lab.host_names() {
@@ -164,14 +167,20 @@ fn a_leader_cut_off_from_etcd_stops_acting_and_the_new_leaders_orders_win() {
         .control_raw(&["--monitor", &r.addr("mon"), "--timeout", "5", "show"])
         .expect("ha-control");
     assert!(
-        out.code == 0 && out.stdout.contains(&format!("# Monitor {} leads", r.addr("mon2"))),
+        out.code == 0
+            && out
+                .stdout
+                .contains(&format!("# Monitor {} leads", r.addr("mon2"))),
         "{out:?}"
     );
     let after = c.show().expect("show");
     assert_eq!(roles_of(&before), roles_of(&after), "{}", r.diagnostics());
     for h in c.lab.host_names() {
         let log = c.agent(&h).map(|p| p.log()).unwrap_or_default();
-        assert!(!log.contains("deposed monitor"), "{h} obeyed or refused mon late: {log}");
+        assert!(
+            !log.contains("deposed monitor"),
+            "{h} obeyed or refused mon late: {log}"
+        );
     }
     inv.assert_clean();
 }
@@ -188,11 +197,17 @@ fn without_an_etcd_quorum_no_monitor_acts() {
     let (_, term) = r.leader_key("mon2").expect("etcd").expect("mon leads");
     let inv = Invariants::start(&c.lab);
     for m in &ETCD_MEMBERS[..2] {
-        r.etcd.member(m).expect("member").kill().expect("kill -9 etcd");
+        r.etcd
+            .member(m)
+            .expect("member")
+            .kill()
+            .expect("kill -9 etcd");
     }
     ha_acceptance::ha_lab::wait_until("the leader stops acting", T, || {
         Ok(r.log_of("mon")
-            .contains(&format!("Leadership term {term}: no lease renewal answered"))
+            .contains(&format!(
+                "Leadership term {term}: no lease renewal answered"
+            ))
             .then_some(()))
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", r.diagnostics()));
@@ -218,7 +233,11 @@ fn without_an_etcd_quorum_no_monitor_acts() {
     }
     // Quorum back: a monitor leads again and nothing moved.
     for m in &ETCD_MEMBERS[..2] {
-        r.etcd.member(m).expect("member").start().expect("restart etcd");
+        r.etcd
+            .member(m)
+            .expect("member")
+            .start()
+            .expect("restart etcd");
     }
     ha_acceptance::ha_lab::wait_until("a monitor leads again", T, || {
         Ok(r.leader_key("mon").ok().flatten())
@@ -231,4 +250,59 @@ fn without_an_etcd_quorum_no_monitor_acts() {
         .expect("show");
     assert_eq!(after.writer().as_deref(), Some(writer.as_str()));
     inv.assert_clean();
+}
+
+/// The takeover benchmark (`bash tests/bench.sh --takeover [RUNS]`, not part of the test
+/// suite): kill -9 the leader, time until the first agent obeys the new leader's term (its
+/// first ApplyState), restart the killed monitor as a standby, repeat with the other one.
+#[test]
+#[ignore = "benchmark: bash tests/bench.sh --takeover"]
+fn takeover_benchmark() {
+    let runs: usize = std::env::var("HA_TAKEOVER_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let r = Redundant::start(ClusterOptions::fast()).expect("redundant cluster");
+    let c = &r.cluster;
+    let inv = Invariants::start(&c.lab);
+    let mut times = Vec::new();
+    let mut leader = "mon";
+    for run in 1..=runs {
+        let (_, term) = r.leader_key(leader).expect("etcd").expect("a leader");
+        let next = if leader == "mon" { "mon2" } else { "mon" };
+        r.monitor(leader).expect("leader").kill().expect("kill -9");
+        let killed = Instant::now();
+        let (new_term, _) = r
+            .wait_leader(next, term, killed, Duration::from_secs(30))
+            .expect("takeover");
+        let needle = format!("obeying leadership term {new_term} ");
+        let took = ha_acceptance::ha_lab::wait_until("an agent obeys the new term", T, || {
+            let seen = c.lab.host_names().iter().any(|h| {
+                c.agent(h)
+                    .map(|p| p.log().contains(&needle))
+                    .unwrap_or(false)
+            });
+            Ok(seen.then(|| killed.elapsed()))
+        })
+        .expect("first ApplyState of the new leader");
+        eprintln!("run {run}: {leader} killed, {next} leads term {new_term}, first ApplyState after {took:?}");
+        times.push(took);
+        if leader == "mon" {
+            c.start_monitor().expect("restart mon");
+        } else {
+            r.start_mon2().expect("restart mon2");
+        }
+        std::thread::sleep(Duration::from_secs(3));
+        leader = next;
+    }
+    inv.assert_clean();
+    times.sort();
+    let ms = |d: Duration| d.as_millis();
+    println!(
+        "\n| leader takeover (kill -9 → first ApplyState), lease_ttl {LEASE_TTL_SECS} s | runs | min | median | max |\n|---|---|---|---|---|\n| debug build, lab | {} | {} ms | {} ms | {} ms |",
+        times.len(),
+        ms(times[0]),
+        ms(times[times.len() / 2]),
+        ms(times[times.len() - 1])
+    );
 }
