@@ -10,7 +10,9 @@
 # user (sysusers.d), the config files that hold passwords as root:ha 0640 (dpkg-statoverride),
 # units installed but never enabled or started.
 #
-# Needs cargo-deb (installed with `cargo install` if missing), lintian, gzip, python3. The
+# Needs cargo-deb (installed with `cargo install` if missing), lintian, gzip, python3, and
+# protoc with its well-known types (protobuf-compiler, libprotobuf-dev: the etcd-client crate's
+# build script; tests/install-deps.sh installs them). The
 # packages are built with cargo-deb from [package.metadata.deb] in agent/ and monitor/Cargo.toml.
 set -euo pipefail
 cd "$(dirname "$0")/.."

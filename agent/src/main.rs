@@ -27,6 +27,11 @@ struct Cli {
     /// ha-agent has run here (its state file exists). See docs/migrating-from-mmm.md.
     #[arg(long)]
     adopt_writer: bool,
+    /// Forget the leadership term of redundant monitors (set it to 0), then exit: needed when
+    /// a single monitor replaces redundant ones, or etcd's data was recreated. Stop ha-agent
+    /// first; refused while it listens. See docs/redundant-monitors.md.
+    #[arg(long)]
+    reset_leader_term: bool,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -78,6 +83,23 @@ fn main() -> ExitCode {
             }
         };
     }
+    if cli.reset_leader_term {
+        return match ha_config::load_agent(&cli.config)
+            .map_err(|e| e.to_string())
+            .and_then(|cfg| reset_leader_term(&cfg))
+        {
+            Ok(was) => {
+                println!(
+                    "leadership term reset from {was} to 0: this agent obeys a monitor of any term again; start ha-agent"
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ha-agent: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     init_logging(cli.log_format, "info");
     let cfg = match ha_config::load_agent(&cli.config) {
         Ok(c) => c,
@@ -110,4 +132,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--reset-leader-term`: refused while an agent listens on this host's address (it would
+/// write its own term back).
+fn reset_leader_term(cfg: &ha_config::AgentConfig) -> Result<u64, String> {
+    if std::net::TcpListener::bind(cfg.listen).is_err() {
+        return Err(format!(
+            "cannot reset the leadership term: something listens on {} (ha-agent still runs?); \
+             stop it first (systemctl stop ha-agent)",
+            cfg.listen
+        ));
+    }
+    ha_agent::lease::store::Store::new(&cfg.state_dir).reset_leader_term()
 }

@@ -56,15 +56,16 @@ struct Envelope {
 /// The state file, written by one writer at a time; an older snapshot never overwrites a newer.
 pub struct Store {
     path: PathBuf,
-    /// Sequence number, epoch and longest promised span of the last snapshot written.
-    written: Mutex<(u64, u64, u64)>,
+    /// Sequence number, epoch, longest promised span and leadership term of the last snapshot
+    /// written.
+    written: Mutex<(u64, u64, u64, u64)>,
 }
 
 impl Store {
     pub fn new(dir: &Path) -> Store {
         Store {
             path: dir.join(FILE),
-            written: Mutex::new((0, 0, 0)),
+            written: Mutex::new((0, 0, 0, 0)),
         }
     }
 
@@ -92,6 +93,7 @@ impl Store {
         if let Ok(mut w) = self.written.lock() {
             w.1 = env.state.epoch;
             w.2 = env.state.promise.span_ms();
+            w.3 = env.state.leader_term;
         }
         Ok(Some(env.state))
     }
@@ -102,13 +104,29 @@ impl Store {
         if seq < written.0 {
             return Ok(());
         }
-        // An epoch change and a longer promise must survive a power loss (after a reboot the
-        // agent waits out the longest span it promised); renewals need not.
+        // An epoch change, a longer promise and a new leadership term must survive a power
+        // loss (after a reboot the agent waits out the longest span it promised, and refuses
+        // deposed monitors); renewals need not.
         let span = state.promise.span_ms();
-        let sync = state.epoch != written.1 || span != written.2;
+        let term = state.leader_term;
+        let sync = state.epoch != written.1 || span != written.2 || term != written.3;
         self.write(state, sync)?;
-        *written = (seq, state.epoch, span);
+        *written = (seq, state.epoch, span, term);
         Ok(())
+    }
+
+    /// Sets the highest leadership term accepted back to 0 (`ha-agent --reset-leader-term`,
+    /// with the agent stopped): after redundant monitors are replaced by a single one, or
+    /// etcd's data was recreated (its revisions, the terms, start again). Returns the term the
+    /// file held.
+    pub fn reset_leader_term(&self) -> Result<u64, String> {
+        let Some(mut state) = self.load()? else {
+            return Ok(0);
+        };
+        let was = state.leader_term;
+        state.leader_term = 0;
+        self.write(&state, true)?;
+        Ok(was)
     }
 
     fn write(&self, state: &Persisted, sync: bool) -> Result<(), String> {
@@ -214,5 +232,27 @@ mod tests {
         let st = store.load().expect("loads").expect("a state");
         assert_eq!(st.epoch, 4);
         assert_eq!(st.promise, Promise::default());
+    }
+
+    #[test]
+    fn the_leadership_term_is_reset_and_nothing_else() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::new(dir.path());
+        assert_eq!(
+            store.reset_leader_term(),
+            Ok(0),
+            "no file: nothing to reset"
+        );
+        let st = Persisted {
+            leader_term: 42,
+            epoch: 9,
+            boot_id: "b".into(),
+            ..Default::default()
+        };
+        store.save(1, &st).expect("save");
+        assert_eq!(store.reset_leader_term(), Ok(42));
+        let after = store.load().expect("load").expect("state");
+        assert_eq!(after.leader_term, 0);
+        assert_eq!(after.epoch, 9, "the epoch is kept");
     }
 }

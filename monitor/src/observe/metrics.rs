@@ -206,6 +206,7 @@ impl Metrics {
 
 /// Gauges of the present state, from the snapshot.
 fn present(r: &mut Registry, snap: &Snapshot) {
+    use crate::snapshot::Leadership;
     let gauge = |r: &mut Registry, name: &str, help: &str, rows: Vec<(Labels, f64)>| {
         let family = Family::<Labels, FloatGauge>::default();
         for (l, v) in rows {
@@ -222,6 +223,43 @@ fn present(r: &mut Registry, snap: &Snapshot) {
     let mode = ha_proto::Mode::try_from(show.mode).unwrap_or(ha_proto::Mode::Unspecified);
     let modes = ["ACTIVE", "MANUAL", "WAIT", "PASSIVE"];
     let mode_name = mode.mode().map(|m| m.name()).unwrap_or("");
+    // A standby of redundant monitors knows its own checks, nothing of the cluster's state:
+    // it exports no cluster gauges, so a dashboard over every monitor shows the leader's.
+    let leads = !matches!(snap.leadership, Leadership::Standby { .. });
+    single(
+        r,
+        "ha_leader",
+        "Whether this monitor drives the cluster (always 1 without redundant monitors)",
+        f64::from(u8::from(leads)),
+    );
+    single(
+        r,
+        "ha_network_ok",
+        "The monitor's own network check (ping_ips)",
+        f64::from(u8::from(show.network_ok)),
+    );
+    let checks = snap
+        .checks
+        .iter()
+        .map(|c| {
+            let name = ha_proto::CheckName::try_from(c.check)
+                .map(|n| n.mmm_name())
+                .unwrap_or("");
+            (
+                labels(&[("host", &c.host), ("check", name)]),
+                f64::from(u8::from(c.ok)),
+            )
+        })
+        .collect();
+    gauge(
+        r,
+        "ha_check_ok",
+        "The check's recorded status is OK",
+        checks,
+    );
+    if !leads {
+        return;
+    }
     gauge(
         r,
         "ha_mode",
@@ -230,18 +268,6 @@ fn present(r: &mut Registry, snap: &Snapshot) {
             .iter()
             .map(|m| (labels(&[("mode", m)]), f64::from(u8::from(*m == mode_name))))
             .collect(),
-    );
-    single(
-        r,
-        "ha_leader",
-        "Whether this monitor drives the cluster (always 1 without redundant monitors)",
-        1.0,
-    );
-    single(
-        r,
-        "ha_network_ok",
-        "The monitor's own network check (ping_ips)",
-        f64::from(u8::from(show.network_ok)),
     );
     single(
         r,
@@ -277,25 +303,6 @@ fn present(r: &mut Registry, snap: &Snapshot) {
     );
     gauge(r, "ha_agent_reachable", "The host's agent answers", agents);
     gauge(r, "ha_host_flapping", "The host is flapping", flapping);
-    let checks = snap
-        .checks
-        .iter()
-        .map(|c| {
-            let name = ha_proto::CheckName::try_from(c.check)
-                .map(|n| n.mmm_name())
-                .unwrap_or("");
-            (
-                labels(&[("host", &c.host), ("check", name)]),
-                f64::from(u8::from(c.ok)),
-            )
-        })
-        .collect();
-    gauge(
-        r,
-        "ha_check_ok",
-        "The check's recorded status is OK",
-        checks,
-    );
     let mut owners = Vec::new();
     for role in &show.roles {
         for (ip, owner) in role.ips.iter().zip(&role.owners) {
@@ -419,6 +426,24 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
         }
         assert!(text.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
+    }
+
+    #[test]
+    fn a_standby_exports_its_checks_but_not_the_cluster_state() {
+        let m = Metrics::default();
+        let mut snap = snapshot();
+        snap.leadership = crate::snapshot::Leadership::Standby {
+            me: "10.0.0.3:9988".into(),
+            leader: Some(("10.0.0.2:9988".into(), 7)),
+        };
+        let text = m.render(&snap);
+        assert!(text.lines().any(|l| l == "ha_leader 0.0"), "{text}");
+        assert!(text.contains("ha_network_ok"), "{text}");
+        for absent in ["ha_host_state", "ha_role_owner", "ha_epoch", "ha_mode"] {
+            assert!(!text.contains(absent), "{absent} in\n{text}");
+        }
+        let leader = m.render(&snapshot());
+        assert!(leader.lines().any(|l| l == "ha_leader 1.0"), "{leader}");
     }
 
     /// Every series the shipped Grafana dashboard queries exists.

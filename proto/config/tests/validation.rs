@@ -546,3 +546,57 @@ fn tls_must_be_configured_or_explicitly_off() {
         Some("monitor")
     );
 }
+
+/// `coordination.etcd` (redundant monitors): defaults, and every error names its field.
+#[test]
+fn coordination_defaults_and_errors() {
+    let with = |section: &str| format!("{GOOD}coordination:\n  etcd:\n{section}");
+    let cfg = parse(&with(
+        "    endpoints: [http://10.9.0.21:2379, http://10.9.0.22:2379]\n    tls: off\n",
+    ))
+    .expect("valid");
+    let etcd = cfg.etcd().expect("coordination");
+    assert_eq!(etcd.prefix, "/ha/cluster");
+    assert_eq!(etcd.lease_ttl, Seconds::from_secs(5));
+    assert_eq!(etcd.leader_key(), "/ha/cluster/leader");
+    assert_eq!(etcd.state_key(), "/ha/cluster/state");
+    assert!(parse(GOOD).expect("valid").etcd().is_none(), "optional");
+
+    expect_error(
+        &with("    endpoints: [http://10.9.0.21:2379]\n"),
+        "coordination.etcd.tls",
+        "is required",
+    );
+    expect_error(
+        &with("    endpoints: []\n    tls: off\n"),
+        "coordination.etcd.endpoints",
+        "at least one",
+    );
+    expect_error(
+        &with("    endpoints: [https://10.9.0.21:2379]\n    tls: off\n"),
+        "coordination.etcd.endpoints[0]",
+        "http://HOST:PORT (tls is off)",
+    );
+    expect_error(
+        &with(
+            "    endpoints: [http://10.9.0.21:2379]\n    tls: { ca_file: /a, cert_file: /b, key_file: /c }\n",
+        ),
+        "coordination.etcd.endpoints[0]",
+        "https://",
+    );
+    expect_error(
+        &with("    endpoints: [http://10.9.0.21:2379]\n    tls: off\n    lease_ttl: 1\n"),
+        "coordination.etcd.lease_ttl",
+        "between 2 and 3600",
+    );
+    expect_error(
+        &with("    endpoints: [http://10.9.0.21:2379]\n    tls: off\n    lease_ttl: 2.5\n"),
+        "coordination.etcd.lease_ttl",
+        "whole seconds",
+    );
+    expect_error(
+        &with("    endpoints: [http://10.9.0.21:2379]\n    tls: off\n    prefix: ha/\n"),
+        "coordination.etcd.prefix",
+        "leading /",
+    );
+}

@@ -25,7 +25,17 @@ pub struct Redundant {
 impl Redundant {
     /// Lab with etcd and mon2's namespace; agents; `mon` first (it wins the first term and
     /// converges the cluster), then `mon2`, which must report itself a standby.
-    pub fn start(mut opts: ClusterOptions) -> Result<Redundant> {
+    pub fn start(opts: ClusterOptions) -> Result<Redundant> {
+        Redundant::start_with(opts, false)
+    }
+
+    /// [`Redundant::start`] with mutual TLS between the monitors and etcd (the monitors show
+    /// their own certificate; `coordination.etcd.tls` names the lab's files).
+    pub fn start_tls(opts: ClusterOptions) -> Result<Redundant> {
+        Redundant::start_with(opts, true)
+    }
+
+    fn start_with(mut opts: ClusterOptions, tls: bool) -> Result<Redundant> {
         opts.lab = LabOptions {
             extra_nodes: ETCD_MEMBERS
                 .iter()
@@ -35,10 +45,21 @@ impl Redundant {
             ..opts.lab
         };
         let cluster = Cluster::prepare(opts)?;
-        let etcd = cluster
-            .lab
-            .start_etcd(&ETCD_MEMBERS)
-            .map_err(|e| format!("etcd: {e}"))?;
+        let etcd = if tls {
+            cluster.lab.start_etcd_tls(&ETCD_MEMBERS)
+        } else {
+            cluster.lab.start_etcd(&ETCD_MEMBERS)
+        }
+        .map_err(|e| format!("etcd: {e}"))?;
+        let etcd_tls = match etcd.client_tls() {
+            Some(f) => format!(
+                "{{ca_file: '{}', cert_file: '{}', key_file: '{}'}}",
+                f.ca.display(),
+                f.cert.display(),
+                f.key.display()
+            ),
+            None => "off".to_string(),
+        };
         let endpoints: Vec<String> = etcd
             .endpoints()
             .split(',')
@@ -51,7 +72,7 @@ impl Redundant {
                 format!("[{}]", endpoints.join(", ")),
             ),
             ("coordination.etcd.prefix", PREFIX.to_string()),
-            ("coordination.etcd.tls", "off".to_string()),
+            ("coordination.etcd.tls", etcd_tls),
             ("coordination.etcd.lease_ttl", LEASE_TTL_SECS.to_string()),
         ] {
             o = o.set(k, &v);

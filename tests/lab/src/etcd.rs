@@ -2,8 +2,11 @@
 //! `etcd-server`), one member per lab node, each in its own namespace so that a test can cut a
 //! monitor off from etcd without cutting it off from the agents.
 //!
-//! The cluster is plain HTTP inside the lab's bridge (no address leaves the lab subnet), with
-//! short Raft timers (heartbeat 100 ms, election 1 s) so a member loss is seen in seconds.
+//! The cluster speaks plain HTTP inside the lab's bridge (no address leaves the lab subnet), or
+//! with [`Lab::start_etcd_tls`] mutual TLS towards its clients (members' certificates from the
+//! lab's CA with their IP; clients must show a certificate of that CA; the Raft traffic between
+//! members stays plain). Short Raft timers (heartbeat 100 ms, election 1 s) make a member loss
+//! seen in seconds.
 //! `etcdctl` (package `etcd-client`) is run inside a lab namespace to ask the members.
 
 use std::path::PathBuf;
@@ -25,6 +28,9 @@ const HEALTHY_WITHIN: Duration = Duration::from_secs(30);
 pub struct Etcd {
     /// In the order given to [`Lab::start_etcd`].
     members: Vec<Member>,
+    /// Mutual TLS towards clients: the CA and the client certificate etcdctl shows (the
+    /// monitor's); `None`: plain HTTP.
+    client_tls: Option<crate::tls::CertFiles>,
 }
 
 #[derive(Debug, Clone)]
@@ -42,7 +48,19 @@ impl Lab {
     /// until every member answers `endpoint health`. Members are lab processes: the lab kills
     /// them at teardown.
     pub fn start_etcd(&self, nodes: &[&str]) -> Result<Etcd> {
+        self.start_etcd_with(nodes, false)
+    }
+
+    /// [`Lab::start_etcd`] with mutual TLS towards clients: `https://` client URLs, each
+    /// member's certificate (identity = its node name, with its IP) from the lab's CA, and
+    /// `--client-cert-auth` (a client must show a certificate of that CA).
+    pub fn start_etcd_tls(&self, nodes: &[&str]) -> Result<Etcd> {
+        self.start_etcd_with(nodes, true)
+    }
+
+    fn start_etcd_with(&self, nodes: &[&str], tls: bool) -> Result<Etcd> {
         crate::lifecycle::require_tools(&["etcd", "etcdctl"], "etcd-server and etcd-client")?;
+        let scheme = if tls { "https" } else { "http" };
         // (node, client URL, peer URL) of every member.
         let urls = nodes
             .iter()
@@ -50,7 +68,7 @@ impl Lab {
                 let ip = self.node(n)?.ip;
                 Ok((
                     *n,
-                    format!("http://{ip}:{ETCD_CLIENT_PORT}"),
+                    format!("{scheme}://{ip}:{ETCD_CLIENT_PORT}"),
                     format!("http://{ip}:{ETCD_PEER_PORT}"),
                 ))
             })
@@ -78,6 +96,20 @@ impl Lab {
                 "--election-timeout=1000".to_string(),
                 "--logger=zap".to_string(),
             ];
+            let mut args = args.to_vec();
+            if tls {
+                let ip = self.node(n)?.ip;
+                let dir = self.tls_dir()?;
+                ha_tls::certs::issue(&dir, n, &[ip.into()], 30)
+                    .map_err(|e| Error::Other(format!("etcd certificate for {n}: {e}")))?;
+                let f = self.cert_files(n)?;
+                args.extend([
+                    format!("--cert-file={}", f.cert.display()),
+                    format!("--key-file={}", f.key.display()),
+                    format!("--trusted-ca-file={}", f.ca.display()),
+                    "--client-cert-auth".to_string(),
+                ]);
+            }
             let process = self.spawn_in(n, "etcd", args, &[])?;
             members.push(Member {
                 node: n.to_string(),
@@ -85,7 +117,15 @@ impl Lab {
                 process,
             });
         }
-        let etcd = Etcd { members };
+        let client_tls = if tls {
+            Some(self.cert_files(crate::tls::MONITOR_IDENTITY)?)
+        } else {
+            None
+        };
+        let etcd = Etcd {
+            members,
+            client_tls,
+        };
         for n in nodes {
             wait_until(&format!("etcd member {n} healthy"), HEALTHY_WITHIN, || {
                 etcd.healthy(self, n).map(|ok| ok.then_some(()))
@@ -114,6 +154,12 @@ impl Etcd {
             .map(|m| m.endpoint.as_str())
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// The CA and client certificate of a TLS cluster ([`Lab::start_etcd_tls`]; the monitor's
+    /// own files, which `coordination.etcd.tls` can name); `None` for plain HTTP.
+    pub fn client_tls(&self) -> Option<&crate::tls::CertFiles> {
+        self.client_tls.as_ref()
     }
 
     /// Member node names, in start order.
@@ -146,16 +192,23 @@ impl Etcd {
         endpoints: &str,
         args: &[&str],
     ) -> Result<crate::Output> {
-        let endpoints = format!("--endpoints={endpoints}");
         let mut cmd = vec![
-            "env",
-            "ETCDCTL_API=3",
-            "etcdctl",
-            &endpoints,
-            "--dial-timeout=1s",
-            "--command-timeout=2s",
+            "env".to_string(),
+            "ETCDCTL_API=3".to_string(),
+            "etcdctl".to_string(),
+            format!("--endpoints={endpoints}"),
+            "--dial-timeout=1s".to_string(),
+            "--command-timeout=2s".to_string(),
         ];
-        cmd.extend_from_slice(args);
+        if let Some(t) = &self.client_tls {
+            cmd.extend([
+                format!("--cacert={}", t.ca.display()),
+                format!("--cert={}", t.cert.display()),
+                format!("--key={}", t.key.display()),
+            ]);
+        }
+        cmd.extend(args.iter().map(|a| a.to_string()));
+        let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
         lab.exec(node, &cmd)
     }
 
