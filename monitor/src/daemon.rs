@@ -265,6 +265,7 @@ impl MainLoop {
             watchdog.pet();
             if !self.may_lead().await {
                 let now = self.clock.now_ms();
+                self.refuse_commands(&inputs);
                 self.core.warm(inputs, bridge::millis(now));
                 self.publish(now);
                 continue;
@@ -363,6 +364,24 @@ impl MainLoop {
             "Stepped down: this monitor no longer leads and no longer acts; it keeps its checks \
              running as a standby"
         );
+    }
+
+    /// Commands that reached a monitor that may not act now (a leader whose lease renewal is
+    /// overdue, or one that just stepped down) are answered at once instead of timing out.
+    fn refuse_commands(&mut self, inputs: &[Input]) {
+        for input in inputs {
+            let Input::Command { id, .. } = input else {
+                continue;
+            };
+            if let Some((tx, _, _)) = self.replies.remove(id) {
+                let _ = tx.send(CommandReply {
+                    ok: false,
+                    message: "ERROR: this monitor does not lead right now (its etcd lease is \
+                              not confirmed, or another monitor leads); retry in a few seconds"
+                        .into(),
+                });
+            }
+        }
     }
 
     /// Saves the persisted state: to etcd under this term, or to the status file.

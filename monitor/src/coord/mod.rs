@@ -48,6 +48,8 @@ pub(crate) struct Coord {
     lapse_logged: Option<u64>,
     /// The last save error logged (once until it changes or a save works again).
     save_failing: Option<String>,
+    /// The term whose failed state read at takeover was logged (once per term).
+    load_warned: Option<u64>,
 }
 
 impl Coord {
@@ -73,6 +75,7 @@ impl Coord {
             leader: None,
             lapse_logged: None,
             save_failing: None,
+            load_warned: None,
         })
     }
 
@@ -169,7 +172,10 @@ impl Coord {
             }
             Ok(None) => Stored::Missing { from },
             Err(e) => {
-                tracing::warn!("Taking over term {}: {e}; retrying", store.term());
+                if self.load_warned != Some(store.term()) {
+                    tracing::warn!("Taking over term {}: {e}; retrying", store.term());
+                    self.load_warned = Some(store.term());
+                }
                 return None;
             }
         };

@@ -255,6 +255,21 @@ fn without_an_etcd_quorum_no_monitor_acts() {
             .then_some(()))
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", r.diagnostics()));
+    // An operator's command is refused at once, not queued for later.
+    let out = c
+        .control_raw(&[
+            "--monitor",
+            &r.addr("mon"),
+            "--timeout",
+            "5",
+            "set_offline",
+            "db3",
+        ])
+        .expect("ha-control");
+    assert!(
+        out.code != 0 && out.stdout.contains("does not lead right now"),
+        "{out:?}"
+    );
     // Three writer leases (3 s each) without any monitor.
     std::thread::sleep(Duration::from_secs(10));
     assert!(
