@@ -312,9 +312,9 @@ impl MainLoop {
             return false;
         };
         let stored = match stored {
-            Stored::Missing { from } => match Stored::from_file(&self.cfg) {
+            Stored::Missing { note } => match Stored::from_file(&self.cfg) {
                 found @ Stored::Found { .. } => found,
-                _ => Stored::Missing { from },
+                _ => Stored::Missing { note },
             },
             other => other,
         };

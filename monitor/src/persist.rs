@@ -58,8 +58,8 @@ impl StatusWriter {
 pub(crate) enum Stored {
     /// Found at `from` (the status file, or the etcd key).
     Found { state: PersistedState, from: String },
-    /// Nothing stored at `from` yet.
-    Missing { from: String },
+    /// Nothing stored yet; `note` says where nothing was found (`No status file at …`).
+    Missing { note: String },
     /// Unreadable; the error says what and where.
     Unreadable(String),
 }
@@ -71,7 +71,9 @@ impl Stored {
         let from = format!("the status file {}", path.display());
         match status_file::load::<PersistedState>(path) {
             Ok(Some(state)) => Stored::Found { state, from },
-            Ok(None) => Stored::Missing { from },
+            Ok(None) => Stored::Missing {
+                note: format!("No status file at {}", path.display()),
+            },
             Err(e) => Stored::Unreadable(e.to_string()),
         }
     }
@@ -96,8 +98,8 @@ pub(crate) async fn startup(
             );
             return (Core::restore(spec, &state, now), false);
         }
-        Stored::Missing { from } => tracing::warn!(
-            "No stored state in {from}: starting up without status information; determining \
+        Stored::Missing { note } => tracing::warn!(
+            "{note}: starting up without status information; determining \
              states and roles from the agents (startup voting)."
         ),
         Stored::Unreadable(e) => {

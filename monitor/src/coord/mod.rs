@@ -170,7 +170,9 @@ impl Coord {
                     Err(e) => Stored::Unreadable(e.to_string()),
                 }
             }
-            Ok(None) => Stored::Missing { from },
+            Ok(None) => Stored::Missing {
+                note: format!("No stored state in {from}"),
+            },
             Err(e) => {
                 if self.load_warned != Some(store.term()) {
                     tracing::warn!("Taking over term {}: {e}; retrying", store.term());
