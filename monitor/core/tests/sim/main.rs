@@ -1,7 +1,8 @@
 //! Deterministic cluster simulation: random schedules of host crashes and reboots, MySQL
 //! outages, network partitions between monitor and host, unreachable and restarting agents,
 //! lost, late, duplicated and reordered requests and replies, replication breakage and lag,
-//! monitor isolation, monitor restarts from the status file (with failed saves), operator
+//! monitor isolation, monitor restarts from the status file (with failed saves), takeovers by
+//! a standby monitor with warm checks on its own clock (redundant monitors), operator
 //! commands and hand-overs from another HA tool (a writer adopted by its agent, the monitor
 //! starting without a status file and voting), in virtual time. Every agent and the monitor run on their own clock, with a random
 //! offset and a drift within ρ (crate ha-lease). Agents obey desired states and writer leases
@@ -68,6 +69,7 @@ fn random_schedules_keep_the_invariants() {
     assert!(stats.writer_ticks > n * 100, "{stats:?}");
     assert!(stats.writer_changes > n, "{stats:?}");
     assert!(stats.monitor_restarts > n / 2, "{stats:?}");
+    assert!(stats.takeovers > n / 2, "{stats:?}");
     assert!(stats.agent_restarts > n, "{stats:?}");
     assert!(stats.late_deliveries > n, "{stats:?}");
     // Hand-overs happened, and adopted writers stayed writable into ha's lease in many of them

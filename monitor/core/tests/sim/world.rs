@@ -52,6 +52,9 @@ pub(crate) struct Stats {
     pub(crate) promise_refusals: u64,
     /// Ticks the monitor held an unreachable writer its peers vouched for (rule O0).
     pub(crate) held_ticks: u64,
+    /// Redundant monitors (issue 18): a standby took over from the state the leader last
+    /// saved, with its own warm check trackers and clock.
+    pub(crate) takeovers: u64,
 }
 
 /// A request still in the network: delivered at `at` (real time), its reply lost. It travels
@@ -104,6 +107,12 @@ pub(crate) fn run(seed: u64, ticks: u64, stats: &mut Stats) -> u64 {
             .collect();
         core = Core::startup(spec.clone(), None, infos, Millis(mclock.ms(0))).0;
     }
+    // A standby monitor (redundant monitors, issue 18) on its own clock, fed the same check
+    // samples (`Core::warm`). Its random choices come from their own generator, so the rest of
+    // each schedule is what it was before takeovers existed.
+    let mut trng = Rng(seed ^ 0x7a6b_5c4d_3e2f_1a0b);
+    let mut sclock = trng.clock();
+    let mut standby = Core::new(spec.clone());
     let mut pending: Vec<Input> = Vec::new();
     let mut in_flight: Vec<InFlight> = Vec::new();
     let mut isolated = false;
@@ -189,7 +198,27 @@ pub(crate) fn run(seed: u64, ticks: u64, stats: &mut Stats) -> u64 {
                 isolated = false;
             }
         }
+        // The leader dies (kill -9) and the standby takes over: the state the leader last saved
+        // (etcd's copy of the status file), the standby's warm check trackers, the standby's
+        // clock. The dead leader's requests still in the network are delivered late; the
+        // simulated agents do not check leadership terms, so only the epoch and lease rules
+        // keep them harmless (a stricter test than the real agents, which refuse them).
+        // The old leader's host starts a fresh standby on its own clock.
+        if trng.permille(3) {
+            if let Some(f) = &file {
+                stats.takeovers += 1;
+                let mut leader = Core::restore(spec.clone(), f, Millis(sclock.ms(now)));
+                leader.adopt_checks(&standby);
+                core = leader;
+                std::mem::swap(&mut mclock, &mut sclock);
+                sclock = trng.clock();
+                standby = Core::new(spec.clone());
+                pending.clear();
+                isolated = false;
+            }
+        }
         let mnow = Millis(mclock.ms(now));
+        let checks_from = pending.len();
         // Checks.
         for h in &hosts {
             let ok = |b: bool| {
@@ -229,6 +258,7 @@ pub(crate) fn run(seed: u64, ticks: u64, stats: &mut Stats) -> u64 {
                 });
             }
         }
+        standby.warm(pending[checks_from..].to_vec(), Millis(sclock.ms(now)));
         // Operator.
         let mut commands = Vec::new();
         if tick == 2 || rng.permille(20) {
