@@ -8,6 +8,15 @@ use crate::cluster::{Cluster, Result};
 use crate::show::Show;
 
 impl Cluster {
+    /// I2: every write the probe saw acknowledged is on `host` (the writer at the end).
+    pub fn assert_no_acked_write_lost(&self, report: &ha_lab::ProbeReport, host: &str) {
+        let missing = report.missing_on(&self.lab, host).expect("missing_on");
+        assert!(
+            missing.is_empty(),
+            "I2: acknowledged rows missing on {host}: {missing:?}"
+        );
+    }
+
     /// Every host ONLINE with roles, the writer writable on the writer IP, everyone else
     /// replicating from it; hosts AWAITING_RECOVERY are set online (retried until the monitor
     /// accepts, e.g. once it reached their agents), as an operator would.

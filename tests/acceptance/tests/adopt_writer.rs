@@ -82,8 +82,7 @@ fn adopting_the_running_writer_costs_no_write() {
         "no write failed during the hand-over: {}",
         report.summary()
     );
-    let missing = report.missing_on(&c.lab, "db1").expect("missing_on");
-    assert!(missing.is_empty(), "I2: rows missing on db1: {missing:?}");
+    c.assert_no_acked_write_lost(&report, "db1");
 
     let log = c.agent("db1").expect("agent").log();
     for said in [

@@ -72,10 +72,6 @@ fn f06_failed_promotion_stays_read_only_and_is_retried() {
         .expect("writes resume on the new writer");
     let report = probe.stop();
     inv.assert_clean();
-    let missing = report.missing_on(&c.lab, &cand).expect("missing_on");
-    assert!(
-        missing.is_empty(),
-        "I2: acknowledged rows missing on {cand}: {missing:?}"
-    );
+    c.assert_no_acked_write_lost(&report, &cand);
     eprintln!("F6 probe: {}", report.summary());
 }

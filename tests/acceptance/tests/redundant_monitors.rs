@@ -156,11 +156,7 @@ fn a_standby_completes_the_failover_of_a_leader_killed_mid_failover() {
         .expect("writes resume on the new writer");
     let report = probe.stop();
     inv.assert_clean();
-    let missing = report.missing_on(&c.lab, &new).expect("missing_on");
-    assert!(
-        missing.is_empty(),
-        "acknowledged rows missing on {new}: {missing:?}"
-    );
+    c.assert_no_acked_write_lost(&report, &new);
     // No agent was told conflicting things: none refused an order of an older term, because
     // the dead leader sent none after mon2's first.
     for h in c.lab.host_names() {

@@ -91,10 +91,6 @@ fn s1_s2_mysqld_stop_fails_over_and_recovers() {
 
     let report = probe.stop();
     inv.assert_clean();
-    let missing = report.missing_on(&c.lab, &new).expect("missing_on");
-    assert!(
-        missing.is_empty(),
-        "acknowledged rows missing on {new}: {missing:?}"
-    );
+    c.assert_no_acked_write_lost(&report, &new);
     eprintln!("S1 probe: {}", report.summary());
 }
