@@ -119,7 +119,8 @@ fn monitors_coordinate_through_etcd_with_mutual_tls() {
 }
 
 /// kill -9 the leader in the middle of a failover (the writer's mysqld stopped, the leader has
-/// seen the trap end): mon2 takes over and completes the failover; I1 and I2 hold.
+/// seen the trap end, the candidate's agent is frozen so it is not writable yet): mon2 takes
+/// over and completes the failover; I1 and I2 hold; no agent refused a deposed leader's order.
 #[test]
 fn a_standby_completes_the_failover_of_a_leader_killed_mid_failover() {
     let r = Redundant::start(ClusterOptions::fast()).expect("redundant cluster");
@@ -129,18 +130,34 @@ fn a_standby_completes_the_failover_of_a_leader_killed_mid_failover() {
     let inv = Invariants::start(&c.lab);
     let probe = c.start_writes().expect("writes through the writer IP");
 
+    // The candidate's agent is frozen, so the promotion cannot complete before the leader dies:
+    // the leader traps the writer's failure and gives the candidate the writer role, which the
+    // candidate cannot take yet.
+    let candidate = c
+        .lab
+        .host_names()
+        .into_iter()
+        .find(|h| *h != old && h != "db3")
+        .expect("the other master");
+    let frozen = c.agent(&candidate).expect("candidate's agent");
+    frozen.pause().expect("SIGSTOP the candidate's agent");
     c.lab.stop_mysqld(&old).expect("stop mysqld");
-    // The trap ended on the leader: kill it at once, before the new writer is writable.
     let needle = format!("'{old}' changed from ONLINE to HARD_OFFLINE");
     ha_acceptance::ha_lab::wait_until("the leader sees the trap end", T, || {
         Ok(r.log_of("mon").contains(&needle).then_some(()))
     })
     .expect("trap");
+    // Long enough for the leader to record and send the role (its calls to the frozen agent
+    // time out), short of anything completing.
+    std::thread::sleep(Duration::from_secs(1));
     r.monitor("mon").expect("mon").kill().expect("kill -9 mon");
     let killed = Instant::now();
-    let promoted_by_mon = r.log_of("mon").contains("is the active master now");
-    eprintln!("mon killed after the trap; it had logged a promotion: {promoted_by_mon}");
-
+    frozen.resume().expect("SIGCONT the candidate's agent");
+    let mon_log = r.log_of("mon");
+    assert!(
+        !mon_log.contains(&format!("Host '{candidate}' is the active master now")),
+        "the dead leader saw the promotion complete: the test missed the middle of the failover\n{mon_log}"
+    );
     r.wait_leader("mon2", term, killed, Duration::from_secs(20))
         .expect("mon2 takes over");
     c.set_control_addr(&r.addr("mon2"));
@@ -151,6 +168,13 @@ fn a_standby_completes_the_failover_of_a_leader_killed_mid_failover() {
         .unwrap_or_else(|e| panic!("{e}\n{}", r.diagnostics()));
     let new = show.writer().expect("new writer");
     c.wait_writer_ready(&new, T).expect("new writer writable");
+    for line in r.log_of("mon2").lines().filter(|l| {
+        ["Restored", "Leading in term", "active master", "writer"]
+            .iter()
+            .any(|k| l.contains(k))
+    }) {
+        eprintln!("mon2: {line}");
+    }
     probe
         .wait_acked(probe.acked_so_far() + 5, T)
         .expect("writes resume on the new writer");
