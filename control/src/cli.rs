@@ -36,7 +36,8 @@ pub struct Cli {
     pub config: Option<PathBuf>,
 
     /// Monitor control address (HOST[:PORT], default port 9988); the configuration is then
-    /// not read.
+    /// not read. With redundant monitors any of them: a standby names the leader, and the
+    /// command goes there.
     #[arg(
         short,
         long,

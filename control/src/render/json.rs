@@ -436,6 +436,7 @@ mod tests {
                 "async_fallback",
                 "epoch",
                 "hosts",
+                "leader",
                 "mode",
                 "network_ok",
                 "passive_cause",
