@@ -99,6 +99,6 @@ pub use ha_lease::LeaseToken;
 pub use io::*;
 pub use rules::{Rule, PEER_GRACE, SHORT_OUTAGE_SECS};
 pub use spec::*;
-pub use standby::{acting_window, Tenure};
+pub use standby::{acting_window, LeaderState, Tenure, TenureNote, Verdict};
 pub use time::Millis;
 pub use views::{CheckView, HostView};

@@ -92,6 +92,119 @@ impl Tenure {
     }
 }
 
+/// What a coordinated monitor does in one main-loop pass ([`LeaderState::verdict`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Lead: step the core, save, drive the agents.
+    Act,
+    /// A term was won and its lease is valid: load the state, then act.
+    TakeOver,
+    /// The term this monitor acted in is over: drop its state, back to standby.
+    StepDown,
+    /// Standby, or a leader whose renewal is overdue: observe only.
+    Observe,
+}
+
+/// A change of a coordinated monitor's right to act that deserves a log line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TenureNote {
+    /// The acting leader's lease renewal is overdue: it stops acting (once per lapse).
+    Lapsed { term: u64 },
+    /// A renewal was answered again after a lapse: it acts again in the same term.
+    Resumed { term: u64 },
+}
+
+/// A coordinated monitor's leadership, as the election reports it: the won term's tenure and
+/// the term whose state it took over. Pure: the election task and the main loop feed it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LeaderState {
+    tenure: Option<Tenure>,
+    /// The term whose state this monitor loaded and acts on.
+    acting: Option<u64>,
+    /// The term whose lapse was reported (once per lapse).
+    lapsed: Option<u64>,
+}
+
+impl LeaderState {
+    /// `term` was won with a lease granted by a request sent at `sent`.
+    pub fn won(&mut self, term: u64, sent: Millis, ttl: Duration) {
+        self.tenure = Some(Tenure::won(term, sent, ttl));
+    }
+
+    /// A renewal of `term`'s lease, sent at `sent`, was answered.
+    pub fn renewed(&mut self, term: u64, sent: Millis, ttl: Duration) {
+        if let Some(t) = self.tenure.as_mut().filter(|t| t.term == term) {
+            t.renewed(sent, ttl);
+        }
+    }
+
+    /// `term` is over (etcd expired the lease, or a save found a newer term). Returns whether
+    /// it was this monitor's current term.
+    pub fn lost(&mut self, term: u64) -> bool {
+        let ours = self.tenure.is_some_and(|t| t.term == term);
+        if ours {
+            self.tenure = None;
+        }
+        ours
+    }
+
+    /// The state of `term` was taken over: the monitor acts in it from now on.
+    pub fn took_over(&mut self, term: u64) {
+        self.acting = Some(term);
+    }
+
+    /// What to do in the pass starting at `now`, and what changed worth logging.
+    pub fn verdict(&mut self, now: Millis) -> (Verdict, Option<TenureNote>) {
+        let Some(t) = self.tenure else {
+            let v = if self.acting.take().is_some() {
+                Verdict::StepDown
+            } else {
+                Verdict::Observe
+            };
+            return (v, None);
+        };
+        if !t.valid(now) {
+            let note = (self.acting == Some(t.term) && self.lapsed != Some(t.term)).then(|| {
+                self.lapsed = Some(t.term);
+                TenureNote::Lapsed { term: t.term }
+            });
+            return (Verdict::Observe, note);
+        }
+        let note = self
+            .lapsed
+            .take()
+            .map(|_| TenureNote::Resumed { term: t.term });
+        let v = match self.acting {
+            Some(a) if a == t.term => Verdict::Act,
+            // A new term while the old one's state is still loaded: drop it first.
+            Some(_) => {
+                self.acting = None;
+                Verdict::StepDown
+            }
+            None => Verdict::TakeOver,
+        };
+        (v, note)
+    }
+
+    /// May the monitor act at `now` (checked again before orders, after a save that blocked)?
+    pub fn valid(&self, now: Millis) -> bool {
+        self.leading().is_some() && self.tenure.is_some_and(|t| t.valid(now))
+    }
+
+    /// The term this monitor leads and acts in (its lease possibly overdue), if any.
+    pub fn leading(&self) -> Option<u64> {
+        match (self.acting, self.tenure) {
+            (Some(a), Some(t)) if a == t.term => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The won term, taken over or not.
+    pub fn term(&self) -> Option<u64> {
+        self.tenure.map(|t| t.term)
+    }
+}
+
 /// How long after sending a renewal the leader may act: the lease TTL less a margin of a tenth
 /// of it, at least 200 ms (1.8 s of a 2 s lease).
 pub fn acting_window(ttl: Duration) -> Duration {
@@ -123,6 +236,58 @@ mod tests {
             acting_window(Duration::from_secs(30)),
             Duration::from_secs(27)
         );
+    }
+
+    #[test]
+    fn a_won_term_is_taken_over_acted_in_paused_and_lost() {
+        let ttl = Duration::from_secs(2);
+        let mut l = LeaderState::default();
+        assert_eq!(l.verdict(Millis(0)), (Verdict::Observe, None), "a standby");
+        l.won(7, Millis(1_000), ttl);
+        assert_eq!(l.verdict(Millis(1_100)).0, Verdict::TakeOver);
+        assert_eq!(
+            l.verdict(Millis(1_100)).0,
+            Verdict::TakeOver,
+            "until taken over"
+        );
+        l.took_over(7);
+        assert_eq!(l.verdict(Millis(1_200)), (Verdict::Act, None));
+        assert!(l.valid(Millis(2_799)) && !l.valid(Millis(2_800)));
+        // No renewal answered in time: observe, reported once.
+        assert_eq!(
+            l.verdict(Millis(2_800)),
+            (Verdict::Observe, Some(TenureNote::Lapsed { term: 7 }))
+        );
+        assert_eq!(l.verdict(Millis(2_900)), (Verdict::Observe, None));
+        // A renewal answered again: the same term acts again.
+        l.renewed(7, Millis(2_700), ttl);
+        assert_eq!(
+            l.verdict(Millis(2_950)),
+            (Verdict::Act, Some(TenureNote::Resumed { term: 7 }))
+        );
+        // Another term's events change nothing; losing ours steps down once.
+        l.renewed(6, Millis(9_000), ttl);
+        assert!(!l.valid(Millis(4_500)));
+        assert!(!l.lost(6));
+        assert!(l.lost(7));
+        assert_eq!(l.verdict(Millis(3_000)), (Verdict::StepDown, None));
+        assert_eq!(l.verdict(Millis(3_000)), (Verdict::Observe, None));
+        assert_eq!(l.leading(), None);
+    }
+
+    #[test]
+    fn a_new_term_drops_the_old_terms_state_first() {
+        let ttl = Duration::from_secs(5);
+        let mut l = LeaderState::default();
+        l.won(7, Millis(0), ttl);
+        l.took_over(7);
+        // The election lost 7 and won 9 before the main loop looked.
+        l.won(9, Millis(100), ttl);
+        assert_eq!(l.verdict(Millis(200)).0, Verdict::StepDown);
+        assert_eq!(l.verdict(Millis(200)).0, Verdict::TakeOver);
+        l.took_over(9);
+        assert_eq!(l.leading(), Some(9));
+        assert_eq!(l.term(), Some(9));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Redundant monitors through etcd (issue 18): the election task ([`election`]), the state kept
 //! in etcd ([`store`]), and [`Coord`], the main loop's view of its own leadership.
 //!
-//! Only the leader acts. Whether it may act at a given instant is the pure
-//! [`ha_core::Tenure`]'s answer; this module only feeds it what the election task saw.
+//! Only the leader acts. Whether this monitor may act in a pass is the pure
+//! [`ha_core::LeaderState`]'s answer (its `Tenure` compares the instants); this module only
+//! feeds it what the election task saw, logs what it reports, and holds the term's store.
 
 mod election;
 mod store;
@@ -10,7 +11,8 @@ mod store;
 use tokio::sync::mpsc;
 
 use ha_config::MonitorConfig;
-use ha_core::Tenure;
+pub(crate) use ha_core::Verdict;
+use ha_core::{LeaderState, Millis, TenureNote};
 
 use crate::clock::Clock;
 use crate::persist::Stored;
@@ -20,32 +22,16 @@ use election::Election;
 pub(crate) use election::ElectionEvent;
 use store::{EtcdStore, SaveError};
 
-/// What the main loop does in this pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    /// Lead: step the core, save, drive the agents.
-    Act,
-    /// A term was won and its lease is valid: load the state, then act.
-    TakeOver,
-    /// The term this monitor acted in is over: drop its state and go back to standby.
-    StepDown,
-    /// Standby, or a leader whose renewal is overdue: observe only.
-    Observe,
-}
-
 /// The main loop's leadership bookkeeping.
 pub(crate) struct Coord {
     events: mpsc::Receiver<ElectionEvent>,
     me: String,
     etcd: ha_config::EtcdCoordination,
-    tenure: Option<Tenure>,
+    /// The won term and whether this monitor may act in it (pure, `ha_core`).
+    state: LeaderState,
     /// The store of the won term (from the election task's `Won`).
     store: Option<EtcdStore>,
-    /// The term whose state this monitor loaded and acts on.
-    acting: Option<u64>,
     leader: Option<(String, u64)>,
-    /// The term whose overdue renewal was logged (once per lapse).
-    lapse_logged: Option<u64>,
     /// The last save error logged (once until it changes or a save works again).
     save_failing: Option<String>,
     /// The term whose failed state read at takeover was logged (once per term).
@@ -69,11 +55,9 @@ impl Coord {
             events: rx,
             me,
             etcd,
-            tenure: None,
+            state: LeaderState::default(),
             store: None,
-            acting: None,
             leader: None,
-            lapse_logged: None,
             save_failing: None,
             load_warned: None,
         })
@@ -93,14 +77,12 @@ impl Coord {
                 client,
                 lease,
             } => {
-                self.tenure = Some(Tenure::won(term, ha_core::Millis(sent), ttl));
+                self.state.won(term, Millis(sent), ttl);
                 self.store = Some(EtcdStore::new(&self.etcd, *client, lease, term));
                 self.leader = Some((self.me.clone(), term));
             }
             ElectionEvent::Renewed { term, sent, ttl } => {
-                if let Some(t) = self.tenure.as_mut().filter(|t| t.term == term) {
-                    t.renewed(ha_core::Millis(sent), ttl);
-                }
+                self.state.renewed(term, Millis(sent), ttl)
             }
             ElectionEvent::Lost { term, .. } => self.lost(term),
             ElectionEvent::Leader(l) => self.leader = l,
@@ -109,52 +91,34 @@ impl Coord {
 
     /// The term is over (lease gone, or a save found a newer leader).
     pub(crate) fn lost(&mut self, term: u64) {
-        if self.tenure.is_some_and(|t| t.term == term) {
-            self.tenure = None;
+        if self.state.lost(term) {
             self.store = None;
         }
     }
 
+    /// What this pass does (`ha_core::LeaderState::verdict`), with its log lines.
     pub(crate) fn verdict(&mut self, now: u64) -> Verdict {
-        let Some(t) = self.tenure else {
-            return if self.acting.take().is_some() {
-                Verdict::StepDown
-            } else {
-                Verdict::Observe
-            };
-        };
-        if !t.valid(ha_core::Millis(now)) {
-            if self.acting == Some(t.term) && self.lapse_logged != Some(t.term) {
-                tracing::error!(
-                    "Leadership term {}: no lease renewal answered in time; not acting until \
-                     etcd answers again (a standby takes over if the lease expires)",
-                    t.term
-                );
-                self.lapse_logged = Some(t.term);
+        let (verdict, note) = self.state.verdict(Millis(now));
+        match note {
+            Some(TenureNote::Lapsed { term }) => tracing::error!(
+                "Leadership term {term}: no lease renewal answered in time; not acting until \
+                 etcd answers again (a standby takes over if the lease expires)"
+            ),
+            Some(TenureNote::Resumed { term }) => {
+                tracing::info!("Leadership term {term}: lease renewed, acting again")
             }
-            return Verdict::Observe;
+            None => {}
         }
-        if self.lapse_logged.take().is_some() {
-            tracing::info!("Leadership term {}: lease renewed, acting again", t.term);
-        }
-        match self.acting {
-            Some(a) if a == t.term => Verdict::Act,
-            // A new term while the old one's state is still loaded: drop it first.
-            Some(_) => {
-                self.acting = None;
-                Verdict::StepDown
-            }
-            None => Verdict::TakeOver,
-        }
+        verdict
     }
 
     /// May the leader still act at `now` (re-checked after a save that blocked the loop)?
     pub(crate) fn valid(&self, now: u64) -> bool {
-        self.acting.is_some() && self.tenure.is_some_and(|t| t.valid(ha_core::Millis(now)))
+        self.state.valid(Millis(now))
     }
 
     pub(crate) fn took_over(&mut self, term: u64) {
-        self.acting = Some(term);
+        self.state.took_over(term);
     }
 
     /// The state the previous leaders left in etcd, for the takeover of the won term.
@@ -185,12 +149,12 @@ impl Coord {
     }
 
     pub(crate) fn leadership(&self) -> Leadership {
-        match (self.acting, self.tenure) {
-            (Some(a), Some(t)) if a == t.term => Leadership::Leading {
+        match self.state.leading() {
+            Some(term) => Leadership::Leading {
                 me: self.me.clone(),
-                term: a,
+                term,
             },
-            _ => Leadership::Standby {
+            None => Leadership::Standby {
                 me: self.me.clone(),
                 leader: self.leader.clone().filter(|(who, _)| *who != self.me),
             },
