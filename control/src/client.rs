@@ -174,15 +174,21 @@ fn secs_text(d: Duration) -> String {
     }
 }
 
-/// Connects to `target` and runs `call` on the client, the whole exchange bounded by
-/// `timeout`. Builds its own single-threaded runtime: ha-control makes one call per run.
+/// Connects to `target` and runs `call` on the client with `req`, the whole exchange bounded
+/// by `timeout`. Builds its own single-threaded runtime: ha-control makes one call per run.
 ///
 /// Redundant monitors: a standby refuses with the leader's address (gRPC metadata
-/// `ha-leader`); the call is then made once more, against the leader, with the same TLS
-/// settings and deadline.
-pub fn call<T, F, Fut>(target: &Target, timeout: Duration, call: F) -> Result<T, CallError>
+/// `ha-leader`); the call is then made once more, against the leader, with the same request,
+/// TLS settings and deadline.
+pub fn call<R, T, F, Fut>(
+    target: &Target,
+    timeout: Duration,
+    req: R,
+    call: F,
+) -> Result<T, CallError>
 where
-    F: Fn(MonitorClient<Channel>) -> Fut,
+    R: Clone,
+    F: Fn(MonitorClient<Channel>, R) -> Fut,
     Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -190,10 +196,10 @@ where
         .build()
         .map_err(|e| unreachable(target, format!("cannot start the I/O runtime: {e}")))?;
     rt.block_on(async {
-        match exchange(target, timeout, &call).await {
+        match exchange(target, timeout, req.clone(), &call).await {
             Err(Attempt::Redirect(leader)) => {
                 let next = target.follow(&leader).map_err(CallError::Failed)?;
-                match exchange(&next, timeout, &call).await {
+                match exchange(&next, timeout, req, &call).await {
                     Ok(v) => Ok(v),
                     Err(Attempt::Failed(e)) => Err(e),
                     Err(Attempt::Redirect(other)) => Err(CallError::Failed(format!(
@@ -217,9 +223,14 @@ enum Attempt {
 }
 
 /// One connection and call under `timeout`.
-async fn exchange<T, F, Fut>(target: &Target, timeout: Duration, call: &F) -> Result<T, Attempt>
+async fn exchange<R, T, F, Fut>(
+    target: &Target,
+    timeout: Duration,
+    req: R,
+    call: &F,
+) -> Result<T, Attempt>
 where
-    F: Fn(MonitorClient<Channel>) -> Fut,
+    F: Fn(MonitorClient<Channel>, R) -> Fut,
     Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 {
     let failed = |e| Attempt::Failed(e);
@@ -244,7 +255,7 @@ where
             .await
             .map_err(|e| failed(unreachable(target, describe(&e))))?;
         let plaintext = target.tls.is_none();
-        call(MonitorClient::new(channel))
+        call(MonitorClient::new(channel), req)
             .await
             .map(tonic::Response::into_inner)
             .map_err(|s| {

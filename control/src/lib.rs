@@ -206,15 +206,13 @@ fn request(cli: &Cli) -> Result<Reply, Failure> {
     let timeout = cli.timeout();
     let t = &target;
     let result = match &cli.command {
-        Command::Ping => client::call(t, timeout, |mut c| async move {
-            c.ping(MonitorPingRequest {}).await
+        Command::Ping => client::call(t, timeout, MonitorPingRequest {}, |mut c, r| async move {
+            c.ping(r).await
         })
         .map(Reply::Command),
-        Command::Show => client::call(
-            t,
-            timeout,
-            |mut c| async move { c.show(ShowRequest {}).await },
-        )
+        Command::Show => client::call(t, timeout, ShowRequest {}, |mut c, r| async move {
+            c.show(r).await
+        })
         .map(Reply::Show),
         Command::Checks { .. } => {
             let q = checks_query.unwrap_or(ChecksQuery {
@@ -222,20 +220,19 @@ fn request(cli: &Cli) -> Result<Reply, Failure> {
                 check: None,
             });
             let req = q.request();
-            client::call(t, timeout, |mut c| {
-                let req = req.clone();
-                async move { c.checks(req).await }
-            })
-            .map(|r| Reply::Checks(r, q))
+            client::call(t, timeout, req, |mut c, r| async move { c.checks(r).await })
+                .map(|r| Reply::Checks(r, q))
         }
         Command::Explain { role } => {
             let req = ExplainRequest {
                 role: role.clone().unwrap_or_default(),
             };
-            client::call(t, timeout, |mut c| {
-                let req = req.clone();
-                async move { c.explain(req).await }
-            })
+            client::call(
+                t,
+                timeout,
+                req,
+                |mut c, r| async move { c.explain(r).await },
+            )
             .map(Reply::Explain)
         }
         Command::History {
@@ -258,30 +255,36 @@ fn request(cli: &Cli) -> Result<Reply, Failure> {
                 kind: kind.clone().unwrap_or_default(),
                 limit: *limit,
             };
-            client::call(t, timeout, |mut c| {
-                let req = req.clone();
-                async move { c.history(req).await }
-            })
+            client::call(
+                t,
+                timeout,
+                req,
+                |mut c, r| async move { c.history(r).await },
+            )
             .map(Reply::History)
         }
         Command::SetOnline { host } => {
             let req = HostRequest { host: host.clone() };
-            client::call(t, timeout, |mut c| {
-                let req = req.clone();
-                async move { c.set_online(req).await }
-            })
+            client::call(
+                t,
+                timeout,
+                req,
+                |mut c, r| async move { c.set_online(r).await },
+            )
             .map(Reply::Command)
         }
         Command::SetOffline { host } => {
             let req = HostRequest { host: host.clone() };
-            client::call(t, timeout, |mut c| {
-                let req = req.clone();
-                async move { c.set_offline(req).await }
-            })
+            client::call(
+                t,
+                timeout,
+                req,
+                |mut c, r| async move { c.set_offline(r).await },
+            )
             .map(Reply::Command)
         }
-        Command::Mode => client::call(t, timeout, |mut c| async move {
-            c.get_mode(GetModeRequest {}).await
+        Command::Mode => client::call(t, timeout, GetModeRequest {}, |mut c, r| async move {
+            c.get_mode(r).await
         })
         .map(Reply::Mode),
         Command::SetActive | Command::SetManual | Command::SetPassive => {
@@ -291,8 +294,13 @@ fn request(cli: &Cli) -> Result<Reply, Failure> {
                 _ => Mode::Passive,
             };
             let req = SetModeRequest { mode: mode as i32 };
-            client::call(t, timeout, |mut c| async move { c.set_mode(req).await })
-                .map(Reply::Command)
+            client::call(
+                t,
+                timeout,
+                req,
+                |mut c, r| async move { c.set_mode(r).await },
+            )
+            .map(Reply::Command)
         }
         Command::MoveRole { force, role, host } => {
             let req = MoveRoleRequest {
@@ -300,10 +308,12 @@ fn request(cli: &Cli) -> Result<Reply, Failure> {
                 host: host.clone(),
                 force: *force,
             };
-            client::call(t, timeout, |mut c| {
-                let req = req.clone();
-                async move { c.move_role(req).await }
-            })
+            client::call(
+                t,
+                timeout,
+                req,
+                |mut c, r| async move { c.move_role(r).await },
+            )
             .map(Reply::Command)
         }
         Command::SetIp { ip, host } => {
@@ -311,11 +321,8 @@ fn request(cli: &Cli) -> Result<Reply, Failure> {
                 ip: ip.clone(),
                 host: host.clone(),
             };
-            client::call(t, timeout, |mut c| {
-                let req = req.clone();
-                async move { c.set_ip(req).await }
-            })
-            .map(Reply::Command)
+            client::call(t, timeout, req, |mut c, r| async move { c.set_ip(r).await })
+                .map(Reply::Command)
         }
         // Handled in `run` without a monitor.
         Command::Help

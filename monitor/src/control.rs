@@ -19,8 +19,8 @@ use ha_proto::{
     ShowRequest,
 };
 
-use crate::coord::Leadership;
 use crate::observe::history::{self, Filter, Record};
+use crate::snapshot::Leadership;
 pub use crate::snapshot::Snapshot;
 
 /// A queued command and where its reply goes.

@@ -311,13 +311,7 @@ impl MainLoop {
         let Some((term, stored)) = coord.load().await else {
             return false;
         };
-        let stored = match stored {
-            Stored::Missing { note } => match Stored::from_file(&self.cfg) {
-                found @ Stored::Found { .. } => found,
-                _ => Stored::Missing { note },
-            },
-            other => other,
-        };
+        let stored = stored.or_file(&self.cfg);
         let spec = self.core.spec().clone();
         let links = self.driver.links().clone();
         let (mut core, _) = persist::startup(
@@ -400,7 +394,7 @@ impl MainLoop {
             .as_ref()
             .map(Coord::leadership)
             .unwrap_or_default();
-        if let crate::coord::Leadership::Leading { me, term } = &snap.leadership {
+        if let crate::snapshot::Leadership::Leading { me, term } = &snap.leadership {
             snap.show.leader = me.clone();
             snap.show.leader_term = *term;
         }

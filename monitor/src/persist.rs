@@ -17,38 +17,65 @@ use crate::status_file;
 /// new writer its role only once the file records it (write-ahead), and retries a failed save.
 pub(crate) struct StatusWriter {
     path: std::path::PathBuf,
-    /// The last save error logged (logged once until it changes or the save works again).
-    failing: Option<String>,
+    outcome: SaveOutcome,
 }
 
 impl StatusWriter {
     pub(crate) fn new(path: std::path::PathBuf) -> Self {
         StatusWriter {
             path,
-            failing: None,
+            outcome: SaveOutcome::default(),
         }
     }
 
     pub(crate) fn save(&mut self, core: &mut Core, now_ms: u64) {
         let snapshot = core.persisted();
-        let failing = &mut self.failing;
-        match status_file::save(&self.path, &snapshot, now_ms) {
+        let result = status_file::save(&self.path, &snapshot, now_ms).map_err(|e| e.to_string());
+        self.outcome.report(
+            core,
+            &snapshot,
+            result,
+            || format!("status file {} written again", self.path.display()),
+            "a restarted monitor",
+        );
+    }
+}
+
+/// Tells the core how a save of its persisted state went (status file or etcd), and logs a
+/// failure once until it changes or a save works again.
+#[derive(Default)]
+pub(crate) struct SaveOutcome {
+    /// The last save error logged.
+    failing: Option<String>,
+}
+
+impl SaveOutcome {
+    /// `recovered`: the log line when a save works again after failing; `who_must_know`: who
+    /// reads the state next, for the failure's log line.
+    pub(crate) fn report(
+        &mut self,
+        core: &mut Core,
+        snapshot: &PersistedState,
+        result: Result<(), String>,
+        recovered: impl FnOnce() -> String,
+        who_must_know: &str,
+    ) {
+        match result {
             Ok(()) => {
-                core.saved(&snapshot);
-                if failing.take().is_some() {
-                    tracing::info!("status file {} written again", self.path.display());
+                core.saved(snapshot);
+                if self.failing.take().is_some() {
+                    tracing::info!("{}", recovered());
                 }
             }
-            Err(e) => {
+            Err(text) => {
                 core.save_failed();
-                let text = e.to_string();
-                if failing.as_deref() != Some(text.as_str()) {
+                if self.failing.as_deref() != Some(text.as_str()) {
                     tracing::error!(
-                        "{text}; retrying with every pass. Until it works no new writer is promoted \
-                         (a restarted monitor must know of every writer grant)"
+                        "{text}; retrying with every pass. Until it works no new writer is \
+                         promoted ({who_must_know} must know of every writer grant)"
                     );
                 }
-                *failing = Some(text);
+                self.failing = Some(text);
             }
         }
     }
@@ -75,6 +102,33 @@ impl Stored {
                 note: format!("No status file at {}", path.display()),
             },
             Err(e) => Stored::Unreadable(e.to_string()),
+        }
+    }
+
+    /// The document kept in etcd under `key` (`None`: etcd has none).
+    pub(crate) fn from_etcd(doc: Option<&[u8]>, key: &str) -> Stored {
+        let from = format!("etcd key {key}");
+        let Some(doc) = doc else {
+            return Stored::Missing {
+                note: format!("No stored state in {from}"),
+            };
+        };
+        let text = String::from_utf8_lossy(doc);
+        match status_file::decode(&text, std::path::Path::new(&from)) {
+            Ok(state) => Stored::Found { state, from },
+            Err(e) => Stored::Unreadable(e.to_string()),
+        }
+    }
+
+    /// Nothing stored yet: the local status file, if it has a state (the first takeover after
+    /// a single monitor gained `coordination:` migrates its state into etcd).
+    pub(crate) fn or_file(self, cfg: &MonitorConfig) -> Stored {
+        match self {
+            Stored::Missing { note } => match Stored::from_file(cfg) {
+                found @ Stored::Found { .. } => found,
+                _ => Stored::Missing { note },
+            },
+            other => other,
         }
     }
 }

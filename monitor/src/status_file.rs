@@ -98,7 +98,6 @@ pub fn decode<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T, StatusF
     Ok(env.state)
 }
 
-/// Writes `state` atomically (temp file, fsync, rename, fsync of the directory).
 /// The stored document for `state`: the status file's contents, also what etcd keeps.
 pub fn encode<T: Serialize>(state: &T, now_unix_ms: u64) -> Result<Vec<u8>, std::io::Error> {
     let env = Envelope {
@@ -110,6 +109,7 @@ pub fn encode<T: Serialize>(state: &T, now_unix_ms: u64) -> Result<Vec<u8>, std:
     serde_json::to_vec_pretty(&env).map_err(std::io::Error::other)
 }
 
+/// Writes `state` atomically (temp file, fsync, rename, fsync of the directory).
 pub fn save<T: Serialize>(path: &Path, state: &T, now_unix_ms: u64) -> Result<(), StatusFileError> {
     let err = |step: &'static str| {
         move |source: std::io::Error| StatusFileError::Write {

@@ -56,16 +56,35 @@ struct Envelope {
 /// The state file, written by one writer at a time; an older snapshot never overwrites a newer.
 pub struct Store {
     path: PathBuf,
-    /// Sequence number, epoch, longest promised span and leadership term of the last snapshot
-    /// written.
-    written: Mutex<(u64, u64, u64, u64)>,
+    /// Sequence number and durable facts of the last snapshot written.
+    written: Mutex<(u64, Durable)>,
+}
+
+/// What of a snapshot must survive a power loss: an epoch change, a longer promise (after a
+/// reboot the agent waits out the longest span it promised) and a new leadership term (it
+/// refuses deposed monitors). A snapshot that changes none of them (a renewal) is not fsynced.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct Durable {
+    epoch: u64,
+    promise_span_ms: u64,
+    leader_term: u64,
+}
+
+impl Durable {
+    fn of(state: &Persisted) -> Durable {
+        Durable {
+            epoch: state.epoch,
+            promise_span_ms: state.promise.span_ms(),
+            leader_term: state.leader_term,
+        }
+    }
 }
 
 impl Store {
     pub fn new(dir: &Path) -> Store {
         Store {
             path: dir.join(FILE),
-            written: Mutex::new((0, 0, 0, 0)),
+            written: Mutex::new((0, Durable::default())),
         }
     }
 
@@ -91,9 +110,7 @@ impl Store {
             ));
         }
         if let Ok(mut w) = self.written.lock() {
-            w.1 = env.state.epoch;
-            w.2 = env.state.promise.span_ms();
-            w.3 = env.state.leader_term;
+            w.1 = Durable::of(&env.state);
         }
         Ok(Some(env.state))
     }
@@ -104,14 +121,9 @@ impl Store {
         if seq < written.0 {
             return Ok(());
         }
-        // An epoch change, a longer promise and a new leadership term must survive a power
-        // loss (after a reboot the agent waits out the longest span it promised, and refuses
-        // deposed monitors); renewals need not.
-        let span = state.promise.span_ms();
-        let term = state.leader_term;
-        let sync = state.epoch != written.1 || span != written.2 || term != written.3;
-        self.write(state, sync)?;
-        *written = (seq, state.epoch, span, term);
+        let durable = Durable::of(state);
+        self.write(state, durable != written.1)?;
+        *written = (seq, durable);
         Ok(())
     }
 

@@ -71,15 +71,14 @@ impl Tenure {
     pub fn won(term: u64, sent: Millis, ttl: Duration) -> Tenure {
         Tenure {
             term,
-            valid_until: Millis(sent.0.saturating_add(acting_window(ttl).as_millis() as u64)),
+            valid_until: acting_until(sent, ttl),
         }
     }
 
     /// A renewal sent at `sent` was answered with the lease alive for `ttl`. Validity never
     /// moves backwards (an older renewal answered late changes nothing).
     pub fn renewed(&mut self, sent: Millis, ttl: Duration) {
-        let until = Millis(sent.0.saturating_add(acting_window(ttl).as_millis() as u64));
-        self.valid_until = self.valid_until.max(until);
+        self.valid_until = self.valid_until.max(acting_until(sent, ttl));
     }
 
     /// May the leader act at `now`?
@@ -210,6 +209,11 @@ impl LeaderState {
 pub fn acting_window(ttl: Duration) -> Duration {
     let margin = (ttl / 10).max(Duration::from_millis(200));
     ttl.saturating_sub(margin)
+}
+
+/// The end of the acting window of a grant or renewal sent at `sent`.
+fn acting_until(sent: Millis, ttl: Duration) -> Millis {
+    Millis(sent.0.saturating_add(acting_window(ttl).as_millis() as u64))
 }
 
 #[cfg(test)]

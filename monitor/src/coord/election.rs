@@ -287,7 +287,7 @@ impl Election {
 }
 
 /// Runs one etcd request under `deadline`, naming it in the error.
-async fn bounded<T>(
+pub(super) async fn bounded<T>(
     deadline: Duration,
     what: &str,
     request: impl std::future::Future<Output = Result<T, etcd_client::Error>>,

@@ -15,9 +15,9 @@ pub(crate) use ha_core::Verdict;
 use ha_core::{LeaderState, Millis, TenureNote};
 
 use crate::clock::Clock;
-use crate::persist::Stored;
+use crate::persist::{SaveOutcome, Stored};
 use crate::shutdown::Shutdown;
-pub use crate::snapshot::Leadership;
+use crate::snapshot::Leadership;
 use election::Election;
 pub(crate) use election::ElectionEvent;
 use store::{EtcdStore, SaveError};
@@ -32,8 +32,8 @@ pub(crate) struct Coord {
     /// The store of the won term (from the election task's `Won`).
     store: Option<EtcdStore>,
     leader: Option<(String, u64)>,
-    /// The last save error logged (once until it changes or a save works again).
-    save_failing: Option<String>,
+    /// How the last saves went (a failure is logged once until it changes).
+    save_outcome: SaveOutcome,
     /// The term whose failed state read at takeover was logged (once per term).
     load_warned: Option<u64>,
 }
@@ -58,7 +58,7 @@ impl Coord {
             state: LeaderState::default(),
             store: None,
             leader: None,
-            save_failing: None,
+            save_outcome: SaveOutcome::default(),
             load_warned: None,
         })
     }
@@ -125,27 +125,19 @@ impl Coord {
     /// `None`: no term won, or etcd did not answer (logged; the next pass retries).
     pub(crate) async fn load(&mut self) -> Option<(u64, Stored)> {
         let store = self.store.as_mut()?;
-        let from = format!("etcd key {}", self.etcd.state_key());
-        let stored = match store.load().await {
-            Ok(Some(doc)) => {
-                let text = String::from_utf8_lossy(&doc);
-                match crate::status_file::decode(&text, std::path::Path::new(&from)) {
-                    Ok(state) => Stored::Found { state, from },
-                    Err(e) => Stored::Unreadable(e.to_string()),
-                }
-            }
-            Ok(None) => Stored::Missing {
-                note: format!("No stored state in {from}"),
-            },
+        match store.load().await {
+            Ok(doc) => Some((
+                store.term(),
+                Stored::from_etcd(doc.as_deref(), &self.etcd.state_key()),
+            )),
             Err(e) => {
                 if self.load_warned != Some(store.term()) {
                     tracing::warn!("Taking over term {}: {e}; retrying", store.term());
                     self.load_warned = Some(store.term());
                 }
-                return None;
+                None
             }
-        };
-        Some((store.term(), stored))
+        }
     }
 
     pub(crate) fn leadership(&self) -> Leadership {
@@ -175,13 +167,9 @@ impl Coord {
             Ok(doc) => store.save(doc).await,
             Err(e) => Err(SaveError::Failed(format!("cannot encode the state: {e}"))),
         };
-        match result {
-            Ok(()) => {
-                core.saved(&snapshot);
-                if self.save_failing.take().is_some() {
-                    tracing::info!("state saved to etcd again (term {term})");
-                }
-            }
+        let result = match result {
+            Ok(()) => Ok(()),
+            Err(SaveError::Failed(text)) => Err(text),
             Err(SaveError::Deposed) => {
                 core.save_failed();
                 tracing::error!(
@@ -189,18 +177,16 @@ impl Coord {
                      belongs to a newer term, so this monitor no longer leads"
                 );
                 self.lost(term);
+                return;
             }
-            Err(SaveError::Failed(text)) => {
-                core.save_failed();
-                if self.save_failing.as_deref() != Some(text.as_str()) {
-                    tracing::error!(
-                        "{text}; retrying with every pass. Until it works no new writer is \
-                         promoted (a new leader must know of every writer grant)"
-                    );
-                }
-                self.save_failing = Some(text);
-            }
-        }
+        };
+        self.save_outcome.report(
+            core,
+            &snapshot,
+            result,
+            || format!("state saved to etcd again (term {term})"),
+            "a new leader",
+        );
     }
 
     /// Shutdown of a leader, after its last save: the lease is revoked, a standby takes over at

@@ -11,6 +11,8 @@ use etcd_client::{Client, Compare, CompareOp, Txn, TxnOp};
 
 use ha_config::EtcdCoordination;
 
+use super::election::bounded;
+
 /// Why a save did not land.
 #[derive(Debug)]
 pub(crate) enum SaveError {
@@ -53,16 +55,17 @@ impl EtcdStore {
     /// The stored document the previous leaders left (`None`: the cluster never had one).
     /// `Err`: etcd did not answer.
     pub(crate) async fn load(&mut self) -> Result<Option<Vec<u8>>, String> {
-        let what = format!("etcd key {}", self.state_key);
-        let got =
-            tokio::time::timeout(self.deadline, self.client.get(self.state_key.clone(), None))
-                .await
-                .map_err(|_| format!("cannot read {what}: no answer within {:?}", self.deadline))?
-                .map_err(|e| format!("cannot read {what}: {e}"))?;
+        let what = format!("read etcd key {}", self.state_key);
+        let got = bounded(
+            self.deadline,
+            &what,
+            self.client.get(self.state_key.clone(), None),
+        )
+        .await?;
         Ok(got.kvs().first().map(|kv| kv.value().to_vec()))
     }
 
-    /// Writes `doc` (see [`status_file::encode`]) if this term still leads.
+    /// Writes `doc` (see [`crate::status_file::encode`]) if this term still leads.
     pub(crate) async fn save(&mut self, doc: Vec<u8>) -> Result<(), SaveError> {
         let txn = Txn::new()
             .when(vec![Compare::create_revision(
@@ -71,17 +74,11 @@ impl EtcdStore {
                 self.term as i64,
             )])
             .and_then(vec![TxnOp::put(self.state_key.clone(), doc, None)]);
-        match tokio::time::timeout(self.deadline, self.client.txn(txn)).await {
-            Ok(Ok(r)) if r.succeeded() => Ok(()),
-            Ok(Ok(_)) => Err(SaveError::Deposed),
-            Ok(Err(e)) => Err(SaveError::Failed(format!(
-                "cannot write etcd key {}: {e}",
-                self.state_key
-            ))),
-            Err(_) => Err(SaveError::Failed(format!(
-                "cannot write etcd key {}: no answer within {:?}",
-                self.state_key, self.deadline
-            ))),
+        let what = format!("write etcd key {}", self.state_key);
+        match bounded(self.deadline, &what, self.client.txn(txn)).await {
+            Ok(r) if r.succeeded() => Ok(()),
+            Ok(_) => Err(SaveError::Deposed),
+            Err(e) => Err(SaveError::Failed(e)),
         }
     }
 

@@ -234,23 +234,11 @@ impl Redundant {
 
 /// etcdctl's JSON output encodes keys and values in base64 (standard alphabet).
 fn base64_decode(s: &str) -> String {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut bits = 0u32;
-    let mut n = 0;
-    let mut out = Vec::new();
-    for c in s.bytes().filter(|&c| c != b'=') {
-        let Some(v) = A.iter().position(|&a| a == c) else {
-            break;
-        };
-        bits = (bits << 6) | v as u32;
-        n += 6;
-        if n >= 8 {
-            n -= 8;
-            out.push((bits >> n) as u8);
-            bits &= (1 << n) - 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 #[cfg(test)]

@@ -348,10 +348,7 @@ fn without_an_etcd_quorum_no_monitor_acts() {
 #[test]
 #[ignore = "benchmark: bash tests/bench.sh --takeover"]
 fn takeover_benchmark() {
-    let runs: usize = std::env::var("HA_TAKEOVER_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+    let runs = bench_runs();
     let r = Redundant::start(ClusterOptions::fast()).expect("redundant cluster");
     let c = &r.cluster;
     let inv = Invariants::start(&c.lab);
@@ -386,14 +383,10 @@ fn takeover_benchmark() {
         leader = next;
     }
     inv.assert_clean();
-    times.sort();
-    let ms = |d: Duration| d.as_millis();
+    let (min, median, max) = min_median_max_ms(&mut times);
     println!(
-        "\n| leader takeover (kill -9 → first ApplyState), lease_ttl {LEASE_TTL_SECS} s | runs | min | median | max |\n|---|---|---|---|---|\n| debug build, lab | {} | {} ms | {} ms | {} ms |",
+        "\n| leader takeover (kill -9 → first ApplyState), lease_ttl {LEASE_TTL_SECS} s | runs | min | median | max |\n|---|---|---|---|---|\n| debug build, lab | {} | {min} ms | {median} ms | {max} ms |",
         times.len(),
-        ms(times[0]),
-        ms(times[times.len() / 2]),
-        ms(times[times.len() - 1])
     );
 }
 
@@ -403,10 +396,7 @@ fn takeover_benchmark() {
 #[test]
 #[ignore = "benchmark: bash tests/bench.sh --takeover"]
 fn mid_failover_benchmark() {
-    let runs: usize = std::env::var("HA_TAKEOVER_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+    let runs = bench_runs();
     let mut outages = Vec::new();
     let mut completed = 0;
     for run in 1..=runs {
@@ -416,14 +406,29 @@ fn mid_failover_benchmark() {
         completed += usize::from(promoted);
         outages.push(outage);
     }
-    outages.sort();
-    let ms = |d: Duration| d.as_millis();
+    let (min, median, max) = min_median_max_ms(&mut outages);
     println!(
-        "\n| failover outage, leader killed after the trap (lease_ttl {LEASE_TTL_SECS} s, fast checks) | runs | min | median | max | promotion done before the kill |\n|---|---|---|---|---|---|\n| debug build, lab | {} | {} ms | {} ms | {} ms | {completed} of {} |",
+        "\n| failover outage, leader killed after the trap (lease_ttl {LEASE_TTL_SECS} s, fast checks) | runs | min | median | max | promotion done before the kill |\n|---|---|---|---|---|---|\n| debug build, lab | {} | {min} ms | {median} ms | {max} ms | {completed} of {} |",
         outages.len(),
-        ms(outages[0]),
-        ms(outages[outages.len() / 2]),
-        ms(outages[outages.len() - 1]),
         outages.len()
     );
+}
+
+/// Runs per benchmark: `HA_TAKEOVER_RUNS` (tests/bench.sh --takeover RUNS), 5 by default.
+fn bench_runs() -> usize {
+    std::env::var("HA_TAKEOVER_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5)
+}
+
+/// Sorts `times` and returns their minimum, median and maximum in milliseconds.
+fn min_median_max_ms(times: &mut [Duration]) -> (u128, u128, u128) {
+    times.sort();
+    let ms = |i: usize| times.get(i).map_or(0, Duration::as_millis);
+    (
+        ms(0),
+        ms(times.len() / 2),
+        ms(times.len().saturating_sub(1)),
+    )
 }

@@ -61,13 +61,14 @@ impl Lab {
     fn start_etcd_with(&self, nodes: &[&str], tls: bool) -> Result<Etcd> {
         crate::lifecycle::require_tools(&["etcd", "etcdctl"], "etcd-server and etcd-client")?;
         let scheme = if tls { "https" } else { "http" };
-        // (node, client URL, peer URL) of every member.
+        // (node, IP, client URL, peer URL) of every member.
         let urls = nodes
             .iter()
             .map(|n| {
                 let ip = self.node(n)?.ip;
                 Ok((
                     *n,
+                    ip,
                     format!("{scheme}://{ip}:{ETCD_CLIENT_PORT}"),
                     format!("http://{ip}:{ETCD_PEER_PORT}"),
                 ))
@@ -75,11 +76,11 @@ impl Lab {
             .collect::<Result<Vec<_>>>()?;
         let initial_cluster = urls
             .iter()
-            .map(|(n, _, peer)| format!("{n}={peer}"))
+            .map(|(n, _, _, peer)| format!("{n}={peer}"))
             .collect::<Vec<_>>()
             .join(",");
         let mut members = Vec::new();
-        for (n, client, peer) in urls {
+        for (n, ip, client, peer) in urls {
             let data = self.etcd_data_dir(n);
             std::fs::create_dir_all(&data).map_err(|e| Error::path("create", &data, e))?;
             let args = [
@@ -98,7 +99,6 @@ impl Lab {
             ];
             let mut args = args.to_vec();
             if tls {
-                let ip = self.node(n)?.ip;
                 let dir = self.tls_dir()?;
                 ha_tls::certs::issue(&dir, n, &[ip.into()], 30)
                     .map_err(|e| Error::Other(format!("etcd certificate for {n}: {e}")))?;
