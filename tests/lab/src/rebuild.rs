@@ -259,16 +259,32 @@ impl Lab {
         let q = self
             .sql_value(writer, "SELECT @@GLOBAL.gtid_slave_pos")?
             .unwrap_or_default();
-        let waited = self
-            .sql_value(
-                host,
-                &format!("SELECT MASTER_GTID_WAIT({}, 30)", mariadb::quote(&q)),
-            )?
-            .unwrap_or_default();
-        if waited.trim() != "0" {
-            return Err(Error::Other(format!(
-                "rebuild_from: {host} did not apply {writer}'s position {q} within 30 s"
-            )));
+        // Up to 30 s, in 5 s slices: one SQL call is cut off after `mariadb::SQL_TIMEOUT` (15 s).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let waited = self
+                .sql_value(
+                    host,
+                    &format!("SELECT MASTER_GTID_WAIT({}, 5)", mariadb::quote(&q)),
+                )?
+                .unwrap_or_default();
+            if waited.trim() == "0" {
+                break;
+            }
+            if Instant::now() >= deadline {
+                let replication = match self.replication(host) {
+                    Ok(Some(r)) => format!(
+                        "IO {} SQL {} {} {}",
+                        r.io_running, r.sql_running, r.last_io_error, r.last_sql_error
+                    ),
+                    Ok(None) => "no replication configured".to_string(),
+                    Err(e) => e.to_string(),
+                };
+                return Err(Error::Other(format!(
+                    "rebuild_from: {host} did not apply {writer}'s position {q} within 30 s \
+                     (its replication: {replication})"
+                )));
+            }
         }
         self.sql(writer, "START SLAVE")?;
         self.wait_running(writer, Duration::from_secs(30))?;
